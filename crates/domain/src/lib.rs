@@ -4,6 +4,8 @@
 
 pub mod allocation;
 pub mod asset;
+pub mod boundary;
+pub mod error;
 pub mod fixed_income;
 pub mod money;
 pub mod num;
@@ -12,6 +14,8 @@ pub mod time;
 
 pub use allocation::{Allocation, PortfolioStatus, StatusReport, portfolio_status};
 pub use asset::{Asset, AssetId, Layer};
+pub use boundary::{Boundary, BoundaryAssessment};
+pub use error::{ErrorCode, RuleResult, RuleViolation};
 pub use money::{Irr, Quantity};
 pub use portfolio::{Holding, PortfolioState, PriceBook, Valuation, value_portfolio};
 pub use time::Timestamp;
