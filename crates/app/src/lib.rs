@@ -1,4 +1,8 @@
 //! Blu Markets use cases and the ports (traits) they need: storage, SMS, clock, rate limits.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod ports;
+pub mod secret;
+
+pub use secret::{Secret, mask_phone};

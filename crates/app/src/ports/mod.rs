@@ -1,7 +1,13 @@
 //! Ports: the traits the use cases need from the outside world.
 
+pub mod clock;
+pub mod limits;
+pub mod sms;
 pub mod store;
 
+pub use clock::{BusinessClock, Clock, SystemClock, real_now};
+pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use sms::{OutboxMessage, SmsError, SmsGateway};
 pub use store::{
     AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
     StoreResult, UserRecord,

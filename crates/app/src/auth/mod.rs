@@ -1,0 +1,10 @@
+//! Authentication: phone login with one-time codes, JWT sessions with rotating refresh tokens
+//! (D31–D33, business-rules §11).
+
+pub mod otp;
+pub mod service;
+pub mod tokens;
+
+pub use service::{
+    AuthContext, AuthError, AuthService, AuthSettings, ClientInfo, LoginOutcome, TokenPair,
+};
