@@ -1,0 +1,151 @@
+//! Extractors. Authentication and body parsing live here so a handler cannot forget them:
+//! `AuthUser` checks the session on every request; `Body<T>` enforces the JSON rules of
+//! api.md §1.1 (empty body = `{}`, 64 KiB, 415 for non-JSON, 400 naming the bad field).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use blu_app::auth::AuthContext;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Request bodies are limited to 64 KiB (api.md §1.1).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON request body.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.to_ascii_lowercase());
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+        let is_blank = bytes.iter().all(u8::is_ascii_whitespace);
+        if !is_blank && content_type.as_deref().is_some_and(|ct| !is_json(ct)) {
+            return Err(ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let text: &[u8] = if is_blank { b"{}" } else { &bytes };
+        parse_json(text).map(Body)
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// Parses JSON, reporting the failing field path in `details.fields`.
+pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(value) => {
+            deserializer.end().map_err(|_| {
+                ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Request body is not valid JSON")
+            })?;
+            Ok(value)
+        }
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let message = clean_serde_message(&inner);
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Request body is not valid JSON"));
+            }
+            let field = if path == "." { missing_field(&message).unwrap_or_else(|| "body".to_owned()) } else { path };
+            Err(ApiError::validation(&field, message))
+        }
+    }
+}
+
+/// serde's messages end with " at line 1 column 12"; the location adds nothing for clients.
+fn clean_serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// The authenticated caller. Missing, malformed, forged, expired tokens and dead sessions are
+/// 401 (the only place 401 comes from, api.md §1.7).
+#[derive(Clone, Debug)]
+pub struct AuthUser(pub AuthContext);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "Authentication required"))?;
+        let context = state.auth.authenticate(token).await?;
+        Ok(AuthUser(context))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header, if well formed.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The caller of the operator API (`/admin/v1`): a static token compared in constant time.
+/// Without a configured token the whole tree answers 404.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        use subtle::ConstantTimeEq;
+        let Some(expected) = state.settings.admin_token.as_ref() else {
+            return Err(ApiError::from_status(StatusCode::NOT_FOUND));
+        };
+        let presented = bearer_token(&parts.headers).unwrap_or("");
+        if presented.as_bytes().ct_eq(expected.expose().as_bytes()).into() {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized("UNAUTHORIZED", "Admin authentication required"))
+        }
+    }
+}
+
+/// The client's IP: the configured trusted proxy header's first value, else the peer address.
+#[derive(Clone, Debug)]
+pub struct ClientIp(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ClientIp(client_ip(parts, state.settings.trusted_proxy_header.as_deref())))
+    }
+}
+
+pub fn client_ip(parts: &Parts, trusted_header: Option<&str>) -> Option<String> {
+    if let Some(name) = trusted_header
+        && let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok())
+        && let Some(first) = value.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+    {
+        return Some(first.chars().take(64).collect());
+    }
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())
+}

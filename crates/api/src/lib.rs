@@ -1,0 +1,85 @@
+//! The HTTP API of Blu Markets: routes, extractors, the error contract, OpenAPI and Swagger UI.
+//! Handlers are thin: parse, call one use case, map the result.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use crate::error::{ApiError, ApiResult};
+pub use crate::openapi::ApiDoc;
+pub use crate::state::{ApiSettings, AppState};
+
+/// The user API, the operator API and the root probes, with the OpenAPI document they form.
+fn api_routes() -> OpenApiRouter<AppState> {
+    let user_api = OpenApiRouter::new().merge(routes::auth::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", user_api)
+        .nest("/admin/v1", routes::admin::router())
+        .routes(routes!(routes::health::health))
+        .routes(routes!(routes::health::ready))
+        .routes(routes!(routes::health::metrics))
+}
+
+/// The OpenAPI document (also served at `/openapi.json` and printed by `blu openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// The complete service: routes, middleware and trailing-slash normalisation.
+pub fn app(state: AppState) -> NormalizePath<Router> {
+    let (router, document) = api_routes().split_for_parts();
+    let docs_enabled = state.settings.docs_enabled;
+    let mut router = router;
+    if docs_enabled {
+        router = router.merge(SwaggerUi::new("/docs").url("/openapi.json", document));
+    }
+    let router = router
+        .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
+        .route_layer(from_fn(middleware::metrics))
+        .layer(from_fn_with_state(state.clone(), middleware::rate_limit))
+        .layer(from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(cors(&state.settings))
+        .layer(from_fn(middleware::error_bodies))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(from_fn(middleware::request_id))
+        .with_state(state);
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+fn cors(settings: &ApiSettings) -> CorsLayer {
+    let allow_origin = if settings.cors_origins.is_empty() && !settings.production {
+        AllowOrigin::any()
+    } else {
+        let origins: Vec<HeaderValue> =
+            settings.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        AllowOrigin::list(origins)
+    };
+    let header = |name: &'static str| HeaderName::from_static(name);
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header("authorization"),
+            header("content-type"),
+            header("idempotency-key"),
+            header("x-request-id"),
+            header("bypass-tunnel-reminder"),
+        ])
+        .expose_headers([header("x-request-id"), header("retry-after"), header("idempotent-replayed")])
+}

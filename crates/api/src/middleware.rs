@@ -1,0 +1,146 @@
+//! Cross-cutting HTTP behaviour: request ids, the error-body guarantee, security headers,
+//! the general rate limit and request metrics.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use blu_app::ports::Limit;
+use tracing::Instrument;
+
+use crate::error::{ApiError, ErrorMarker};
+use crate::extract::{bearer_token, client_ip};
+use crate::state::AppState;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, available to handlers and logs.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+fn is_valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Accepts a well-formed `X-Request-Id` or generates one, echoes it on the response and
+/// attaches it to every log line of the request.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_valid_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut response = next.run(req).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// Guarantees the documented error body on every failure, including those the framework
+/// produces itself (unknown route, wrong method, rejected path or query).
+pub async fn error_bodies(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let already_shaped = response.extensions().get::<ErrorMarker>().is_some();
+    let is_error = status.is_client_error() || status.is_server_error();
+    if !is_error || already_shaped || status == StatusCode::SWITCHING_PROTOCOLS {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let replacement = ApiError::from_status(status).into_response();
+    let (new_parts, body) = replacement.into_parts();
+    parts.headers.insert(CONTENT_TYPE, new_parts.headers[CONTENT_TYPE].clone());
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, body)
+}
+
+/// Security and caching headers (api.md §1.13).
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if path.starts_with("/api/v1") && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.settings.production {
+        headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    response
+}
+
+/// The general limit (api.md §1.12): per user when a validly signed token is present (mobile
+/// carriers put many users behind one IP), otherwise per client IP.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !(path.starts_with("/api/") || path.starts_with("/admin/")) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let key = match bearer_token(&parts.headers).and_then(|t| state.auth.peek_user(t)) {
+        Some(user) => format!("global:user:{user}"),
+        None => format!(
+            "global:ip:{}",
+            client_ip(&parts, state.settings.trusted_proxy_header.as_deref()).unwrap_or_default()
+        ),
+    };
+    let (max, window) = state.settings.rate_limit;
+    let decision = match state.limiter.hit(&[Limit { key, max, window }]).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "rate limiter unavailable");
+            return ApiError::service_unavailable("redis").into_response();
+        }
+    };
+    if !decision.allowed {
+        return ApiError::rate_limited("global", decision.retry_after_secs.max(1)).into_response();
+    }
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(max));
+    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(window.as_secs()));
+    response
+}
+
+/// Request count and latency per route template (never raw paths: ids would explode labels).
+pub async fn metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
+    response
+}
+
+/// Turns a panic inside a handler into the standard 500 body.
+pub fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("handler panicked");
+    ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+}

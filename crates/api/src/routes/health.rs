@@ -1,0 +1,88 @@
+//! Root probes (api.md §14): liveness, readiness, Prometheus metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::bearer_token;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthOut {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+}
+
+/// Liveness: no dependency checks.
+#[utoipa::path(get, path = "/health", tag = "operations", operation_id = "health",
+    responses((status = 200, body = HealthOut)))]
+pub async fn health(State(state): State<AppState>) -> Json<HealthOut> {
+    Json(HealthOut {
+        status: "ok",
+        version: state.settings.version,
+        uptime_seconds: state.started_at.elapsed().as_secs(),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyChecks {
+    pub database: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyOut {
+    pub status: &'static str,
+    pub checks: ReadyChecks,
+}
+
+/// Readiness: the database answers and, when configured, Redis answers.
+#[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "ready",
+    responses((status = 200, body = ReadyOut), (status = 503, body = ReadyOut)))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let database = match state.store.ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database");
+            "error".to_owned()
+        }
+    };
+    let redis = match state.redis.clone() {
+        None => None,
+        Some(mut connection) => {
+            let pong: Result<String, _> = redis::cmd("PING").query_async(&mut connection).await;
+            Some(if pong.is_ok() { "ok".to_owned() } else { "error".to_owned() })
+        }
+    };
+    let healthy = database == "ok" && redis.as_deref().is_none_or(|r| r == "ok");
+    let body = ReadyOut {
+        status: if healthy { "ready" } else { "not_ready" },
+        checks: ReadyChecks { database, redis },
+    };
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus text format; needs `METRICS_TOKEN` as a bearer token when one is configured.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    use subtle::ConstantTimeEq;
+    if let Some(expected) = &state.settings.metrics_token {
+        let presented = bearer_token(&headers).unwrap_or("");
+        if !bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
+            return ApiError::unauthorized("UNAUTHORIZED", "Metrics authentication required").into_response();
+        }
+    }
+    let Some(handle) = &state.metrics else {
+        return ApiError::from_status(StatusCode::NOT_FOUND).into_response();
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+}

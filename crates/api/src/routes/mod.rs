@@ -1,0 +1,5 @@
+//! One module per resource; each exposes `router()`.
+
+pub mod admin;
+pub mod auth;
+pub mod health;

@@ -1,0 +1,42 @@
+//! Shared state of every handler.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use blu_app::Secret;
+use blu_app::auth::AuthService;
+use blu_app::ports::{BusinessClock, RateLimiter, SmsGateway, Store};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// API-level settings (the rest of the configuration is in the services).
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub version: &'static str,
+    pub production: bool,
+    /// Enables `/admin/v1` when set.
+    pub admin_token: Option<Secret>,
+    /// Required on `/metrics` when set.
+    pub metrics_token: Option<Secret>,
+    /// Allowed CORS origins; empty means any origin (development only).
+    pub cors_origins: Vec<String>,
+    /// Header holding the client IP when behind a trusted proxy (e.g. `x-forwarded-for`).
+    pub trusted_proxy_header: Option<String>,
+    /// General limit per user (or IP without a valid token): (max, window).
+    pub rate_limit: (u32, Duration),
+    pub docs_enabled: bool,
+    /// Serves the admin test clock (refused in production).
+    pub test_clock: bool,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<ApiSettings>,
+    pub auth: Arc<AuthService>,
+    pub store: Arc<dyn Store>,
+    pub sms: Arc<dyn SmsGateway>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub clock: Arc<BusinessClock>,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub metrics: Option<PrometheusHandle>,
+    pub started_at: Instant,
+}

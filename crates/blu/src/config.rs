@@ -1,0 +1,359 @@
+//! Configuration from the environment (D34). The embedded default needs nothing: SQLite under
+//! `DATA_DIR`, in-memory limits, generated secrets persisted in `DATA_DIR`. Production refuses
+//! development conveniences unless each is explicitly allowed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use blu_app::Secret;
+
+/// How the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Where SMS codes go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmsProvider {
+    /// Written to the log and the admin-only outbox (development).
+    Log,
+    Kavenegar { api_key: Secret, base_url: String },
+}
+
+/// Where prices come from (the price feed arrives with the prices issue; the setting is parsed
+/// and validated now so a deployment's configuration is checked at startup).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PriceSourceSetting {
+    Simulated,
+    Live,
+    Fixed(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub database_replica_url: Option<String>,
+    pub database_max_connections: u32,
+    pub redis_url: Option<String>,
+    /// Namespaces Redis keys so deployments (or tests) can share one Redis.
+    pub redis_key_prefix: String,
+    pub jwt_access_secret: Secret,
+    pub jwt_refresh_secret: Secret,
+    pub otp_key: Secret,
+    /// True when any secret above was generated (development only).
+    pub generated_secrets: bool,
+    pub admin_token: Option<Secret>,
+    pub metrics_token: Option<Secret>,
+    pub sms: SmsProvider,
+    pub price_source: PriceSourceSetting,
+    pub coingecko_api_key: Option<Secret>,
+    pub finnhub_api_key: Option<Secret>,
+    pub fcm_server_key: Option<Secret>,
+    pub test_clock: bool,
+    pub rate_limit_window: Duration,
+    pub rate_limit_max_requests: u32,
+    pub enable_price_websocket: bool,
+    pub enable_push_notifications: bool,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxy_header: Option<String>,
+    pub docs_enabled: bool,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Reads variables through a function so tests can pass a map instead of the process env.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl<const N: usize> Source for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+}
+
+fn flag(env: &dyn Source, name: &str, default: bool) -> anyhow::Result<bool> {
+    match env.get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => bail!("{name} must be true or false, not {other:?}"),
+    }
+}
+
+fn number<T: std::str::FromStr>(env: &dyn Source, name: &str, default: T) -> anyhow::Result<T> {
+    match env.get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| anyhow::anyhow!("{name} must be a number, not {v:?}")),
+    }
+}
+
+/// Secrets generated for the embedded default, persisted so restarts keep sessions valid.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeneratedSecrets {
+    jwt_access_secret: String,
+    jwt_refresh_secret: String,
+    otp_key: String,
+    admin_token: String,
+}
+
+fn random_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+fn load_or_create_secrets(data_dir: &Path) -> anyhow::Result<GeneratedSecrets> {
+    let path = data_dir.join("secrets.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()));
+    }
+    let secrets = GeneratedSecrets {
+        jwt_access_secret: random_secret(),
+        jwt_refresh_secret: random_secret(),
+        otp_key: random_secret(),
+        admin_token: random_secret(),
+    };
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    write_private(&path, &serde_json::to_string_pretty(&secrets)?)?;
+    write_private(&data_dir.join("admin-token"), &secrets.admin_token)?;
+    Ok(secrets)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Config> {
+        Config::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(env: &dyn Source) -> anyhow::Result<Config> {
+        let environment = match env.get("APP_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development" | "dev" | "test") => Environment::Development,
+            Some("production" | "prod") => Environment::Production,
+            Some(other) => bail!("APP_ENV must be development or production, not {other:?}"),
+        };
+        let production = environment == Environment::Production;
+        let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
+
+        let explicit = |name: &str| env.get(name).map(Secret::new);
+        let (access, refresh, otp) =
+            (explicit("JWT_ACCESS_SECRET"), explicit("JWT_REFRESH_SECRET"), explicit("OTP_SECRET"));
+        let needs_generated = access.is_none() || refresh.is_none() || otp.is_none();
+        let generated = if needs_generated { Some(load_or_create_secrets(&data_dir)?) } else { None };
+        let pick = |given: Option<Secret>, fallback: fn(&GeneratedSecrets) -> &String| {
+            given.unwrap_or_else(|| Secret::new(fallback(generated.as_ref().expect("generated when missing")).clone()))
+        };
+        let jwt_access_secret = pick(access, |g| &g.jwt_access_secret);
+        let jwt_refresh_secret = pick(refresh, |g| &g.jwt_refresh_secret);
+        let otp_key = pick(otp, |g| &g.otp_key);
+        for (name, secret) in [("JWT_ACCESS_SECRET", &jwt_access_secret), ("JWT_REFRESH_SECRET", &jwt_refresh_secret)] {
+            if secret.expose().len() < 32 {
+                bail!("{name} must be at least 32 bytes");
+            }
+        }
+        if jwt_access_secret == jwt_refresh_secret {
+            bail!("JWT_ACCESS_SECRET and JWT_REFRESH_SECRET must differ");
+        }
+        let admin_token = match env.get("ADMIN_TOKEN") {
+            Some(token) => Some(Secret::new(token)),
+            // The embedded default enables the operator API with a generated token (the
+            // development SMS outbox is read there); production needs an explicit one.
+            None if !production => Some(Secret::new(load_or_create_secrets(&data_dir)?.admin_token)),
+            None => None,
+        };
+
+        let sms = match env.get("SMS_PROVIDER").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None if production => SmsProvider::Kavenegar {
+                api_key: explicit("KAVENEGAR_API_KEY").context("KAVENEGAR_API_KEY is required in production")?,
+                base_url: env.get("KAVENEGAR_BASE_URL").unwrap_or_else(|| "https://api.kavenegar.com".to_owned()),
+            },
+            None | Some("log") => SmsProvider::Log,
+            Some("kavenegar") => SmsProvider::Kavenegar {
+                api_key: explicit("KAVENEGAR_API_KEY").context("SMS_PROVIDER=kavenegar needs KAVENEGAR_API_KEY")?,
+                base_url: env.get("KAVENEGAR_BASE_URL").unwrap_or_else(|| "https://api.kavenegar.com".to_owned()),
+            },
+            Some(other) => bail!("SMS_PROVIDER must be log or kavenegar, not {other:?}"),
+        };
+        let price_source = match env.get("PRICE_SOURCE") {
+            None if production => PriceSourceSetting::Live,
+            None => PriceSourceSetting::Simulated,
+            Some(v) if v.eq_ignore_ascii_case("simulated") => PriceSourceSetting::Simulated,
+            Some(v) if v.eq_ignore_ascii_case("live") => PriceSourceSetting::Live,
+            Some(v) => match v.strip_prefix("fixed:") {
+                Some(path) if !path.is_empty() => PriceSourceSetting::Fixed(PathBuf::from(path)),
+                _ => bail!("PRICE_SOURCE must be simulated, live or fixed:<path>, not {v:?}"),
+            },
+        };
+        let test_clock = flag(env, "TEST_CLOCK", false)?;
+
+        if production {
+            if generated.is_some() && !flag(env, "ALLOW_GENERATED_SECRETS_IN_PRODUCTION", false)? {
+                bail!("production needs JWT_ACCESS_SECRET, JWT_REFRESH_SECRET and OTP_SECRET (or ALLOW_GENERATED_SECRETS_IN_PRODUCTION=true)");
+            }
+            if sms == SmsProvider::Log && !flag(env, "ALLOW_LOG_SMS_IN_PRODUCTION", false)? {
+                bail!("production refuses SMS_PROVIDER=log (set ALLOW_LOG_SMS_IN_PRODUCTION=true to override)");
+            }
+            if price_source == PriceSourceSetting::Simulated
+                && !flag(env, "ALLOW_SIMULATED_PRICES_IN_PRODUCTION", false)?
+            {
+                bail!("production refuses PRICE_SOURCE=simulated (set ALLOW_SIMULATED_PRICES_IN_PRODUCTION=true to override)");
+            }
+            if test_clock {
+                bail!("TEST_CLOCK cannot be enabled in production");
+            }
+        }
+
+        let window_ms: u64 = number(env, "RATE_LIMIT_WINDOW_MS", 60_000)?;
+        let max_requests: u32 = number(env, "RATE_LIMIT_MAX_REQUESTS", 100)?;
+        if window_ms == 0 || max_requests == 0 {
+            bail!("RATE_LIMIT_WINDOW_MS and RATE_LIMIT_MAX_REQUESTS must be positive");
+        }
+        let log_format = match env.get("LOG_FORMAT").as_deref() {
+            Some("pretty") => LogFormat::Pretty,
+            Some("json") | None => LogFormat::Json,
+            Some(other) => bail!("LOG_FORMAT must be json or pretty, not {other:?}"),
+        };
+        Ok(Config {
+            environment,
+            port: number(env, "PORT", 3000)?,
+            data_dir,
+            database_url: env.get("DATABASE_URL"),
+            database_replica_url: env.get("DATABASE_REPLICA_URL"),
+            database_max_connections: number(env, "DATABASE_MAX_CONNECTIONS", 20)?,
+            redis_url: env.get("REDIS_URL"),
+            redis_key_prefix: env.get("REDIS_KEY_PREFIX").unwrap_or_else(|| "blu:".to_owned()),
+            generated_secrets: generated.is_some(),
+            jwt_access_secret,
+            jwt_refresh_secret,
+            otp_key,
+            admin_token,
+            metrics_token: explicit("METRICS_TOKEN"),
+            sms,
+            price_source,
+            coingecko_api_key: explicit("COINGECKO_API_KEY"),
+            finnhub_api_key: explicit("FINNHUB_API_KEY"),
+            fcm_server_key: explicit("FCM_SERVER_KEY"),
+            test_clock,
+            rate_limit_window: Duration::from_millis(window_ms),
+            rate_limit_max_requests: max_requests,
+            enable_price_websocket: flag(env, "ENABLE_PRICE_WEBSOCKET", true)?,
+            enable_push_notifications: flag(env, "ENABLE_PUSH_NOTIFICATIONS", production)?,
+            cors_origins: env
+                .get("CORS_ORIGINS")
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default(),
+            trusted_proxy_header: env.get("TRUSTED_PROXY_HEADER").map(|h| h.to_ascii_lowercase()),
+            docs_enabled: flag(env, "ENABLE_DOCS", true)?,
+            log_format,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> String {
+        let dir = std::env::temp_dir().join(format!("blu-config-{}", rand::random::<u64>()));
+        dir.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn the_embedded_default_needs_nothing_and_persists_its_secrets() {
+        let dir = temp_dir();
+        let first = Config::from_source(&[("DATA_DIR", dir.as_str())]).unwrap();
+        let second = Config::from_source(&[("DATA_DIR", dir.as_str())]).unwrap();
+        assert!(first.generated_secrets);
+        assert_eq!(first.jwt_access_secret, second.jwt_access_secret);
+        assert_ne!(first.jwt_access_secret, first.jwt_refresh_secret);
+        assert_eq!(first.sms, SmsProvider::Log);
+        assert_eq!(first.price_source, PriceSourceSetting::Simulated);
+        assert!(first.admin_token.is_some());
+        assert_eq!(first.port, 3000);
+    }
+
+    #[test]
+    fn production_refuses_development_conveniences() {
+        let dir = temp_dir();
+        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("APP_ENV", "production")]).unwrap_err();
+        assert!(err.to_string().contains("KAVENEGAR_API_KEY"), "{err}");
+        let base = [
+            ("DATA_DIR", dir.as_str()),
+            ("APP_ENV", "production"),
+            ("SMS_PROVIDER", "log"),
+            ("PRICE_SOURCE", "live"),
+            ("JWT_ACCESS_SECRET", "a-very-long-access-secret-of-32-bytes!"),
+            ("JWT_REFRESH_SECRET", "a-very-long-refresh-secret-of-32-bytes"),
+            ("OTP_SECRET", "otp-secret"),
+        ];
+        let err = Config::from_source(&base).unwrap_err();
+        assert!(err.to_string().contains("SMS_PROVIDER=log"), "{err}");
+        let without_secrets = [("DATA_DIR", dir.as_str()), ("APP_ENV", "production"), ("SMS_PROVIDER", "kavenegar"), ("KAVENEGAR_API_KEY", "k"), ("PRICE_SOURCE", "live")];
+        let err = Config::from_source(&without_secrets).unwrap_err();
+        assert!(err.to_string().contains("JWT_ACCESS_SECRET"), "{err}");
+        let simulated = [
+            ("DATA_DIR", dir.as_str()),
+            ("APP_ENV", "production"),
+            ("SMS_PROVIDER", "kavenegar"),
+            ("KAVENEGAR_API_KEY", "k"),
+            ("PRICE_SOURCE", "simulated"),
+            ("JWT_ACCESS_SECRET", "a-very-long-access-secret-of-32-bytes!"),
+            ("JWT_REFRESH_SECRET", "a-very-long-refresh-secret-of-32-bytes"),
+            ("OTP_SECRET", "otp-secret"),
+        ];
+        let err = Config::from_source(&simulated).unwrap_err();
+        assert!(err.to_string().contains("PRICE_SOURCE=simulated"), "{err}");
+    }
+
+    #[test]
+    fn short_or_identical_jwt_secrets_are_refused() {
+        let dir = temp_dir();
+        let short = [("DATA_DIR", dir.as_str()), ("JWT_ACCESS_SECRET", "short"), ("JWT_REFRESH_SECRET", "x".repeat(40).leak() as &str), ("OTP_SECRET", "o")];
+        assert!(Config::from_source(&short).is_err());
+        let same = [("DATA_DIR", dir.as_str()), ("JWT_ACCESS_SECRET", "y".repeat(40).leak() as &str), ("JWT_REFRESH_SECRET", "y".repeat(40).leak() as &str), ("OTP_SECRET", "o")];
+        assert!(Config::from_source(&same).is_err());
+    }
+
+    #[test]
+    fn malformed_values_are_reported_by_name() {
+        let dir = temp_dir();
+        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("PORT", "eighty")]).unwrap_err();
+        assert!(err.to_string().contains("PORT"));
+        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("PRICE_SOURCE", "fixed:")]).unwrap_err();
+        assert!(err.to_string().contains("PRICE_SOURCE"));
+    }
+}

@@ -1,0 +1,6 @@
+//! The Blu Markets server: configuration, wiring and the command line.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod startup;
+pub mod telemetry;
