@@ -1,0 +1,427 @@
+//! The PostgreSQL store: production and scale-out (any number of API instances and workers).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use blu_app::ports::{
+    AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
+    StoreResult, UserRecord,
+};
+use blu_domain::Timestamp;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::codec::{PgRowExt, to_datetime};
+use crate::error::map_sqlx;
+use crate::reference::AssetRow;
+
+/// Migrations of the PostgreSQL schema, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a pooled connection before the store reports `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Storage on PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects a pool of at most `max_connections` (configuration) to `url`.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(PgStore { pool })
+    }
+
+    /// Wraps an existing pool (tests, tools).
+    pub fn from_pool(pool: PgPool) -> PgStore {
+        PgStore { pool }
+    }
+
+    /// Applies pending migrations. Safe to run from several processes at once: sqlx takes an
+    /// advisory lock per database, and the role creation tolerates other databases.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("migrating PostgreSQL")
+    }
+
+    /// The underlying pool, for use cases that need their own statements.
+    pub fn pg_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A transaction on behalf of one user: `SET LOCAL ROLE blu_app` plus the `app.user_id`
+    /// setting, so row-level security hides every other user's rows and the ledger is
+    /// append-only. Both settings end with the transaction, so the pooled connection goes back
+    /// clean. Background jobs use plain `pg_pool().begin()` as the owner instead.
+    pub async fn tenant_tx(&self, user_id: Uuid) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        sqlx::query("SET LOCAL ROLE blu_app")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        sqlx::query("SELECT set_config('app.user_id', $1, true)")
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(tx)
+    }
+
+    /// The asset registry as seeded (joined with its layer parameters), in registry order.
+    pub async fn assets(&self) -> StoreResult<Vec<AssetRow>> {
+        let rows = sqlx::query(crate::reference::ASSETS_QUERY)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        rows.iter().map(asset_row).collect()
+    }
+}
+
+fn other(e: anyhow::Error) -> StoreError {
+    StoreError::Other(e)
+}
+
+fn asset_row(r: &PgRow) -> StoreResult<AssetRow> {
+    let g = || -> anyhow::Result<AssetRow> {
+        Ok(AssetRow {
+            id: r.try_get("id")?,
+            position: i64::from(r.try_get::<i16, _>("position")?),
+            name: r.try_get("name")?,
+            layer: r.try_get("layer")?,
+            category: r.try_get("category")?,
+            layer_weight: r.dec("layer_weight")?,
+            price_source: r.try_get("price_source")?,
+            source_id: r.try_get("source_id")?,
+            default_price_usd: r.opt_dec("default_price_usd")?,
+            base_volatility: r.dec("base_volatility")?,
+            liquidity_score: r.dec("liquidity_score")?,
+            asset_max_ltv: r.dec("asset_max_ltv")?,
+            effective_max_ltv: r.dec("effective_max_ltv")?,
+            implied_volatility: r.dec("implied_volatility")?,
+            protection_eligible: r.try_get("protection_eligible")?,
+            protection_execution_spread: r.opt_dec("protection_execution_spread")?,
+            protection_min_premium_30d: r.opt_dec("protection_min_premium_30d")?,
+            protection_max_premium_30d: r.opt_dec("protection_max_premium_30d")?,
+            trade_spread: r.dec("trade_spread")?,
+            layer_ltv: r.dec("layer_ltv")?,
+            protection_monthly_rate: r.dec("protection_monthly_rate")?,
+            protection_margin_per_day: r.dec("protection_margin_per_day")?,
+        })
+    };
+    g().map_err(other)
+}
+
+/// The `OtpRecord` columns; a macro so statements stay `&'static str` literals.
+macro_rules! otp_columns {
+    () => {
+        "id, phone, code_hash, attempts, consumed, expires_at, created_at"
+    };
+}
+
+fn otp_record(r: &PgRow) -> StoreResult<OtpRecord> {
+    let g = || -> anyhow::Result<OtpRecord> {
+        Ok(OtpRecord {
+            id: r.try_get("id")?,
+            phone: r.try_get("phone")?,
+            code_hash: r.try_get("code_hash")?,
+            attempts: r.try_get("attempts")?,
+            consumed: r.try_get("consumed")?,
+            expires_at: r.ts("expires_at")?,
+            created_at: r.ts("created_at")?,
+        })
+    };
+    g().map_err(other)
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.phone, u.phone_verified, u.risk_score, u.consent_risk, \
+     u.consent_loss, u.consent_no_guarantee, \
+     EXISTS (SELECT 1 FROM portfolios p WHERE p.user_id = u.id) AS has_portfolio, \
+     u.created_at, u.last_login_at \
+     FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL";
+
+fn user_record(r: &PgRow) -> StoreResult<UserRecord> {
+    let g = || -> anyhow::Result<UserRecord> {
+        Ok(UserRecord {
+            id: r.try_get("id")?,
+            phone: r.try_get("phone")?,
+            phone_verified: r.try_get("phone_verified")?,
+            risk_score: r.try_get("risk_score")?,
+            consent_risk: r.try_get("consent_risk")?,
+            consent_loss: r.try_get("consent_loss")?,
+            consent_no_guarantee: r.try_get("consent_no_guarantee")?,
+            has_portfolio: r.try_get("has_portfolio")?,
+            created_at: r.ts("created_at")?,
+            last_login_at: r.opt_ts("last_login_at")?,
+        })
+    };
+    g().map_err(other)
+}
+
+fn session_record(r: &PgRow) -> StoreResult<SessionRecord> {
+    let g = || -> anyhow::Result<SessionRecord> {
+        Ok(SessionRecord {
+            id: r.try_get("id")?,
+            user_id: r.try_get("user_id")?,
+            refresh_token_hash: r.try_get("refresh_token_hash")?,
+            previous_refresh_token_hash: r.try_get("previous_refresh_token_hash")?,
+            generation: r.try_get("generation")?,
+            rotated_at: r.ts("rotated_at")?,
+            expires_at: r.ts("expires_at")?,
+            revoked_at: r.opt_ts("revoked_at")?,
+            user_agent: r.try_get("user_agent")?,
+            ip: r.try_get("ip")?,
+            created_at: r.ts("created_at")?,
+        })
+    };
+    g().map_err(other)
+}
+
+fn dt(t: Timestamp) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+    to_datetime(t).map_err(other)
+}
+
+#[async_trait]
+impl AuthStore for PgStore {
+    async fn replace_otp(&self, otp: &OtpRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        sqlx::query("UPDATE otp_codes SET consumed = TRUE WHERE phone = $1 AND NOT consumed")
+            .bind(&otp.phone)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        sqlx::query(
+            "INSERT INTO otp_codes (id, phone, code_hash, attempts, consumed, expires_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(otp.id)
+        .bind(&otp.phone)
+        .bind(&otp.code_hash)
+        .bind(otp.attempts)
+        .bind(otp.consumed)
+        .bind(dt(otp.expires_at)?)
+        .bind(dt(otp.created_at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn latest_otp(&self, phone: &str) -> StoreResult<Option<OtpRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            otp_columns!(),
+            " FROM otp_codes WHERE phone = $1 AND NOT consumed \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(phone)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        row.as_ref().map(otp_record).transpose()
+    }
+
+    async fn take_otp_attempt(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        max_attempts: i32,
+    ) -> StoreResult<Option<OtpRecord>> {
+        // One conditional UPDATE: the row lock serialises concurrent attempts, and each
+        // re-evaluates the condition on the latest row version, so at most `max_attempts`
+        // succeed however many run at once.
+        let row = sqlx::query(concat!(
+            "UPDATE otp_codes SET attempts = attempts + 1 \
+             WHERE id = $1 AND NOT consumed AND expires_at > $2 AND attempts < $3 \
+             RETURNING ",
+            otp_columns!()
+        ))
+        .bind(id)
+        .bind(dt(now)?)
+        .bind(max_attempts)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        row.as_ref().map(otp_record).transpose()
+    }
+
+    async fn consume_otp(&self, id: Uuid) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE otp_codes SET consumed = TRUE WHERE id = $1 AND NOT consumed")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn login_user(&self, phone: &str, now: Timestamp) -> StoreResult<(UserRecord, bool)> {
+        let now = dt(now)?;
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        // A concurrent first login of the same phone blocks on the partial unique index until
+        // the other transaction commits, then inserts nothing: one user, both logins succeed.
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, phone, phone_verified, created_at, updated_at, last_login_at) \
+             VALUES ($1, $2, TRUE, $3, $3, $3) \
+             ON CONFLICT (phone) WHERE deleted_at IS NULL DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(phone)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let created = inserted.rows_affected() == 1;
+        let id: Uuid = sqlx::query_scalar(
+            "UPDATE users SET phone_verified = TRUE, last_login_at = $2, updated_at = $2 \
+             WHERE phone = $1 AND deleted_at IS NULL RETURNING id",
+        )
+        .bind(phone)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let row = sqlx::query(USER_SELECT)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let user = user_record(&row)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok((user, created))
+    }
+
+    async fn user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(USER_SELECT)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        row.as_ref().map(user_record).transpose()
+    }
+
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+        let issued = dt(s.issued_at)?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, refresh_token_hash, generation, rotated_at, \
+             expires_at, user_agent, ip, created_at) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $4)",
+        )
+        .bind(s.id)
+        .bind(s.user_id)
+        .bind(&s.refresh_token_hash)
+        .bind(issued)
+        .bind(dt(s.expires_at)?)
+        .bind(&s.user_agent)
+        .bind(&s.ip)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, refresh_token_hash, previous_refresh_token_hash, generation, \
+             rotated_at, expires_at, revoked_at, user_agent, ip, created_at \
+             FROM sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        row.as_ref().map(session_record).transpose()
+    }
+
+    async fn rotate_session(&self, r: &SessionRotation) -> StoreResult<bool> {
+        // Compare-and-set on (hash, generation); a revoked or expired session never rotates,
+        // so a logout racing a refresh wins.
+        let rotated_at = dt(r.rotated_at)?;
+        let done = sqlx::query(
+            "UPDATE sessions SET previous_refresh_token_hash = refresh_token_hash, \
+             refresh_token_hash = $4, generation = generation + 1, rotated_at = $5, \
+             expires_at = $6 \
+             WHERE id = $1 AND refresh_token_hash = $2 AND generation = $3 \
+             AND revoked_at IS NULL AND expires_at > $5",
+        )
+        .bind(r.session_id)
+        .bind(&r.expected_hash)
+        .bind(r.expected_generation)
+        .bind(&r.new_hash)
+        .bind(rotated_at)
+        .bind(dt(r.expires_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_session(&self, id: Uuid, now: Timestamp) -> StoreResult<u64> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(dt(now)?)
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_user_sessions(&self, user_id: Uuid, now: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(dt(now)?)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_auth(
+        &self,
+        older_than: Timestamp,
+        sessions_older_than: Timestamp,
+    ) -> StoreResult<(u64, u64)> {
+        // The schema keeps no consumption time: a code lives 120 s, so "consumed before t" is
+        // taken as "consumed and created before t" (at most one code lifetime early).
+        let codes = sqlx::query(
+            "DELETE FROM otp_codes WHERE expires_at < $1 OR (consumed AND created_at < $1)",
+        )
+        .bind(dt(older_than)?)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+            .bind(dt(sessions_older_than)?)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok((codes.rows_affected(), sessions.rows_affected()))
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
+    }
+}
