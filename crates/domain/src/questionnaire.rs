@@ -211,17 +211,15 @@ impl Question {
     /// Choice: the file id is matched ASCII case-insensitively (request enums are, api.md §1.1);
     /// the index form must be exactly `option_0` … `option_3`, so `option_4`, `option_-1` or
     /// `option_01` are refused rather than guessed at.
-    pub fn find_option(&self, id: &str) -> Option<&'static QuestionOption> {
-        let question: &'static Question = self.id.question();
+    pub fn find_option(&'static self, id: &str) -> Option<&'static QuestionOption> {
         if let Some(index) = id.strip_prefix("option_") {
             let index = match index.as_bytes() {
                 [digit @ b'0'..=b'3'] => usize::from(digit - b'0'),
                 _ => return None,
             };
-            return question.options.get(index);
+            return self.options.get(index);
         }
-        question
-            .options
+        self.options
             .iter()
             .find(|option| option.id.eq_ignore_ascii_case(id))
     }
