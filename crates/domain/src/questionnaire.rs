@@ -1006,6 +1006,14 @@ mod tests {
                 .map(|q| q.weight)
                 .sum()
         };
+        for question in &QUESTIONS {
+            // The scorer works in tenths of a weight (risk.rs), so one decimal place at most.
+            assert!(
+                (question.weight * dec!(10)).fract().is_zero(),
+                "{}",
+                question.id
+            );
+        }
         assert_eq!(sum(Dimension::Capacity), dec!(3.5));
         assert_eq!(sum(Dimension::Willingness), dec!(6.0));
         assert_eq!(sum(Dimension::Horizon), dec!(1.0));
