@@ -10,6 +10,9 @@ pub mod fixed_income;
 pub mod money;
 pub mod num;
 pub mod portfolio;
+pub mod profile;
+pub mod questionnaire;
+pub mod risk;
 pub mod time;
 
 pub use allocation::{Allocation, PortfolioStatus, StatusReport, portfolio_status};
@@ -18,4 +21,7 @@ pub use boundary::{Boundary, BoundaryAssessment};
 pub use error::{ErrorCode, RuleResult, RuleViolation};
 pub use money::{Irr, Quantity};
 pub use portfolio::{Holding, PortfolioState, PriceBook, Valuation, value_portfolio};
+pub use profile::{RiskProfile, RiskTier, risk_profile};
+pub use questionnaire::{AnswerItem, Answers, QuestionId, parse_answers, questionnaire_view};
+pub use risk::{RiskAssessment, ScoreBreakdown, assess, risk_score};
 pub use time::Timestamp;
