@@ -523,16 +523,16 @@ mod tests {
 
     #[test]
     fn money_of_an_unpriced_asset_stays_in_its_layer() {
-        let mut book = PriceBook::defaults();
-        let mut only_some = PriceBook::new(book.fx_rate);
+        let defaults = PriceBook::defaults();
+        let mut book = PriceBook::new(defaults.fx_rate);
         for asset in AssetId::ALL {
-            if asset != AssetId::Paxg && asset != AssetId::Eth {
-                if let Some(p) = book.get(asset) {
-                    only_some.set_usd(asset, p.price_usd);
+            match defaults.get(asset) {
+                Some(p) if asset != AssetId::Paxg && asset != AssetId::Eth => {
+                    book.set_usd(asset, p.price_usd);
                 }
+                _ => {}
             }
         }
-        book = only_some;
         let f = initial_funding(Irr::new(100_000_000), &target_of(6), &book, now()).unwrap();
         assert!(f.state.holding(AssetId::Paxg).is_none());
         assert!(f.state.holding(AssetId::Eth).is_none());

@@ -40,6 +40,7 @@ pub enum TradeAction {
 }
 
 impl TradeAction {
+    /// The wire name (`BUY` / `SELL`).
     pub fn as_str(self) -> &'static str {
         match self {
             TradeAction::Buy => "BUY",
@@ -217,10 +218,8 @@ pub fn preview_trade(
         let (Some(h), Some(value)) = (holding, holding_value) else {
             return Err(insufficient_holdings(asset, requested, Irr::ZERO));
         };
-        if let Some(amount) = requested {
-            if amount.value() > value.value() * SELL_ALL_TOLERANCE {
-                return Err(insufficient_holdings(asset, requested, value));
-            }
+        if requested.is_some_and(|a| a.value() > value.value() * SELL_ALL_TOLERANCE) {
+            return Err(insufficient_holdings(asset, requested, value));
         }
         whole = request.sell_all || requested.is_some_and(|a| a >= value);
         if h.frozen {
@@ -1058,7 +1057,7 @@ mod tests {
         let err = apply_trade(&poorer, &plan, true).unwrap_err();
         assert_eq!(err.code, ErrorCode::InsufficientCash);
         let plan = preview(&state, sell_all(AssetId::Xrp)).unwrap();
-        let mut frozen = state.clone();
+        let mut frozen = state;
         frozen.holding_mut(AssetId::Xrp).unwrap().frozen = true;
         assert_eq!(
             apply_trade(&frozen, &plan, true).unwrap_err().code,
