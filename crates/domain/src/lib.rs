@@ -2,11 +2,14 @@
 //! `docs/domain.md` maps every rule of business-rules.md to the function that implements it.
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod allocation;
 pub mod asset;
 pub mod boundary;
+pub mod construction;
 pub mod error;
 pub mod fixed_income;
+pub mod format;
 pub mod money;
 pub mod num;
 pub mod portfolio;
@@ -14,6 +17,7 @@ pub mod profile;
 pub mod questionnaire;
 pub mod risk;
 pub mod time;
+pub mod trade;
 
 pub use allocation::{Allocation, PortfolioStatus, StatusReport, portfolio_status};
 pub use asset::{Asset, AssetId, Layer};
