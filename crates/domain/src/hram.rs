@@ -7,8 +7,8 @@
 //! Everything is exact `rust_decimal`; the square roots of σ and of Pearson's ρ use
 //! `MathematicalOps::sqrt` (no `f64`).
 
-use rust_decimal::prelude::MathematicalOps;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::MathematicalOps;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
@@ -311,7 +311,10 @@ fn asset_factors(
 
 /// Daily simple returns of consecutive closes.
 fn simple_returns(closes: &[Decimal]) -> Vec<Decimal> {
-    closes.windows(2).map(|w| w[1] / w[0] - Decimal::ONE).collect()
+    closes
+        .windows(2)
+        .map(|w| w[1] / w[0] - Decimal::ONE)
+        .collect()
 }
 
 fn mean(values: &[Decimal]) -> Decimal {
@@ -329,8 +332,8 @@ fn annualised_volatility(closes: &[DailyClose]) -> Option<Decimal> {
     let window: Vec<Decimal> = closes[start..].iter().map(|c| c.close_usd).collect();
     let returns = simple_returns(&window);
     let m = mean(&returns);
-    let variance = returns.iter().map(|r| (r - m) * (r - m)).sum::<Decimal>()
-        / Decimal::from(returns.len());
+    let variance =
+        returns.iter().map(|r| (r - m) * (r - m)).sum::<Decimal>() / Decimal::from(returns.len());
     (variance * DAYS_PER_YEAR).sqrt()
 }
 
@@ -597,7 +600,10 @@ mod tests {
         (0..days)
             .map(|d| {
                 let up = ((d + phase) / 2) % 2 == 0;
-                (d, if up { dec!(110) } else { dec!(100) } + Decimal::from(d % 3))
+                (
+                    d,
+                    if up { dec!(110) } else { dec!(100) } + Decimal::from(d % 3),
+                )
             })
             .collect()
     }
@@ -615,7 +621,10 @@ mod tests {
         let params = HramPreset::MaxDiversification.params();
         let base = HramWeights::compute(&independent, &params);
         let penalised = HramWeights::compute(&correlated, &params);
-        assert_eq!(correlation(AssetId::Btc, AssetId::Eth, &correlated), Decimal::ONE);
+        assert_eq!(
+            correlation(AssetId::Btc, AssetId::Eth, &correlated),
+            Decimal::ONE
+        );
         // 5 other Growth assets, one with |ρ| = 1: average 0.2, penalty 0.4 → factor 0.92.
         assert_eq!(
             penalised.factors(AssetId::Btc).correlation_factor,
@@ -635,7 +644,10 @@ mod tests {
             .chain((100..110).map(|d| (d, Decimal::from(d))))
             .collect();
         history.set_series(AssetId::Ton, ton);
-        assert_eq!(correlation(AssetId::Sol, AssetId::Ton, &history), Decimal::ONE);
+        assert_eq!(
+            correlation(AssetId::Sol, AssetId::Ton, &history),
+            Decimal::ONE
+        );
     }
 
     #[test]
@@ -644,8 +656,14 @@ mod tests {
         history.set_series(AssetId::Btc, zigzag(40, 0));
         history.set_series(AssetId::Eth, flat(40, dec!(3200)));
         history.set_series(AssetId::Bnb, vec![(5, dec!(680))]);
-        assert_eq!(correlation(AssetId::Btc, AssetId::Eth, &history), Decimal::ZERO);
-        assert_eq!(correlation(AssetId::Btc, AssetId::Bnb, &history), Decimal::ZERO);
+        assert_eq!(
+            correlation(AssetId::Btc, AssetId::Eth, &history),
+            Decimal::ZERO
+        );
+        assert_eq!(
+            correlation(AssetId::Btc, AssetId::Bnb, &history),
+            Decimal::ZERO
+        );
     }
 
     #[test]
@@ -678,7 +696,10 @@ mod tests {
         let m = (up + down) / dec!(2);
         let variance = ((up - m) * (up - m) + (down - m) * (down - m)) / dec!(2);
         let expected = (variance * dec!(365)).sqrt().unwrap();
-        assert!((sigma - expected).abs() < dec!(0.000000000001), "{sigma} vs {expected}");
+        assert!(
+            (sigma - expected).abs() < dec!(0.000000000001),
+            "{sigma} vs {expected}"
+        );
     }
 
     #[test]

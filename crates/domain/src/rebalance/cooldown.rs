@@ -60,7 +60,11 @@ impl Cooldown {
 /// user may rebalance again. The waiver needs `max_drift_pp > 10` strictly (full precision), the
 /// same threshold as ATTENTION_REQUIRED. A `last_rebalance_at` in the future (clock skew
 /// between servers) counts as "just now" rather than extending the wait beyond 24 h.
-pub fn cooldown(last_rebalance_at: Option<Timestamp>, now: Timestamp, max_drift_pp: Decimal) -> Cooldown {
+pub fn cooldown(
+    last_rebalance_at: Option<Timestamp>,
+    now: Timestamp,
+    max_drift_pp: Decimal,
+) -> Cooldown {
     let Some(last) = last_rebalance_at else {
         return Cooldown {
             active: false,
@@ -88,11 +92,7 @@ pub fn cooldown(last_rebalance_at: Option<Timestamp>, now: Timestamp, max_drift_
         next_available_at: in_window.then(|| last.plus_seconds(COOLDOWN_HOURS * 3_600)),
         last_rebalance_at: Some(last),
         hours_since_rebalance: Some(
-            round_half_up(
-                Decimal::from(elapsed) / Decimal::from(MICROS_PER_HOUR),
-                2,
-            )
-            .normalize(),
+            round_half_up(Decimal::from(elapsed) / Decimal::from(MICROS_PER_HOUR), 2).normalize(),
         ),
     }
 }

@@ -31,7 +31,11 @@ pub struct GapRow {
 }
 
 /// Per-layer gaps for the plan (§6.8 `gapAnalysis`).
-pub fn gap_analysis(valuation: &Valuation, target: &Allocation, mode: RebalanceMode) -> Vec<GapRow> {
+pub fn gap_analysis(
+    valuation: &Valuation,
+    target: &Allocation,
+    mode: RebalanceMode,
+) -> Vec<GapRow> {
     let current = valuation.allocation();
     let cash_basis = match mode {
         RebalanceMode::HoldingsPlusCash => Some(valuation.cash.max_zero()),
@@ -101,9 +105,8 @@ pub fn gap_summary(valuation: &Valuation, target: &Allocation) -> GapSummary {
     let unfrozen = Layer::ALL.map(|l| split_frozen(valuation, l).1.value());
     let frozen_by_layer = Layer::ALL.map(|l| split_frozen(valuation, l).0);
 
-    let movable: [Decimal; 3] = std::array::from_fn(|i| {
-        (v[i] - big_t[i]).max(Decimal::ZERO).min(unfrozen[i])
-    });
+    let movable: [Decimal; 3] =
+        std::array::from_fn(|i| (v[i] - big_t[i]).max(Decimal::ZERO).min(unfrozen[i]));
     let deficit: [Decimal; 3] = std::array::from_fn(|i| (big_t[i] - v[i]).max(Decimal::ZERO));
     let (sum_movable, sum_deficit) = (sum(&movable), sum(&deficit));
     let moved = sum_movable.min(sum_deficit);

@@ -159,11 +159,12 @@ fn smart_cash(input: &RebalanceInput) -> RuleResult<Option<Irr>> {
     let cash = input.state.cash.max_zero();
     let c = input.use_cash_amount.unwrap_or(cash);
     if c.is_negative() || c > cash {
-        return Err(
-            RuleViolation::invalid_field("useCashAmount", format!("must be between 0 and {cash}"))
-                .with("min", Irr::ZERO)
-                .with("max", cash),
-        );
+        return Err(RuleViolation::invalid_field(
+            "useCashAmount",
+            format!("must be between 0 and {cash}"),
+        )
+        .with("min", Irr::ZERO)
+        .with("max", cash));
     }
     Ok(Some(c))
 }
@@ -189,9 +190,8 @@ impl Sim {
             values[h.asset.index()] = h.value;
             frozen[h.asset.index()] = h.frozen;
         }
-        let tradable = AssetId::ALL.map(|a| {
-            a.is_fixed_income() || prices.price_irr(a).is_some_and(|p| p > Decimal::ZERO)
-        });
+        let tradable = AssetId::ALL
+            .map(|a| a.is_fixed_income() || prices.price_irr(a).is_some_and(|p| p > Decimal::ZERO));
         Sim {
             original: values,
             values,
@@ -486,7 +486,19 @@ fn intra_layer_pass(sim: &mut Sim, weights: &HramWeights, pre_drift: [Decimal; 3
         if x < min.value() {
             continue;
         }
-        let sell_total = Irr::round(x / keep);
+        // Buy legs first: `deficit_i × X / Σ deficit`, dropping those below MIN_LEG. The sells
+        // are then sized to what the surviving buys need (appendix 7: the pass "sells only what
+        // its buys need"); selling for buys that were all dropped would only pay spread.
+        let buys: Vec<(AssetId, Decimal)> = deficits
+            .iter()
+            .map(|&(a, deficit)| (a, deficit * x / d))
+            .filter(|b| b.1 >= min.value())
+            .collect();
+        let needed: Decimal = buys.iter().map(|b| b.1).sum();
+        if needed < min.value() {
+            continue;
+        }
+        let sell_total = Irr::round(needed / keep);
         let parts: Vec<Decimal> = sellable.iter().map(|s| s.1).collect();
         let mut proceeds = Irr::ZERO;
         for ((asset, _), leg) in sellable.iter().zip(apportion(sell_total, &parts)) {
@@ -495,9 +507,10 @@ fn intra_layer_pass(sim: &mut Sim, weights: &HramWeights, pre_drift: [Decimal; 3
                 proceeds += sim.sell(*asset, leg);
             }
         }
-        let buy_total = Irr::floor(x).min(proceeds);
-        let parts: Vec<Decimal> = deficits.iter().map(|x| x.1).collect();
-        for ((asset, _), leg) in deficits.iter().zip(apportion(buy_total, &parts)) {
+        // The layer's buys never exceed its own net sells (§6.6).
+        let buy_total = Irr::floor(needed).min(proceeds);
+        let parts: Vec<Decimal> = buys.iter().map(|b| b.1).collect();
+        for ((asset, _), leg) in buys.iter().zip(apportion(buy_total, &parts)) {
             if leg >= min {
                 sim.buy(*asset, leg);
             }
@@ -545,7 +558,11 @@ fn cash_guard(legs: Vec<(LegSide, AssetId, Irr)>, plan_cash: Irr) -> Vec<(LegSid
         .map(|l| l.2 - spread(l.1, l.2))
         .sum::<Irr>()
         + plan_cash;
-    let buys: Irr = legs.iter().filter(|l| l.0 == LegSide::Buy).map(|l| l.2).sum();
+    let buys: Irr = legs
+        .iter()
+        .filter(|l| l.0 == LegSide::Buy)
+        .map(|l| l.2)
+        .sum();
     if buys <= available {
         return legs;
     }
@@ -583,7 +600,10 @@ fn materialise(
                 FIXED_INCOME_UNIT_IRR,
             ),
             LegSide::Sell => {
-                let lots = state.holding(asset).map(|h| h.lots.as_slice()).unwrap_or(&[]);
+                let lots = state
+                    .holding(asset)
+                    .map(|h| h.lots.as_slice())
+                    .unwrap_or(&[]);
                 let units: Quantity = lots.iter().map(|l| l.units).sum();
                 let value = fixed_income::holding_value(lots, now);
                 let price = if units.is_positive() {

@@ -190,7 +190,10 @@ fn r1_holdings_only_plan_matches_the_worked_example_of_6_10() {
     assert!(!plan.insufficient_cash);
     assert_eq!(plan.boundary.boundary, Boundary::Safe);
     assert!(plan.boundary.moves_toward);
-    assert_eq!(plan.friction_copy, vec!["Your portfolio will be on target."]);
+    assert_eq!(
+        plan.friction_copy,
+        vec!["Your portfolio will be on target."]
+    );
 }
 
 #[test]
@@ -208,10 +211,7 @@ fn r1_legs_carry_quantities_prices_and_the_fixed_income_lot_price() {
     assert_eq!(btc.price_irr, dec!(11250000));
     // floor8(4,032,258 / 11,250,000)
     assert_eq!(btc.quantity.value(), dec!(0.35842293));
-    let fi = plan
-        .buys()
-        .find(|t| t.asset == IrrFixedIncome)
-        .unwrap();
+    let fi = plan.buys().find(|t| t.asset == IrrFixedIncome).unwrap();
     assert_eq!(fi.price_irr, dec!(500000));
     // floor8((3,299,886 − 4,950) / 500,000)
     assert_eq!(fi.quantity.value(), dec!(6.589872));
@@ -634,7 +634,10 @@ fn a_plan_on_target_is_empty_and_execute_answers_no_rebalance_needed() {
     .unwrap();
     assert!(plan.is_empty());
     assert_eq!(plan.residual_drift_pp, Decimal::ZERO);
-    assert_eq!(plan.friction_copy, vec!["Your portfolio will be on target."]);
+    assert_eq!(
+        plan.friction_copy,
+        vec!["Your portfolio will be on target."]
+    );
     let err = apply_plan(&state, &plan, &book, now()).unwrap_err();
     assert_eq!(err.code, ErrorCode::NoRebalanceNeeded);
 }
@@ -771,11 +774,15 @@ fn friction_copy_prints_one_decimal_below_one_pp_and_whole_numbers_above() {
         ]
     );
     assert_eq!(
-        rebalance_friction_copy(dec!(3.46), true, true).last().unwrap(),
+        rebalance_friction_copy(dec!(3.46), true, true)
+            .last()
+            .unwrap(),
         "Remaining drift: 3% from target."
     );
     assert_eq!(
-        rebalance_friction_copy(dec!(12.5), false, false).last().unwrap(),
+        rebalance_friction_copy(dec!(12.5), false, false)
+            .last()
+            .unwrap(),
         "Remaining drift: 13% from target."
     );
 }
@@ -879,7 +886,8 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
             }
             let (f, g, u) = TARGETS[target];
             let mode = RebalanceMode::ALL[mode];
-            let use_cash = cash_pct.map(|p| Irr::floor(Decimal::from(cash) * Decimal::from(p) / dec!(100)));
+            let use_cash =
+                cash_pct.map(|p| Irr::floor(Decimal::from(cash) * Decimal::from(p) / dec!(100)));
             Scenario {
                 state,
                 target: Allocation::new(f, g, u),
@@ -1012,3 +1020,70 @@ fn residual_drift_is_reported_to_two_decimals() {
     );
 }
 
+#[test]
+fn buy_legs_below_the_minimum_are_dropped_and_their_money_goes_to_the_others() {
+    // H = 20,000,000; Foundation 1.5 pp under (+300,000), Growth 1.5 pp over; only BTC can sell.
+    let values = [
+        (Usdt, 3_880_000),
+        (Paxg, 2_910_000),
+        (IrrFixedIncome, 2_910_000),
+        (Btc, 5_500_000),
+        (Eth, 1_800_000),
+        (Sol, 3_000_000),
+    ];
+    let (state, book) = exact_portfolio(&values, 0);
+    let plan = plan_for(
+        &state,
+        &book,
+        &balanced_target(),
+        RebalanceMode::HoldingsOnly,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        legs(&plan, LegSide::Sell),
+        vec![(Btc, irr(300_000), irr(900))]
+    );
+    // layerBuy = 299,100; needs USDT ≈ 119,640, PAXG ≈ 27,919 (dropped), FI ≈ 151,535.
+    let w = HramWeights::without_history(HramPreset::Balanced);
+    let base = dec!(9700000) + dec!(299100);
+    let need = |a: AssetId, v: Decimal| base * w.get(a) - v;
+    let (n_usdt, n_paxg, n_fi) = (
+        need(Usdt, dec!(3880000)),
+        need(Paxg, dec!(2910000)),
+        need(IrrFixedIncome, dec!(2910000)),
+    );
+    assert!(n_paxg < dec!(100000));
+    let total = Irr::round(n_usdt + n_paxg + n_fi);
+    let usdt = Irr::round(total.value() * n_usdt / (n_usdt + n_fi));
+    let buys: Vec<(AssetId, Irr)> = plan.buys().map(|t| (t.asset, t.amount_irr)).collect();
+    assert_eq!(buys, vec![(Usdt, usdt), (IrrFixedIncome, total - usdt)]);
+}
+
+#[test]
+fn when_every_buy_leg_is_too_small_the_highest_weight_asset_takes_the_layer_budget() {
+    // Foundation sits on its HRAM weights, 1.25 pp under: every need is ∝ weight and < 100,000.
+    let values = [
+        (Usdt, 3_900_000),
+        (Paxg, 2_864_735),
+        (IrrFixedIncome, 2_985_265),
+        (Btc, 5_500_000),
+        (Eth, 1_750_000),
+        (Sol, 3_000_000),
+    ];
+    let (state, book) = exact_portfolio(&values, 0);
+    let plan = plan_for(
+        &state,
+        &book,
+        &balanced_target(),
+        RebalanceMode::HoldingsOnly,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        legs(&plan, LegSide::Sell),
+        vec![(Btc, irr(250_000), irr(750))]
+    );
+    let buys: Vec<(AssetId, Irr)> = plan.buys().map(|t| (t.asset, t.amount_irr)).collect();
+    assert_eq!(buys, vec![(Usdt, irr(249_250))]);
+}
