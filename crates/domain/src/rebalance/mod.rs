@@ -214,14 +214,9 @@ pub fn rebalance_friction_copy(
     }
     // One decimal below 1 pp ("0.7%"), a whole number from 1 pp ("3%"), both half-up.
     let shown = if residual_drift_pp < Decimal::ONE {
-        crate::money::round_half_up(residual_drift_pp, 1)
+        format!("{:.1}", crate::money::round_half_up(residual_drift_pp, 1))
     } else {
-        crate::money::round_half_up(residual_drift_pp, 0)
-    };
-    let shown = if residual_drift_pp < Decimal::ONE {
-        format!("{shown:.1}")
-    } else {
-        crate::num::canonical(shown)
+        crate::num::canonical(crate::money::round_half_up(residual_drift_pp, 0))
     };
     copy.push(format!("Remaining drift: {shown}% from target."));
     copy

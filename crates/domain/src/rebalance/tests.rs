@@ -1087,3 +1087,36 @@ fn when_every_buy_leg_is_too_small_the_highest_weight_asset_takes_the_layer_budg
     let buys: Vec<(AssetId, Irr)> = plan.buys().map(|t| (t.asset, t.amount_irr)).collect();
     assert_eq!(buys, vec![(Usdt, irr(249_250))]);
 }
+
+#[test]
+fn a_fixed_income_sell_walks_lots_fifo_at_their_accrued_value() {
+    // Foundation 60 pp over, mostly in fixed income bought 73 days ago (+6% accrued).
+    let values = [(Usdt, 2_000_000), (Btc, 20_000_000), (Sol, 8_000_000)];
+    let (mut state, book) = exact_portfolio(&values, 0);
+    let bought = now().plus_days(-73);
+    let mut fi = Holding::new(IrrFixedIncome, Quantity::floor8(dec!(100)));
+    fi.lots.push(Lot {
+        units: Quantity::floor8(dec!(100)),
+        purchased_at: bought,
+    });
+    state.holdings.push(fi);
+    let plan = plan_for(
+        &state,
+        &book,
+        &balanced_target(),
+        RebalanceMode::HoldingsOnly,
+        None,
+    )
+    .unwrap();
+    let leg = plan.sells().find(|t| t.asset == IrrFixedIncome).unwrap();
+    // 100 units × 500,000 × (1 + 0.30 × 73 / 365) = 53,000,000: 530,000 per unit.
+    assert_eq!(leg.price_irr, dec!(530000));
+    assert_eq!(
+        leg.quantity,
+        Quantity::floor8(leg.amount_irr.value() / dec!(530000))
+    );
+    let done = apply_plan(&state, &plan, &book, now()).unwrap();
+    let lots = &done.state.holding(IrrFixedIncome).unwrap().lots;
+    assert_eq!(lots[0].purchased_at, bought);
+    assert_eq!(lots[0].units, Quantity::floor8(dec!(100)) - leg.quantity);
+}
