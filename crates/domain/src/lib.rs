@@ -7,9 +7,11 @@ pub mod asset;
 pub mod boundary;
 pub mod error;
 pub mod fixed_income;
+pub mod loan;
 pub mod money;
 pub mod num;
 pub mod portfolio;
+pub mod protection;
 pub mod time;
 
 pub use allocation::{Allocation, PortfolioStatus, StatusReport, portfolio_status};
