@@ -731,7 +731,11 @@ pub struct LiquidationPlan {
 }
 
 /// Computes the liquidation sale (§7.9). The sold quantity rounds up (`ceil8`) so the sale
-/// clears the debt, and never exceeds the collateral quantity. `price_irr` must be positive.
+/// clears the debt, and never exceeds the collateral quantity.
+///
+/// # Panics
+/// When `price_irr` is not positive: selling at no price is never a valid liquidation
+/// ([`Loan::liquidation_trigger`] and [`liquidate_loan`] never get here with one).
 pub fn liquidation_plan(
     debt: Irr,
     collateral_quantity: Quantity,
@@ -1050,12 +1054,9 @@ fn assess(
         .filter(|h| !h.priced)
         .map(|h| h.asset)
         .collect();
-    let used = loans_outstanding(loans, now);
-    let available = unpriced.is_empty().then(|| {
-        let net_value = valuation.total_value() - used;
-        let max_capacity = Irr::floor(PORTFOLIO_CAP_FRACTION * net_value.value()).max_zero();
-        (max_capacity - used).max_zero()
-    });
+    let available = loan_capacity(&valuation, loans, now)
+        .ok()
+        .map(|c| c.available);
 
     let refusal = if holding.is_none() {
         Some(
@@ -1755,22 +1756,28 @@ mod tests {
     #[test]
     fn the_liquidation_price_is_where_ltv_reaches_the_threshold() {
         // api.md §9 example: debt 25,105,822 on 0.0005 BTC at FX 1,456,000 → 34,486.02 USD.
+        // The state is set so that day 20 (accrued 493,151) owes exactly that debt.
         let mut loan = loan_l1();
         loan.principal_paid = irr(5_000_000);
-        loan.interest_paid = irr(375_000);
+        loan.interest_paid = irr(387_329);
         let now = day(20);
-        assert_eq!(loan.outstanding_debt(now), irr(25_118_151));
-        let price = loan
-            .liquidation_price_usd(now, dec!(1456000), DEFAULT_LIQUIDATION_LTV)
-            .unwrap();
+        assert_eq!(loan.outstanding_debt(now), irr(25_105_822));
+        let fx = dec!(1456000);
+        let price = loan.liquidation_price_usd(now, fx, DEFAULT_LIQUIDATION_LTV);
+        assert_eq!(price, Some(dec!(34486.02)));
+        // At that price the LTV is (just under) the threshold; a cent lower it is above.
+        let ltv_at = |usd: Decimal| loan.health(now, usd * fx).ltv.unwrap();
+        assert!(ltv_at(dec!(34486.02)) < DEFAULT_LIQUIDATION_LTV);
+        assert!(ltv_at(dec!(34486.01)) > DEFAULT_LIQUIDATION_LTV);
+        // A stricter threshold moves the price up.
         assert_eq!(
-            price,
-            round_half_up(dec!(25118151) / dec!(0.0005) / dec!(1456000), 2)
+            loan.liquidation_price_usd(now, fx, dec!(0.5)),
+            Some(dec!(68972.04))
         );
-        let debt_example = Irr::new(25_105_822).value();
+        loan.status = LoanStatus::Repaid;
         assert_eq!(
-            round_half_up(debt_example / (dec!(0.0005) * dec!(1456000)), 2),
-            dec!(34486.02)
+            loan.liquidation_price_usd(now, fx, DEFAULT_LIQUIDATION_LTV),
+            None
         );
     }
 

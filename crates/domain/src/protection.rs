@@ -178,9 +178,9 @@ impl ProtectionTerms {
         }
     }
 
-    /// `fx = S_irr / S`.
-    pub fn fx_rate(&self) -> Decimal {
-        self.spot_irr / self.spot_usd
+    /// `fx = S_irr / S`; `None` for a non-positive spot (bad data, never priced).
+    pub fn fx_rate(&self) -> Option<Decimal> {
+        (self.spot_usd > Decimal::ZERO).then(|| self.spot_irr / self.spot_usd)
     }
 }
 
@@ -299,7 +299,11 @@ impl Premium {
 }
 
 impl PricingModel {
-    /// `premiumPct` for an asset and duration (§8.3). The asset must be protection-eligible.
+    /// `premiumPct` for an asset and duration (§8.3).
+    ///
+    /// # Panics
+    /// Under BLACK_SCHOLES when the asset is not protection-eligible (it has no spread or
+    /// bounds); [`quote_terms`] refuses such assets first.
     pub fn premium_pct(
         self,
         asset: AssetId,
@@ -313,6 +317,9 @@ impl PricingModel {
     }
 
     /// Prices the terms: premium in both currencies, IV, regime and greeks (§8.3–8.4).
+    ///
+    /// # Panics
+    /// Under BLACK_SCHOLES when the asset is not protection-eligible, as [`Self::premium_pct`].
     pub fn price(self, terms: &ProtectionTerms, regime: VolatilityRegime) -> Premium {
         let (premium_pct, black_scholes) = match self {
             PricingModel::LayerRate => (layer_rate_premium_pct(terms.asset, terms.duration), None),
@@ -369,7 +376,10 @@ pub fn term_multiplier(days: i64) -> Decimal {
     m0 + (m1 - m0) * Decimal::from(days - d0) / Decimal::from(d1 - d0)
 }
 
-/// `IV = impliedVol(asset) × term(days) × regime × skew` (skew = 1 at the money), 8 dp.
+/// `IV = impliedVol(asset) × term(days) × regime × skew` (skew = 1 at the money), rounded
+/// half-up to 8 dp: the stored ratio precision, and the value both the premium and the greeks
+/// use, so a quote's reported IV is exactly the one it was priced with (the §8.3 table holds at
+/// 4 dp of a percent with this rounding).
 pub fn implied_volatility(
     asset: AssetId,
     duration: ProtectionDuration,
@@ -468,11 +478,23 @@ fn normal_pdf(x: f64) -> f64 {
 }
 
 /// Greeks of the at-the-money put on one unit at spot `S = K` (§8.4), 12 significant digits.
+/// They are undefined for a non-positive spot or volatility; then every greek is 0 rather than
+/// a panic, because greeks are informational and such a quote fails its notional check anyway.
 pub fn greeks(
     spot_usd: Decimal,
     implied_volatility: Decimal,
     duration: ProtectionDuration,
 ) -> Greeks {
+    if spot_usd <= Decimal::ZERO || implied_volatility <= Decimal::ZERO {
+        return Greeks {
+            d1: Decimal::ZERO,
+            delta: Decimal::ZERO,
+            gamma: Decimal::ZERO,
+            vega: Decimal::ZERO,
+            theta: Decimal::ZERO,
+            rho: Decimal::ZERO,
+        };
+    }
     let (s, iv, t) = (
         to_f64(spot_usd),
         to_f64(implied_volatility),
@@ -1098,7 +1120,7 @@ mod tests {
         assert_eq!(terms.notional_irr, Irr::new(43_814_534));
         assert_eq!(terms.strike_usd, dec!(97500));
         assert_eq!(terms.strike_irr, dec!(141960000000));
-        assert_eq!(terms.fx_rate(), dec!(1456000));
+        assert_eq!(terms.fx_rate(), Some(dec!(1456000)));
     }
 
     fn btc_quote(now: Timestamp) -> ProtectionQuote {
