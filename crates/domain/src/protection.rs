@@ -1,0 +1,1343 @@
+//! Protection: a cash-settled, at-the-money European put on part of a holding
+//! (business-rules §8; decisions D11, D25–D27; api.md §2.3 and §10).
+//!
+//! Terms (§8.1), the quote checks (§8.2), the two premium models behind one enum (§8.3),
+//! implied volatility and greeks (§8.4), quote matching and purchase (§8.5), payout at expiry
+//! (§8.6) and cancellation (§8.7). Money stays decimal throughout; `f64` appears only inside
+//! the transcendental parts of Black–Scholes (√, exp, the normal CDF and density), and those
+//! results are quantized (8 dp for pricing inputs, 12 significant digits for greeks) before they
+//! meet any other number. Ownership, quote reservation and price freshness are the caller's.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+
+use crate::asset::AssetId;
+use crate::error::{ErrorCode, RuleResult, RuleViolation};
+use crate::money::{Irr, Quantity, round_half_up};
+use crate::num::Num;
+use crate::portfolio::AssetPrice;
+use crate::time::Timestamp;
+
+/// Smallest coverage, as a fraction of the holding (D25).
+pub const MIN_COVERAGE: Decimal = dec!(0.10);
+/// Largest coverage: the whole holding.
+pub const MAX_COVERAGE: Decimal = dec!(1.00);
+/// Coverage step advertised to clients (`coverageRange.step`); not enforced, because any
+/// coverage inside the range prices and settles correctly.
+pub const COVERAGE_STEP: Decimal = dec!(0.05);
+/// The only durations offered, in days (D25; no lossy day↔month conversions, §12 item 38).
+pub const DURATION_PRESETS_DAYS: [i64; 6] = [30, 60, 90, 120, 150, 180];
+/// Smallest notional a protection may cover, in rials.
+pub const MIN_NOTIONAL_IRR: i64 = 1_000_000;
+/// A quote is valid this long (D25).
+pub const QUOTE_VALIDITY_SECONDS: i64 = 300;
+/// A purchase's coverage may differ from the quote's by at most this much (§8.5 step 3).
+pub const COVERAGE_MATCH_TOLERANCE: Decimal = dec!(0.001);
+/// Risk-free rate of the Black–Scholes model.
+pub const RISK_FREE_RATE: Decimal = dec!(0.045);
+/// Global floor of the 30-day premium (§2.2).
+pub const GLOBAL_MIN_PREMIUM_30D: Decimal = dec!(0.025);
+
+/// Decimal places of pricing ratios (fair value, bounds, premiumPct, IV).
+const RATIO_DP: u32 = 8;
+/// Significant digits kept on greeks (≥ 10 required, §8.4 and §12 item 45).
+const GREEK_SIGNIFICANT_DIGITS: u32 = 12;
+
+/// Coverage `c`, a fraction of the holding in [0.10, 1.00].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Coverage(Decimal);
+
+impl Coverage {
+    /// Validates `coveragePct` (§8.2 check 1).
+    pub fn new(fraction: Decimal) -> RuleResult<Coverage> {
+        if (MIN_COVERAGE..=MAX_COVERAGE).contains(&fraction) {
+            Ok(Coverage(fraction.normalize()))
+        } else {
+            Err(
+                RuleViolation::invalid_field("coveragePct", "must be between 0.1 and 1")
+                    .with("min", Num(MIN_COVERAGE))
+                    .with("max", Num(MAX_COVERAGE)),
+            )
+        }
+    }
+
+    pub fn value(self) -> Decimal {
+        self.0
+    }
+}
+
+/// A protection duration: one of the six presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProtectionDuration(i64);
+
+impl ProtectionDuration {
+    /// Validates `durationDays` (§8.2 check 1).
+    pub fn from_days(days: i64) -> RuleResult<ProtectionDuration> {
+        if DURATION_PRESETS_DAYS.contains(&days) {
+            Ok(ProtectionDuration(days))
+        } else {
+            Err(RuleViolation::invalid_field(
+                "durationDays",
+                "must be 30, 60, 90, 120, 150 or 180",
+            ))
+        }
+    }
+
+    /// Validates `durationMonths` 1–6, exactly 30 days each.
+    pub fn from_months(months: i64) -> RuleResult<ProtectionDuration> {
+        if (1..=6).contains(&months) {
+            Ok(ProtectionDuration(months * 30))
+        } else {
+            Err(RuleViolation::invalid_field(
+                "durationMonths",
+                "must be between 1 and 6",
+            ))
+        }
+    }
+
+    pub fn days(self) -> i64 {
+        self.0
+    }
+
+    pub fn months(self) -> i64 {
+        self.0 / 30
+    }
+}
+
+/// Volatility regime of an asset (ops setting, default NORMAL), scaling the implied volatility.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VolatilityRegime {
+    Low,
+    #[default]
+    Normal,
+    Elevated,
+    High,
+    Extreme,
+}
+
+impl VolatilityRegime {
+    pub fn multiplier(self) -> Decimal {
+        match self {
+            VolatilityRegime::Low => dec!(0.85),
+            VolatilityRegime::Normal => dec!(1.00),
+            VolatilityRegime::Elevated => dec!(1.15),
+            VolatilityRegime::High => dec!(1.35),
+            VolatilityRegime::Extreme => dec!(1.60),
+        }
+    }
+}
+
+/// The terms of a protection on one holding at one spot price (§8.1). Strike is at the money.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtectionTerms {
+    pub asset: AssetId,
+    pub coverage: Coverage,
+    pub duration: ProtectionDuration,
+    pub holding_quantity: Quantity,
+    /// `floor8(holdingQuantity × c)`.
+    pub protected_quantity: Quantity,
+    /// Spot `S` in USD.
+    pub spot_usd: Decimal,
+    /// Spot `S_irr` in IRR.
+    pub spot_irr: Decimal,
+    /// `protectedQuantity × S`, exact.
+    pub notional_usd: Decimal,
+    /// `round(protectedQuantity × S_irr)`.
+    pub notional_irr: Irr,
+    /// `K = S`.
+    pub strike_usd: Decimal,
+    pub strike_irr: Decimal,
+}
+
+impl ProtectionTerms {
+    /// Computes the terms without any eligibility check (use [`quote_terms`] for the checked
+    /// path).
+    pub fn new(
+        asset: AssetId,
+        holding_quantity: Quantity,
+        coverage: Coverage,
+        duration: ProtectionDuration,
+        price: AssetPrice,
+    ) -> ProtectionTerms {
+        let protected_quantity = Quantity::floor8(holding_quantity.value() * coverage.value());
+        ProtectionTerms {
+            asset,
+            coverage,
+            duration,
+            holding_quantity,
+            protected_quantity,
+            spot_usd: price.price_usd,
+            spot_irr: price.price_irr,
+            notional_usd: (protected_quantity.value() * price.price_usd).normalize(),
+            notional_irr: protected_quantity.value_at(price.price_irr),
+            strike_usd: price.price_usd,
+            strike_irr: price.price_irr,
+        }
+    }
+
+    /// `fx = S_irr / S`; `None` for a non-positive spot (bad data, never priced).
+    pub fn fx_rate(&self) -> Option<Decimal> {
+        (self.spot_usd > Decimal::ZERO).then(|| self.spot_irr / self.spot_usd)
+    }
+}
+
+/// The quote checks of §8.2 that are rules rather than plumbing, in order: check 1 happened when
+/// `coverage` and `duration` were parsed; then 3 (asset eligible), 4 (no ACTIVE protection on
+/// the holding) and 6 (notional ≥ 1,000,000 IRR). Ownership (2) and freshness (5) are the
+/// caller's.
+pub fn quote_terms(
+    asset: AssetId,
+    holding_quantity: Quantity,
+    already_protected: bool,
+    coverage: Coverage,
+    duration: ProtectionDuration,
+    price: AssetPrice,
+) -> RuleResult<ProtectionTerms> {
+    check_eligible(asset)?;
+    check_not_protected(already_protected)?;
+    let terms = ProtectionTerms::new(asset, holding_quantity, coverage, duration, price);
+    if terms.notional_irr < Irr::new(MIN_NOTIONAL_IRR) {
+        return Err(RuleViolation::new(
+            ErrorCode::ProtectionNotEligible,
+            "The protected value must be at least 1,000,000 IRR.",
+        )
+        .with("minNotionalIrr", Irr::new(MIN_NOTIONAL_IRR))
+        .with("notionalIrr", terms.notional_irr));
+    }
+    Ok(terms)
+}
+
+fn check_eligible(asset: AssetId) -> RuleResult<()> {
+    if asset.asset().protection_eligible() {
+        Ok(())
+    } else {
+        Err(RuleViolation::new(
+            ErrorCode::ProtectionNotEligible,
+            format!("{asset} cannot be protected."),
+        )
+        .with("assetId", asset))
+    }
+}
+
+fn check_not_protected(already_protected: bool) -> RuleResult<()> {
+    if already_protected {
+        Err(RuleViolation::new(
+            ErrorCode::ProtectionExists,
+            "This holding is already protected.",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Which premium model prices quotes (`PROTECTION_PRICING_MODEL`, D26).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PricingModel {
+    /// `premiumPct = monthlyRate(layer) × days / 30` (the default).
+    #[default]
+    LayerRate,
+    /// Fair value of the at-the-money put plus spread and margin, clamped to √-scaled bounds.
+    BlackScholes,
+}
+
+/// Greeks of the at-the-money put on one unit of the underlying, in USD (§8.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Greeks {
+    pub d1: Decimal,
+    /// `N(d1) − 1`.
+    pub delta: Decimal,
+    /// Per USD.
+    pub gamma: Decimal,
+    /// Per volatility point.
+    pub vega: Decimal,
+    /// Per calendar day.
+    pub theta: Decimal,
+    /// Per rate point.
+    pub rho: Decimal,
+}
+
+/// The intermediate numbers of the Black–Scholes model, kept for audit and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlackScholesBreakdown {
+    /// Fair put value as a fraction of notional, 8 dp.
+    pub fair: Decimal,
+    /// `fair + executionSpread + margin × days`.
+    pub raw: Decimal,
+    /// `max(min30, 0.025) × √(days/30)`, 8 dp.
+    pub lower_bound: Decimal,
+    /// `max30 × √(days/30)`, 8 dp.
+    pub upper_bound: Decimal,
+}
+
+/// A priced premium (§8.3–8.4), identical in shape under both models.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Premium {
+    pub model: PricingModel,
+    /// Fraction of notional, 8 dp.
+    pub premium_pct: Decimal,
+    /// `round(notionalIrr × premiumPct)`.
+    pub premium_irr: Irr,
+    /// `notionalUsd × premiumPct`, half-up to 2 dp.
+    pub premium_usd: Decimal,
+    /// The Black–Scholes IV, reported under both models.
+    pub implied_volatility: Decimal,
+    pub regime: VolatilityRegime,
+    pub greeks: Greeks,
+    /// Present under BLACK_SCHOLES only.
+    pub black_scholes: Option<BlackScholesBreakdown>,
+}
+
+impl Premium {
+    /// `annualizedPct = premiumPct × 365 / days` (api.md §10), full precision.
+    pub fn annualized_pct(&self, duration: ProtectionDuration) -> Decimal {
+        self.premium_pct * dec!(365) / Decimal::from(duration.days())
+    }
+}
+
+impl PricingModel {
+    /// `premiumPct` for an asset and duration (§8.3).
+    ///
+    /// # Panics
+    /// Under BLACK_SCHOLES when the asset is not protection-eligible (it has no spread or
+    /// bounds); [`quote_terms`] refuses such assets first.
+    pub fn premium_pct(
+        self,
+        asset: AssetId,
+        duration: ProtectionDuration,
+        regime: VolatilityRegime,
+    ) -> Decimal {
+        match self {
+            PricingModel::LayerRate => layer_rate_premium_pct(asset, duration),
+            PricingModel::BlackScholes => black_scholes_premium(asset, duration, regime).0,
+        }
+    }
+
+    /// Prices the terms: premium in both currencies, IV, regime and greeks (§8.3–8.4).
+    ///
+    /// # Panics
+    /// Under BLACK_SCHOLES when the asset is not protection-eligible, as [`Self::premium_pct`].
+    pub fn price(self, terms: &ProtectionTerms, regime: VolatilityRegime) -> Premium {
+        let (premium_pct, black_scholes) = match self {
+            PricingModel::LayerRate => (layer_rate_premium_pct(terms.asset, terms.duration), None),
+            PricingModel::BlackScholes => {
+                let (pct, breakdown) = black_scholes_premium(terms.asset, terms.duration, regime);
+                (pct, Some(breakdown))
+            }
+        };
+        let implied_volatility = implied_volatility(terms.asset, terms.duration, regime);
+        Premium {
+            model: self,
+            premium_pct,
+            premium_irr: terms.notional_irr.mul_round(premium_pct),
+            premium_usd: round_half_up(terms.notional_usd * premium_pct, 2).normalize(),
+            implied_volatility,
+            regime,
+            greeks: greeks(terms.spot_usd, implied_volatility, terms.duration),
+            black_scholes,
+        }
+    }
+}
+
+/// LAYER_RATE: `monthlyRate(layer) × days / 30`.
+pub fn layer_rate_premium_pct(asset: AssetId, duration: ProtectionDuration) -> Decimal {
+    let rate = asset.asset().layer.params().protection_monthly_rate;
+    (rate * Decimal::from(duration.days()) / dec!(30)).normalize()
+}
+
+/// Term-structure knots of the IV multiplier (days, multiplier).
+const TERM_KNOTS: [(i64, Decimal); 6] = [
+    (7, dec!(1.20)),
+    (14, dec!(1.12)),
+    (30, dec!(1.00)),
+    (60, dec!(0.95)),
+    (90, dec!(0.92)),
+    (180, dec!(0.88)),
+];
+
+/// `term(days)`: the knots, linear in between, clamped outside 7–180 days. Exact decimal.
+pub fn term_multiplier(days: i64) -> Decimal {
+    let (first, last) = (TERM_KNOTS[0], TERM_KNOTS[TERM_KNOTS.len() - 1]);
+    if days <= first.0 {
+        return first.1;
+    }
+    if days >= last.0 {
+        return last.1;
+    }
+    let upper = TERM_KNOTS
+        .iter()
+        .position(|(d, _)| *d >= days)
+        .expect("days is inside the knots");
+    let (d0, m0) = TERM_KNOTS[upper - 1];
+    let (d1, m1) = TERM_KNOTS[upper];
+    m0 + (m1 - m0) * Decimal::from(days - d0) / Decimal::from(d1 - d0)
+}
+
+/// `IV = impliedVol(asset) × term(days) × regime × skew` (skew = 1 at the money), rounded
+/// half-up to 8 dp: the stored ratio precision, and the value both the premium and the greeks
+/// use, so a quote's reported IV is exactly the one it was priced with (the §8.3 table holds at
+/// 4 dp of a percent with this rounding).
+pub fn implied_volatility(
+    asset: AssetId,
+    duration: ProtectionDuration,
+    regime: VolatilityRegime,
+) -> Decimal {
+    let iv =
+        asset.asset().implied_volatility * term_multiplier(duration.days()) * regime.multiplier();
+    round_half_up(iv, RATIO_DP).normalize()
+}
+
+/// BLACK_SCHOLES: `premiumPct = clamp(fair + spread + margin × days, lo, hi)`, all at 8 dp.
+fn black_scholes_premium(
+    asset: AssetId,
+    duration: ProtectionDuration,
+    regime: VolatilityRegime,
+) -> (Decimal, BlackScholesBreakdown) {
+    let params = asset
+        .asset()
+        .protection
+        .as_ref()
+        .expect("only protection-eligible assets are priced");
+    let days = duration.days();
+    let iv = implied_volatility(asset, duration, regime);
+    let fair = quantize8(atm_put_fraction(to_f64(iv), years(days)));
+    let margin = asset.asset().layer.params().protection_margin_per_day;
+    let raw = fair + params.execution_spread + margin * Decimal::from(days);
+    let scale = quantize8((days as f64 / 30.0).sqrt());
+    let lower_bound = round_half_up(
+        params.min_premium_30d.max(GLOBAL_MIN_PREMIUM_30D) * scale,
+        RATIO_DP,
+    );
+    let upper_bound = round_half_up(params.max_premium_30d * scale, RATIO_DP);
+    let premium_pct = round_half_up(raw.max(lower_bound).min(upper_bound), RATIO_DP).normalize();
+    (
+        premium_pct,
+        BlackScholesBreakdown {
+            fair,
+            raw,
+            lower_bound,
+            upper_bound,
+        },
+    )
+}
+
+fn years(days: i64) -> f64 {
+    days as f64 / 365.0
+}
+
+fn to_f64(d: Decimal) -> f64 {
+    d.to_f64().expect("ratios fit in f64")
+}
+
+/// Quantizes a transcendental result to 8 dp, half-up.
+fn quantize8(x: f64) -> Decimal {
+    round_half_up(Decimal::from_f64(x).expect("finite"), RATIO_DP)
+}
+
+/// Keeps `GREEK_SIGNIFICANT_DIGITS` significant digits of a greek.
+fn significant(x: f64) -> Decimal {
+    let d = Decimal::from_f64(x).expect("finite");
+    d.round_sf(GREEK_SIGNIFICANT_DIGITS)
+        .unwrap_or(d)
+        .normalize()
+}
+
+/// `d1` and `d2` of an at-the-money option (S = K), `T` in years.
+fn d1_d2(iv: f64, t: f64) -> (f64, f64) {
+    let r = to_f64(RISK_FREE_RATE);
+    let vol_sqrt_t = iv * t.sqrt();
+    let d1 = (r + iv * iv / 2.0) * t / vol_sqrt_t;
+    (d1, d1 - vol_sqrt_t)
+}
+
+/// `fair = e^(−rT)·N(−d2) − N(−d1)`: the at-the-money put as a fraction of notional.
+fn atm_put_fraction(iv: f64, t: f64) -> f64 {
+    let r = to_f64(RISK_FREE_RATE);
+    let (d1, d2) = d1_d2(iv, t);
+    (-r * t).exp() * normal_cdf(-d2) - normal_cdf(-d1)
+}
+
+/// The standard normal CDF by Abramowitz–Stegun 7.1.26 (the spec's `N`, max error ≈ 1.5e-7).
+pub fn normal_cdf(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = ((((1.061_405_429 * t - 1.453_152_027) * t + 1.421_413_741) * t - 0.284_496_736)
+        * t
+        + 0.254_829_592)
+        * t;
+    let y = 1.0 - poly * (-z * z).exp();
+    0.5 * (1.0 + x.signum() * y)
+}
+
+/// The standard normal density φ.
+fn normal_pdf(x: f64) -> f64 {
+    (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// Greeks of the at-the-money put on one unit at spot `S = K` (§8.4), 12 significant digits.
+/// They are undefined for a non-positive spot or volatility; then every greek is 0 rather than
+/// a panic, because greeks are informational and such a quote fails its notional check anyway.
+pub fn greeks(
+    spot_usd: Decimal,
+    implied_volatility: Decimal,
+    duration: ProtectionDuration,
+) -> Greeks {
+    if spot_usd <= Decimal::ZERO || implied_volatility <= Decimal::ZERO {
+        return Greeks {
+            d1: Decimal::ZERO,
+            delta: Decimal::ZERO,
+            gamma: Decimal::ZERO,
+            vega: Decimal::ZERO,
+            theta: Decimal::ZERO,
+            rho: Decimal::ZERO,
+        };
+    }
+    let (s, iv, t) = (
+        to_f64(spot_usd),
+        to_f64(implied_volatility),
+        years(duration.days()),
+    );
+    let r = to_f64(RISK_FREE_RATE);
+    let k = s;
+    let (d1, d2) = d1_d2(iv, t);
+    let pdf = normal_pdf(d1);
+    let discount = (-r * t).exp();
+    Greeks {
+        d1: significant(d1),
+        delta: significant(normal_cdf(d1) - 1.0),
+        gamma: significant(pdf / (s * iv * t.sqrt())),
+        vega: significant(s * pdf * t.sqrt() / 100.0),
+        theta: significant(
+            (-s * pdf * iv / (2.0 * t.sqrt()) + r * k * discount * normal_cdf(-d2)) / 365.0,
+        ),
+        rho: significant(-k * t * discount * normal_cdf(-d2) / 100.0),
+    }
+}
+
+/// A priced quote (§8.2): terms plus every pricing output, valid for 5 minutes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtectionQuote {
+    pub terms: ProtectionTerms,
+    pub premium: Premium,
+    pub quoted_at: Timestamp,
+    pub valid_until: Timestamp,
+}
+
+impl ProtectionQuote {
+    /// Past `validUntil` (then 410 `QUOTE_EXPIRED`, a caller's code).
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now > self.valid_until
+    }
+}
+
+/// Quotes a protection: the §8.2 checks ([`quote_terms`]) and the chosen model's price.
+#[allow(clippy::too_many_arguments)]
+pub fn quote_protection(
+    asset: AssetId,
+    holding_quantity: Quantity,
+    already_protected: bool,
+    coverage: Coverage,
+    duration: ProtectionDuration,
+    price: AssetPrice,
+    model: PricingModel,
+    regime: VolatilityRegime,
+    now: Timestamp,
+) -> RuleResult<ProtectionQuote> {
+    let terms = quote_terms(
+        asset,
+        holding_quantity,
+        already_protected,
+        coverage,
+        duration,
+        price,
+    )?;
+    let premium = model.price(&terms, regime);
+    Ok(ProtectionQuote {
+        terms,
+        premium,
+        quoted_at: now,
+        valid_until: now.plus_seconds(QUOTE_VALIDITY_SECONDS),
+    })
+}
+
+/// §8.5 step 1: the user must acknowledge the premium.
+pub fn check_acknowledged(acknowledged_premium: bool) -> RuleResult<()> {
+    if acknowledged_premium {
+        Ok(())
+    } else {
+        Err(RuleViolation::new(
+            ErrorCode::AcknowledgmentRequired,
+            "Please confirm the protection cost.",
+        ))
+    }
+}
+
+/// The optional terms a purchase request may repeat from its quote (§8.5). `H` is the caller's
+/// holding id type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PurchaseTerms<H> {
+    pub holding_id: Option<H>,
+    pub coverage: Option<Decimal>,
+    pub duration_days: Option<i64>,
+    pub premium_irr: Option<Irr>,
+}
+
+/// §8.5 step 3: every term the request sends must equal the quote — the holding and duration
+/// exactly, the coverage within ±0.001, the premium exactly. The first mismatch, in that order,
+/// is reported as `QUOTE_MISMATCH` with `field`, `quoted` and `requested`.
+pub fn check_quote_matches<H: PartialEq + Serialize>(
+    quote: &ProtectionQuote,
+    quote_holding_id: &H,
+    request: &PurchaseTerms<H>,
+) -> RuleResult<()> {
+    let mismatch = |field: &str, quoted: serde_json::Value, requested: serde_json::Value| {
+        Err(RuleViolation::new(
+            ErrorCode::QuoteMismatch,
+            "The request does not match the quote. Please get a new quote.",
+        )
+        .with("field", field)
+        .with("quoted", quoted)
+        .with("requested", requested))
+    };
+    if let Some(holding) = &request.holding_id
+        && holding != quote_holding_id
+    {
+        return mismatch("holdingId", json(quote_holding_id), json(holding));
+    }
+    let quoted_coverage = quote.terms.coverage.value();
+    if let Some(coverage) = request.coverage
+        && (coverage - quoted_coverage).abs() > COVERAGE_MATCH_TOLERANCE
+    {
+        return mismatch(
+            "coveragePct",
+            json(&Num(quoted_coverage)),
+            json(&Num(coverage)),
+        );
+    }
+    let quoted_days = quote.terms.duration.days();
+    if let Some(days) = request.duration_days
+        && days != quoted_days
+    {
+        return mismatch("durationDays", json(&quoted_days), json(&days));
+    }
+    if let Some(premium) = request.premium_irr
+        && premium != quote.premium.premium_irr
+    {
+        return mismatch(
+            "premiumIrr",
+            json(&quote.premium.premium_irr),
+            json(&premium),
+        );
+    }
+    Ok(())
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// Protection status (api.md §1.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ProtectionStatus {
+    Active,
+    Expired,
+    Exercised,
+    Cancelled,
+}
+
+/// The settlement at expiry (§8.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub spot_usd: Decimal,
+    pub fx_rate: Decimal,
+    pub held_quantity: Quantity,
+    /// `max(0, K − S_T) × min(protectedQuantity, held_T)`, exact.
+    pub payout_usd: Decimal,
+    /// `round(payoutUsd × FX_T)`.
+    pub payout_irr: Irr,
+    /// EXERCISED when the payout is positive, EXPIRED otherwise.
+    pub outcome: ProtectionStatus,
+    pub settled_at: Timestamp,
+}
+
+/// The payout of an expired protection (§8.6, D27): cash-settled at `S_T`, scaled down to the
+/// units still held (frozen units count; 0 if sold).
+pub fn payout(
+    strike_usd: Decimal,
+    protected_quantity: Quantity,
+    spot_usd: Decimal,
+    fx_rate: Decimal,
+    held_quantity: Quantity,
+) -> (Decimal, Irr) {
+    let covered = protected_quantity.min(held_quantity).value();
+    let payout_usd = ((strike_usd - spot_usd).max(Decimal::ZERO) * covered).normalize();
+    (payout_usd, Irr::round(payout_usd * fx_rate))
+}
+
+/// A purchased protection. Identity (id, portfolio, holding, quote id) is the caller's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protection {
+    pub terms: ProtectionTerms,
+    pub premium: Premium,
+    pub start_at: Timestamp,
+    /// `startAt + days × 86,400 s`.
+    pub expires_at: Timestamp,
+    pub status: ProtectionStatus,
+    pub cancelled_at: Option<Timestamp>,
+    pub settlement: Option<Settlement>,
+}
+
+/// §8.5 step 4, the rule checks inside the purchase transaction (the caller re-checks expiry
+/// and freshness): eligibility, no ACTIVE protection on the holding, cash ≥ the quoted premium.
+/// On success the caller deducts `premium.premium_irr` from cash.
+pub fn purchase_protection(
+    quote: &ProtectionQuote,
+    already_protected: bool,
+    cash: Irr,
+    now: Timestamp,
+) -> RuleResult<Protection> {
+    check_eligible(quote.terms.asset)?;
+    check_not_protected(already_protected)?;
+    let premium = quote.premium.premium_irr;
+    if cash < premium {
+        return Err(RuleViolation::new(
+            ErrorCode::InsufficientCash,
+            "Not enough cash for this protection cost.",
+        )
+        .with("required", premium)
+        .with("available", cash));
+    }
+    Ok(Protection {
+        terms: quote.terms.clone(),
+        premium: quote.premium.clone(),
+        start_at: now,
+        expires_at: now.plus_days(quote.terms.duration.days()),
+        status: ProtectionStatus::Active,
+        cancelled_at: None,
+        settlement: None,
+    })
+}
+
+impl Protection {
+    /// Cancels an ACTIVE protection (§8.7): no refund.
+    pub fn cancel(&mut self, now: Timestamp) -> RuleResult<()> {
+        if self.status != ProtectionStatus::Active {
+            return Err(RuleViolation::new(
+                ErrorCode::ProtectionNotActive,
+                "This protection is no longer active.",
+            ));
+        }
+        self.status = ProtectionStatus::Cancelled;
+        self.cancelled_at = Some(now);
+        Ok(())
+    }
+
+    /// Settles at expiry (§8.6) with the first fresh price fetched at or after `expiresAt`.
+    /// Returns `None` and changes nothing when the protection is not ACTIVE, has not expired
+    /// yet, or the price predates the expiry (the job retries next tick).
+    pub fn settle(
+        &mut self,
+        now: Timestamp,
+        spot_usd: Decimal,
+        fx_rate: Decimal,
+        price_fetched_at: Timestamp,
+        held_quantity: Quantity,
+    ) -> Option<&Settlement> {
+        if self.status != ProtectionStatus::Active
+            || now < self.expires_at
+            || price_fetched_at < self.expires_at
+        {
+            return None;
+        }
+        let (payout_usd, payout_irr) = payout(
+            self.terms.strike_usd,
+            self.terms.protected_quantity,
+            spot_usd,
+            fx_rate,
+            held_quantity,
+        );
+        let outcome = if payout_irr.is_positive() {
+            ProtectionStatus::Exercised
+        } else {
+            ProtectionStatus::Expired
+        };
+        self.status = outcome;
+        self.settlement = Some(Settlement {
+            spot_usd,
+            fx_rate,
+            held_quantity,
+            payout_usd,
+            payout_irr,
+            outcome,
+            settled_at: now,
+        });
+        self.settlement.as_ref()
+    }
+
+    /// `daysRemaining`: whole days left, rounded up, while ACTIVE; otherwise 0.
+    pub fn days_remaining(&self, now: Timestamp) -> i64 {
+        if self.status == ProtectionStatus::Active {
+            self.expires_at.started_days_since(now)
+        } else {
+            0
+        }
+    }
+
+    /// `progressPct`: time elapsed, percentage points (2 dp), within 0–100.
+    pub fn progress_pct(&self, now: Timestamp) -> Decimal {
+        let total = Decimal::from(self.expires_at.micros_since(self.start_at));
+        let elapsed = Decimal::from(now.micros_since(self.start_at)).clamp(Decimal::ZERO, total);
+        round_half_up(dec!(100) * elapsed / total, 2).normalize()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::portfolio::PriceBook;
+
+    fn start() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-01-20T12:00:00Z").unwrap()
+    }
+
+    fn days(d: i64) -> ProtectionDuration {
+        ProtectionDuration::from_days(d).unwrap()
+    }
+
+    fn coverage(c: Decimal) -> Coverage {
+        Coverage::new(c).unwrap()
+    }
+
+    fn qty(d: Decimal) -> Quantity {
+        Quantity::exact(d).unwrap()
+    }
+
+    /// A price at FX 1,000,000 so that notional values come out exact.
+    fn price(usd: Decimal) -> AssetPrice {
+        AssetPrice {
+            price_usd: usd,
+            price_irr: usd * dec!(1000000),
+        }
+    }
+
+    /// Terms whose IRR notional is exactly `notional` (BTC at 100,000 USD, FX 1,000,000).
+    fn terms_with_notional(asset: AssetId, notional: i64, d: i64) -> ProtectionTerms {
+        let quantity = Decimal::from(notional) / dec!(100000000000);
+        ProtectionTerms::new(
+            asset,
+            qty(quantity),
+            coverage(dec!(1)),
+            days(d),
+            price(dec!(100000)),
+        )
+    }
+
+    fn near(actual: Decimal, expected: Decimal, tolerance: Decimal) -> bool {
+        (actual - expected).abs() <= tolerance
+    }
+
+    #[test]
+    fn layer_rate_premiums_match_every_example() {
+        let model = PricingModel::LayerRate;
+        let normal = VolatilityRegime::Normal;
+        let btc = model.price(&terms_with_notional(AssetId::Btc, 50_000_000, 90), normal);
+        assert_eq!(btc.premium_pct, dec!(0.024));
+        assert_eq!(btc.premium_irr, Irr::new(1_200_000));
+
+        // A BTC holding worth 50,000,000 at coverage 0.50 for 30 days.
+        let half = ProtectionTerms::new(
+            AssetId::Btc,
+            qty(dec!(0.0005)),
+            coverage(dec!(0.50)),
+            days(30),
+            price(dec!(100000)),
+        );
+        assert_eq!(half.protected_quantity.value(), dec!(0.00025));
+        assert_eq!(half.notional_irr, Irr::new(25_000_000));
+        assert_eq!(model.price(&half, normal).premium_irr, Irr::new(200_000));
+
+        let paxg = model.price(&terms_with_notional(AssetId::Paxg, 20_000_000, 180), normal);
+        assert_eq!(paxg.premium_irr, Irr::new(480_000));
+        let sol = model.price(&terms_with_notional(AssetId::Sol, 10_000_000, 60), normal);
+        assert_eq!(sol.premium_irr, Irr::new(240_000));
+        assert_eq!(sol.black_scholes, None);
+        assert_eq!(
+            sol.implied_volatility,
+            dec!(0.8075),
+            "IV is reported under both models"
+        );
+    }
+
+    #[test]
+    fn black_scholes_matches_the_test_vectors() {
+        let model = PricingModel::BlackScholes;
+        let normal = VolatilityRegime::Normal;
+        let tol = dec!(0.00000001);
+
+        let btc30 = model.price(&terms_with_notional(AssetId::Btc, 50_000_000, 30), normal);
+        let bs = btc30.black_scholes.unwrap();
+        assert_eq!(btc30.implied_volatility, dec!(0.55));
+        assert!(near(bs.fair, dec!(0.06089560), tol), "{}", bs.fair);
+        assert!(near(bs.raw, dec!(0.06599560), tol), "{}", bs.raw);
+        assert_eq!((bs.lower_bound, bs.upper_bound), (dec!(0.05), dec!(0.08)));
+        assert_eq!(btc30.premium_irr, Irr::new(3_299_780));
+
+        let btc90 = model.price(&terms_with_notional(AssetId::Btc, 50_000_000, 90), normal);
+        let bs = btc90.black_scholes.unwrap();
+        assert_eq!(btc90.implied_volatility, dec!(0.506));
+        assert!(near(bs.fair, dec!(0.09400325), tol), "{}", bs.fair);
+        assert_eq!(btc90.premium_pct, dec!(0.10330325));
+        assert_eq!(
+            (bs.lower_bound, bs.upper_bound),
+            (dec!(0.08660254), dec!(0.13856406))
+        );
+        assert_eq!(
+            btc90.premium_irr,
+            Irr::new(5_165_163),
+            "5,165,162.5 rounds half-up"
+        );
+
+        let paxg30 = model.price(&terms_with_notional(AssetId::Paxg, 20_000_000, 30), normal);
+        let bs = paxg30.black_scholes.unwrap();
+        assert!(near(bs.raw, dec!(0.01824036), tol), "{}", bs.raw);
+        assert_eq!(paxg30.premium_pct, dec!(0.025));
+        assert_eq!(paxg30.premium_irr, Irr::new(500_000));
+
+        let qqq90 = model.price(&terms_with_notional(AssetId::Qqq, 50_000_000, 90), normal);
+        let bs = qqq90.black_scholes.unwrap();
+        assert!(near(bs.raw, dec!(0.04288259), tol), "{}", bs.raw);
+        assert_eq!(qqq90.premium_pct, dec!(0.04330127));
+    }
+
+    #[test]
+    fn black_scholes_premium_pct_matches_the_whole_table() {
+        let table: [(AssetId, [Decimal; 6]); 6] = [
+            (
+                AssetId::Btc,
+                [
+                    dec!(6.5996),
+                    dec!(8.7611),
+                    dec!(10.3303),
+                    dec!(11.7053),
+                    dec!(12.8543),
+                    dec!(13.8373),
+                ],
+            ),
+            (
+                AssetId::Eth,
+                [
+                    dec!(7.8367),
+                    dec!(10.3810),
+                    dec!(12.2243),
+                    dec!(13.8368),
+                    dec!(15.1814),
+                    dec!(16.3295),
+                ],
+            ),
+            (
+                AssetId::Sol,
+                [
+                    dec!(10.2963),
+                    dec!(13.6899),
+                    dec!(16.1642),
+                    dec!(18.3332),
+                    dec!(20.1508),
+                    dec!(21.7104),
+                ],
+            ),
+            (
+                AssetId::Paxg,
+                [
+                    dec!(2.5000),
+                    dec!(3.5355),
+                    dec!(4.3301),
+                    dec!(5.0000),
+                    dec!(5.5902),
+                    dec!(6.1237),
+                ],
+            ),
+            (
+                AssetId::Kag,
+                [
+                    dec!(2.5000),
+                    dec!(3.5355),
+                    dec!(4.3301),
+                    dec!(5.0000),
+                    dec!(5.5902),
+                    dec!(6.1237),
+                ],
+            ),
+            (
+                AssetId::Qqq,
+                [
+                    dec!(2.7409),
+                    dec!(3.6314),
+                    dec!(4.3301),
+                    dec!(5.0000),
+                    dec!(5.5902),
+                    dec!(6.1237),
+                ],
+            ),
+        ];
+        let mut mismatches = Vec::new();
+        for (asset, row) in table {
+            for (d, expected) in DURATION_PRESETS_DAYS.into_iter().zip(row) {
+                let pct = PricingModel::BlackScholes.premium_pct(
+                    asset,
+                    days(d),
+                    VolatilityRegime::Normal,
+                );
+                let percent = round_half_up(pct * dec!(100), 4);
+                if percent != expected {
+                    mismatches.push(format!(
+                        "{asset} {d} d: {percent} (raw {pct}) vs {expected}"
+                    ));
+                }
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    }
+
+    #[test]
+    fn greeks_match_the_btc_thirty_day_example() {
+        let g = greeks(dec!(97500), dec!(0.55), days(30));
+        let checks = [
+            ("d1", g.d1, dec!(0.10229659), dec!(0.000000005)),
+            ("delta", g.delta, dec!(-0.45926057), dec!(0.000000005)),
+            ("gamma", g.gamma, dec!(0.0000258141), dec!(0.00000000005)),
+            ("vega", g.vega, dec!(110.931917), dec!(0.0000005)),
+            ("theta", g.theta, dec!(-95.435029), dec!(0.0000005)),
+            ("rho", g.rho, dec!(-41.683748), dec!(0.0000005)),
+        ];
+        for (name, actual, expected, tolerance) in checks {
+            assert!(
+                near(actual, expected, tolerance),
+                "{name}: {actual} vs {expected}"
+            );
+        }
+        assert!(g.gamma.to_string().trim_start_matches(['0', '.']).len() >= 10);
+    }
+
+    #[test]
+    fn the_term_multiplier_interpolates_linearly_and_clamps() {
+        assert_eq!(term_multiplier(30), dec!(1.00));
+        assert_eq!(round_half_up(term_multiplier(120), 6), dec!(0.906667));
+        assert_eq!(round_half_up(term_multiplier(150), 6), dec!(0.893333));
+        assert_eq!(term_multiplier(45), dec!(0.975));
+        assert_eq!(term_multiplier(1), dec!(1.20));
+        assert_eq!(term_multiplier(365), dec!(0.88));
+        let elevated = implied_volatility(AssetId::Btc, days(30), VolatilityRegime::Elevated);
+        assert_eq!(elevated, dec!(0.6325));
+        assert_eq!(
+            implied_volatility(AssetId::Btc, days(30), VolatilityRegime::Extreme),
+            dec!(0.88)
+        );
+    }
+
+    #[test]
+    fn a_higher_regime_never_lowers_the_black_scholes_premium() {
+        use VolatilityRegime::*;
+        for asset in crate::asset::protection_eligible_assets() {
+            for d in DURATION_PRESETS_DAYS {
+                let pcts: Vec<Decimal> = [Low, Normal, Elevated, High, Extreme]
+                    .into_iter()
+                    .map(|r| PricingModel::BlackScholes.premium_pct(asset, days(d), r))
+                    .collect();
+                assert!(
+                    pcts.windows(2).all(|w| w[0] <= w[1]),
+                    "{asset} {d}: {pcts:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn coverage_and_duration_are_validated() {
+        assert!(Coverage::new(dec!(0.1)).is_ok());
+        assert!(Coverage::new(dec!(1)).is_ok());
+        assert!(
+            Coverage::new(dec!(0.33)).is_ok(),
+            "any coverage in range is accepted"
+        );
+        for bad in [dec!(0.09999), dec!(1.0001), dec!(0), dec!(-0.5), dec!(25)] {
+            assert_eq!(
+                Coverage::new(bad).unwrap_err().code,
+                ErrorCode::ValidationError
+            );
+        }
+        assert_eq!(ProtectionDuration::from_months(4).unwrap(), days(120));
+        assert_eq!(days(150).months(), 5);
+        for bad in [0, 7, 14, 31, 365] {
+            assert!(ProtectionDuration::from_days(bad).is_err(), "{bad}");
+        }
+        assert!(ProtectionDuration::from_months(0).is_err());
+        assert!(ProtectionDuration::from_months(7).is_err());
+    }
+
+    #[test]
+    fn quote_checks_run_in_the_documented_order() {
+        let btc = price(dec!(100000));
+        let one = coverage(dec!(1));
+        let refuse = |asset, quantity, protected| {
+            quote_terms(asset, qty(quantity), protected, one, days(30), btc).unwrap_err()
+        };
+        let not_eligible = refuse(AssetId::Bnb, dec!(1), true);
+        assert_eq!(not_eligible.code, ErrorCode::ProtectionNotEligible);
+        assert_eq!(
+            refuse(AssetId::Btc, dec!(0.00000001), true).code,
+            ErrorCode::ProtectionExists
+        );
+        let too_small = refuse(AssetId::Btc, dec!(0.00000999), false);
+        assert_eq!(too_small.code, ErrorCode::ProtectionNotEligible);
+        assert_eq!(
+            too_small.details["minNotionalIrr"],
+            serde_json::json!(1_000_000)
+        );
+        let exactly_minimum =
+            quote_terms(AssetId::Btc, qty(dec!(0.00001)), false, one, days(30), btc);
+        assert_eq!(exactly_minimum.unwrap().notional_irr, Irr::new(1_000_000));
+    }
+
+    #[test]
+    fn terms_are_at_the_money_on_a_floored_quantity() {
+        let book = PriceBook::defaults();
+        let spot = book.get(AssetId::Btc).unwrap();
+        let terms = ProtectionTerms::new(
+            AssetId::Btc,
+            qty(dec!(0.00123457)),
+            coverage(dec!(0.25)),
+            days(90),
+            spot,
+        );
+        assert_eq!(terms.protected_quantity.value(), dec!(0.00030864));
+        assert_eq!(terms.notional_usd, dec!(30.0924));
+        assert_eq!(terms.notional_irr, Irr::new(43_814_534));
+        assert_eq!(terms.strike_usd, dec!(97500));
+        assert_eq!(terms.strike_irr, dec!(141960000000));
+        assert_eq!(terms.fx_rate(), Some(dec!(1456000)));
+    }
+
+    fn btc_quote(now: Timestamp) -> ProtectionQuote {
+        quote_protection(
+            AssetId::Btc,
+            qty(dec!(0.0005)),
+            false,
+            coverage(dec!(1)),
+            days(30),
+            price(dec!(100000)),
+            PricingModel::LayerRate,
+            VolatilityRegime::Normal,
+            now,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_purchase_must_repeat_the_quoted_terms() {
+        let quote = btc_quote(start());
+        assert_eq!(quote.premium.premium_irr, Irr::new(400_000));
+        assert_eq!(quote.premium.premium_usd, dec!(0.4));
+        assert_eq!(quote.valid_until, start().plus_seconds(300));
+        assert!(!quote.is_expired(start().plus_seconds(300)));
+        assert!(quote.is_expired(start().plus_seconds(301)));
+        let holding = "h-1".to_owned();
+        let nothing = PurchaseTerms::<String> {
+            holding_id: None,
+            coverage: None,
+            duration_days: None,
+            premium_irr: None,
+        };
+        assert!(check_quote_matches(&quote, &holding, &nothing).is_ok());
+        let same = PurchaseTerms {
+            holding_id: Some("h-1".to_owned()),
+            coverage: Some(dec!(0.999)),
+            duration_days: Some(30),
+            premium_irr: Some(Irr::new(400_000)),
+        };
+        assert!(
+            check_quote_matches(&quote, &holding, &same).is_ok(),
+            "coverage within 0.001"
+        );
+        let field = |request: PurchaseTerms<String>| {
+            let e = check_quote_matches(&quote, &holding, &request).unwrap_err();
+            assert_eq!(e.code, ErrorCode::QuoteMismatch);
+            e.details["field"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            field(PurchaseTerms {
+                holding_id: Some("h-2".into()),
+                ..same
+            }),
+            "holdingId"
+        );
+        assert_eq!(
+            field(PurchaseTerms {
+                coverage: Some(dec!(0.9989)),
+                ..same.clone()
+            }),
+            "coveragePct"
+        );
+        assert_eq!(
+            field(PurchaseTerms {
+                duration_days: Some(60),
+                ..same.clone()
+            }),
+            "durationDays"
+        );
+        let e = check_quote_matches(
+            &quote,
+            &holding,
+            &PurchaseTerms {
+                premium_irr: Some(Irr::new(399_999)),
+                ..same
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.details["field"], "premiumIrr");
+        assert_eq!(e.details["quoted"], serde_json::json!(400_000));
+        assert_eq!(e.details["requested"], serde_json::json!(399_999));
+        assert_eq!(
+            check_acknowledged(false).unwrap_err().code,
+            ErrorCode::AcknowledgmentRequired
+        );
+    }
+
+    #[test]
+    fn a_purchase_rechecks_protection_and_cash_then_cancels_without_refund() {
+        let quote = btc_quote(start());
+        let exists = purchase_protection(&quote, true, Irr::new(1_000_000), start()).unwrap_err();
+        assert_eq!(exists.code, ErrorCode::ProtectionExists);
+        let poor = purchase_protection(&quote, false, Irr::new(399_999), start()).unwrap_err();
+        assert_eq!(poor.code, ErrorCode::InsufficientCash);
+        assert_eq!(poor.details["required"], serde_json::json!(400_000));
+        let mut p = purchase_protection(&quote, false, Irr::new(400_000), start()).unwrap();
+        assert_eq!(p.status, ProtectionStatus::Active);
+        assert_eq!(p.expires_at, start().plus_days(30));
+        assert_eq!(p.days_remaining(start().plus_seconds(1)), 30);
+        assert_eq!(p.progress_pct(start().plus_days(15)), dec!(50));
+        p.cancel(start().plus_days(2)).unwrap();
+        assert_eq!(p.status, ProtectionStatus::Cancelled);
+        assert_eq!(p.cancelled_at, Some(start().plus_days(2)));
+        assert_eq!(p.days_remaining(start().plus_days(3)), 0);
+        assert_eq!(
+            p.cancel(start().plus_days(3)).unwrap_err().code,
+            ErrorCode::ProtectionNotActive
+        );
+        let expiry = p.expires_at;
+        assert!(
+            p.settle(expiry, dec!(1), dec!(1), expiry, qty(dec!(1)))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn po1_the_payout_is_cash_settled_and_scaled_to_units_held() {
+        let (strike, protected) = (dec!(97500), qty(dec!(0.01)));
+        assert_eq!(protected.value() * strike, dec!(975));
+        let (usd, irr) = payout(
+            strike,
+            protected,
+            dec!(87750),
+            dec!(1500000),
+            qty(dec!(0.01)),
+        );
+        assert_eq!((usd, irr), (dec!(97.5), Irr::new(146_250_000)));
+        let (usd, irr) = payout(
+            strike,
+            protected,
+            dec!(87750),
+            dec!(1500000),
+            qty(dec!(0.006)),
+        );
+        assert_eq!((usd, irr), (dec!(58.5), Irr::new(87_750_000)));
+        let more_held = payout(
+            strike,
+            protected,
+            dec!(87750),
+            dec!(1500000),
+            qty(dec!(0.05)),
+        );
+        assert_eq!(
+            more_held.1,
+            Irr::new(146_250_000),
+            "units bought later are not covered"
+        );
+        assert_eq!(
+            payout(strike, protected, dec!(97500), dec!(1500000), protected).1,
+            Irr::ZERO
+        );
+        assert_eq!(
+            payout(strike, protected, dec!(120000), dec!(1500000), protected).1,
+            Irr::ZERO
+        );
+    }
+
+    #[test]
+    fn settlement_waits_for_a_price_fetched_at_or_after_expiry() {
+        let mut book = PriceBook::new(dec!(1456000));
+        book.set_usd(AssetId::Btc, dec!(97500));
+        let quote = quote_protection(
+            AssetId::Btc,
+            qty(dec!(0.01)),
+            false,
+            coverage(dec!(1)),
+            days(30),
+            book.get(AssetId::Btc).unwrap(),
+            PricingModel::BlackScholes,
+            VolatilityRegime::Normal,
+            start(),
+        )
+        .unwrap();
+        assert_eq!(quote.terms.notional_usd, dec!(975));
+        let mut p = purchase_protection(&quote, false, Irr::new(100_000_000), start()).unwrap();
+        let expiry = p.expires_at;
+        let later = expiry.plus_seconds(60);
+        let held = qty(dec!(0.01));
+        assert!(
+            p.settle(
+                expiry.plus_seconds(-1),
+                dec!(87750),
+                dec!(1500000),
+                expiry,
+                held
+            )
+            .is_none()
+        );
+        assert!(
+            p.settle(
+                later,
+                dec!(87750),
+                dec!(1500000),
+                expiry.plus_seconds(-1),
+                held
+            )
+            .is_none()
+        );
+        let s = p
+            .settle(later, dec!(87750), dec!(1500000), later, held)
+            .unwrap();
+        assert_eq!(s.payout_irr, Irr::new(146_250_000));
+        assert_eq!(s.outcome, ProtectionStatus::Exercised);
+        assert_eq!(p.status, ProtectionStatus::Exercised);
+        assert!(
+            p.settle(later, dec!(1), dec!(1500000), later, held)
+                .is_none(),
+            "settles once"
+        );
+
+        let mut q = purchase_protection(&quote, false, Irr::new(100_000_000), start()).unwrap();
+        let s = q
+            .settle(later, dec!(97500), dec!(1500000), later, held)
+            .unwrap();
+        assert_eq!(
+            (s.payout_irr, s.outcome),
+            (Irr::ZERO, ProtectionStatus::Expired)
+        );
+    }
+}
