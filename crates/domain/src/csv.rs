@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(quote_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(quote_field("line\nbreak"), "\"line\nbreak\"");
         assert_eq!(quote_field("carriage\rreturn"), "\"carriage\rreturn\"");
-        assert_eq!(quote_field("Bought BTC (5.4M IRR)"), "Bought BTC (5.4M IRR)");
+        assert_eq!(
+            quote_field("Bought BTC (5.4M IRR)"),
+            "Bought BTC (5.4M IRR)"
+        );
     }
 
     #[test]

@@ -211,7 +211,10 @@ pub fn hashed_document(entry: &LedgerEntry) -> CanonicalValue {
         "sequenceNumber",
         CanonicalValue::number(Decimal::from(entry.sequence_number)),
     );
-    put("entryType", CanonicalValue::string(entry.entry_type.as_str()));
+    put(
+        "entryType",
+        CanonicalValue::string(entry.entry_type.as_str()),
+    );
     put(
         "createdAt",
         CanonicalValue::string(entry.created_at.to_rfc3339_micros()),
@@ -258,12 +261,7 @@ pub fn hashed_document(entry: &LedgerEntry) -> CanonicalValue {
 }
 
 fn object<const N: usize>(fields: [(&str, CanonicalValue); N]) -> CanonicalValue {
-    CanonicalValue::Object(
-        fields
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
+    CanonicalValue::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 fn snapshot_value(snapshot: &Snapshot) -> CanonicalValue {
@@ -305,7 +303,10 @@ fn holding_value(holding: &SnapshotHolding) -> CanonicalValue {
         ("assetId", CanonicalValue::string(holding.asset_id.as_str())),
         ("quantity", CanonicalValue::number(holding.quantity.value())),
         ("frozen", CanonicalValue::Bool(holding.frozen)),
-        ("valueIrr", CanonicalValue::number(holding.value_irr.value())),
+        (
+            "valueIrr",
+            CanonicalValue::number(holding.value_irr.value()),
+        ),
     ])
 }
 
@@ -451,11 +452,18 @@ mod tests {
             ("1.5E+2", "150"),
             ("15e-1", "1.5"),
             ("2.6e-5", "0.000026"),
-            ("123456789012345678901234567890.5", "123456789012345678901234567890.5"),
+            (
+                "123456789012345678901234567890.5",
+                "123456789012345678901234567890.5",
+            ),
             ("0.1e1", "1"),
         ];
         for (text, canonical) in cases {
-            assert_eq!(canonical_number_text(text).as_deref(), Some(canonical), "{text}");
+            assert_eq!(
+                canonical_number_text(text).as_deref(),
+                Some(canonical),
+                "{text}"
+            );
         }
         for bad in ["", "-", "1.", ".5", "1e", "abc", "1e99999", "1.2.3"] {
             assert_eq!(canonical_number_text(bad), None, "{bad}");

@@ -11,6 +11,8 @@
 //! a hash by hand.
 
 pub mod canonical;
+#[cfg(test)]
+mod properties;
 pub mod snapshot;
 pub mod verify;
 
@@ -201,10 +203,7 @@ pub struct LedgerEntry {
     pub quantity: Option<Quantity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_irr: Option<Irr>,
-    #[serde(
-        with = "crate::num::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "crate::num::option", skip_serializing_if = "Option::is_none")]
     pub price_irr: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spread_irr: Option<Irr>,

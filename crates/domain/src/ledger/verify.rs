@@ -226,6 +226,16 @@ fn expected_delta(entry: &LedgerEntry) -> Result<Delta, String> {
             let legs = entry.legs.as_deref().unwrap_or_default();
             if entry.entry_type == EntryType::PortfolioCreated {
                 delta.cash = amount(entry)?;
+            } else {
+                // §9.1: a rebalance's amountIrr is Σ sells + Σ buys (gross). The cash rule only
+                // reads the legs, so without this check the row amount could say anything.
+                let gross: Irr = legs.iter().map(|l| l.amount_irr).sum();
+                if amount(entry)? != gross {
+                    return Err(format!(
+                        "REBALANCE amountIrr {} is not the sum of its legs {gross}",
+                        amount(entry)?
+                    ));
+                }
             }
             for leg in legs {
                 let q = &mut delta.quantities[leg.asset_id.index()];
