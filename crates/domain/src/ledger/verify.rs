@@ -5,6 +5,12 @@
 //! names the first entry that fails any of them and why. Check 5 replays the chain against the
 //! portfolio's current balances and lists every difference. Both always run, so one report shows
 //! a forged chain and a drifted balance at once.
+//!
+//! Beyond the §9.5 table, check 4 also refuses a negative `amountIrr` (§9.1), a non-zero amount
+//! on PROTECTION_CANCEL / PROTECTION_EXPIRE (§9.1 records 0) and a REBALANCE whose amount is not
+//! Σ leg amounts (§9.1), because no cash rule reads those amounts. A LOAN_LIQUIDATE's gross
+//! amount is still read by no rule (its cash effect is the metadata excess), so a re-hashed
+//! forgery of that one number is caught only by the hash chain, not by the deltas.
 
 use rust_decimal::Decimal;
 use serde::Serialize;
