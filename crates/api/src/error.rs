@@ -22,11 +22,20 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: Map::new(), retry_after_secs: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Map::new(),
+            retry_after_secs: None,
+        }
     }
 
     pub fn with(mut self, key: &str, value: impl serde::Serialize) -> ApiError {
-        self.details.insert(key.to_owned(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self.details.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
         self
     }
 
@@ -38,13 +47,21 @@ impl ApiError {
     /// 400 `VALIDATION_ERROR` naming one field.
     pub fn validation(field: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
-        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("{field} {message}"))
-            .with("fields", json!([{ "field": field, "message": message }]))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("{field} {message}"),
+        )
+        .with("fields", json!([{ "field": field, "message": message }]))
     }
 
     pub fn not_found(resource: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("{} not found", capitalize(resource)))
-            .with("resource", resource)
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{} not found", capitalize(resource)),
+        )
+        .with("resource", resource)
     }
 
     pub fn unauthorized(code: &'static str, message: &str) -> ApiError {
@@ -52,22 +69,34 @@ impl ApiError {
     }
 
     pub fn rate_limited(scope: &str, retry_after_secs: u64) -> ApiError {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too many requests, please wait and try again")
-            .with("scope", scope)
-            .with("retryAfterSeconds", retry_after_secs)
-            .retry_after(retry_after_secs)
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests, please wait and try again",
+        )
+        .with("scope", scope)
+        .with("retryAfterSeconds", retry_after_secs)
+        .retry_after(retry_after_secs)
     }
 
     pub fn service_unavailable(dependency: &str) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Service temporarily unavailable, please try again shortly")
-            .with("dependency", dependency)
-            .retry_after(5)
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "Service temporarily unavailable, please try again shortly",
+        )
+        .with("dependency", dependency)
+        .retry_after(5)
     }
 
     /// A generic 500; the cause goes to the log with the request id, never to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Something went wrong on our side")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "Something went wrong on our side",
+        )
     }
 
     /// The default body for a bare status produced by the framework (unknown route, wrong
@@ -75,13 +104,26 @@ impl ApiError {
     pub fn from_status(status: StatusCode) -> ApiError {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("NOT_FOUND", "Not found"),
-            StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "Method not allowed for this path"),
-            StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "Request body is larger than 64 KiB"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "Request body must be JSON"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("METHOD_NOT_ALLOWED", "Method not allowed for this path")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("PAYLOAD_TOO_LARGE", "Request body is larger than 64 KiB")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("UNSUPPORTED_MEDIA_TYPE", "Request body must be JSON")
+            }
             StatusCode::UNAUTHORIZED => ("UNAUTHORIZED", "Authentication required"),
-            StatusCode::TOO_MANY_REQUESTS => ("RATE_LIMITED", "Too many requests, please wait and try again"),
-            StatusCode::SERVICE_UNAVAILABLE => ("SERVICE_UNAVAILABLE", "Service temporarily unavailable"),
-            StatusCode::UPGRADE_REQUIRED => ("UPGRADE_REQUIRED", "This path needs a WebSocket upgrade"),
+            StatusCode::TOO_MANY_REQUESTS => (
+                "RATE_LIMITED",
+                "Too many requests, please wait and try again",
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                ("SERVICE_UNAVAILABLE", "Service temporarily unavailable")
+            }
+            StatusCode::UPGRADE_REQUIRED => {
+                ("UPGRADE_REQUIRED", "This path needs a WebSocket upgrade")
+            }
             s if s.is_server_error() => ("INTERNAL_ERROR", "Something went wrong on our side"),
             _ => ("VALIDATION_ERROR", "The request is not valid"),
         };
@@ -101,14 +143,19 @@ impl ApiError {
 
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after_secs {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response.extensions_mut().insert(ErrorMarker);
         response
@@ -125,12 +172,17 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ValidationError => StatusCode::BAD_REQUEST,
         NotFound => StatusCode::NOT_FOUND,
-        OnboardingIncomplete | PortfolioExists | AssetFrozen | RebalanceTooSoon | NoRebalanceNeeded
-        | LoanNotActive | ProtectionExists | ProtectionNotActive | ActiveLoansExist => StatusCode::CONFLICT,
-        InsufficientCash | InsufficientHoldings | AcknowledgmentRequired | QuoteMismatch
-        | CollateralNotEligible | ExceedsAssetLtv | ExceedsPortfolioLoanLimit | ProtectionNotEligible => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        OnboardingIncomplete | PortfolioExists | AssetFrozen | RebalanceTooSoon
+        | NoRebalanceNeeded | LoanNotActive | ProtectionExists | ProtectionNotActive
+        | ActiveLoansExist => StatusCode::CONFLICT,
+        InsufficientCash
+        | InsufficientHoldings
+        | AcknowledgmentRequired
+        | QuoteMismatch
+        | CollateralNotEligible
+        | ExceedsAssetLtv
+        | ExceedsPortfolioLoanLimit
+        | ProtectionNotEligible => StatusCode::UNPROCESSABLE_ENTITY,
         PricesStale => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -160,20 +212,35 @@ impl From<StoreError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
-        let bad_request = |code, message: &str| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+        let bad_request =
+            |code, message: &str| ApiError::new(StatusCode::BAD_REQUEST, code, message);
         match e {
             AuthError::Invalid { field, message } => ApiError::validation(field, message),
-            AuthError::RateLimited { scope, retry_after_secs } => ApiError::rate_limited(scope, retry_after_secs),
-            AuthError::OtpExpired => bad_request("OTP_EXPIRED", "This code has expired, please request a new one"),
+            AuthError::RateLimited {
+                scope,
+                retry_after_secs,
+            } => ApiError::rate_limited(scope, retry_after_secs),
+            AuthError::OtpExpired => bad_request(
+                "OTP_EXPIRED",
+                "This code has expired, please request a new one",
+            ),
             AuthError::OtpInvalid { attempts_remaining } => {
-                bad_request("OTP_INVALID", "The code is not correct").with("attemptsRemaining", attempts_remaining)
+                bad_request("OTP_INVALID", "The code is not correct")
+                    .with("attemptsRemaining", attempts_remaining)
             }
-            AuthError::OtpMaxAttempts => {
-                bad_request("OTP_MAX_ATTEMPTS", "Too many wrong codes, please request a new one")
+            AuthError::OtpMaxAttempts => bad_request(
+                "OTP_MAX_ATTEMPTS",
+                "Too many wrong codes, please request a new one",
+            ),
+            AuthError::Unauthorized => {
+                ApiError::unauthorized("UNAUTHORIZED", "Authentication required")
             }
-            AuthError::Unauthorized => ApiError::unauthorized("UNAUTHORIZED", "Authentication required"),
-            AuthError::TokenExpired => ApiError::unauthorized("TOKEN_EXPIRED", "Session token expired"),
-            AuthError::SessionRevoked => ApiError::unauthorized("SESSION_REVOKED", "Session has ended, please log in again"),
+            AuthError::TokenExpired => {
+                ApiError::unauthorized("TOKEN_EXPIRED", "Session token expired")
+            }
+            AuthError::SessionRevoked => {
+                ApiError::unauthorized("SESSION_REVOKED", "Session has ended, please log in again")
+            }
             AuthError::RefreshTokenReused => ApiError::unauthorized(
                 "REFRESH_TOKEN_REUSED",
                 "Refresh token was already used; every session has been ended",

@@ -52,7 +52,11 @@ pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Ok(value) => {
             deserializer.end().map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Request body is not valid JSON")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    "Request body is not valid JSON",
+                )
             })?;
             Ok(value)
         }
@@ -61,9 +65,17 @@ pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
             let inner = err.into_inner();
             let message = clean_serde_message(&inner);
             if inner.is_syntax() || inner.is_eof() {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Request body is not valid JSON"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    "Request body is not valid JSON",
+                ));
             }
-            let field = if path == "." { missing_field(&message).unwrap_or_else(|| "body".to_owned()) } else { path };
+            let field = if path == "." {
+                missing_field(&message).unwrap_or_else(|| "body".to_owned())
+            } else {
+                path
+            };
             Err(ApiError::validation(&field, message))
         }
     }
@@ -120,10 +132,17 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::from_status(StatusCode::NOT_FOUND));
         };
         let presented = bearer_token(&parts.headers).unwrap_or("");
-        if presented.as_bytes().ct_eq(expected.expose().as_bytes()).into() {
+        if presented
+            .as_bytes()
+            .ct_eq(expected.expose().as_bytes())
+            .into()
+        {
             Ok(Admin)
         } else {
-            Err(ApiError::unauthorized("UNAUTHORIZED", "Admin authentication required"))
+            Err(ApiError::unauthorized(
+                "UNAUTHORIZED",
+                "Admin authentication required",
+            ))
         }
     }
 }
@@ -136,16 +155,26 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(ClientIp(client_ip(parts, state.settings.trusted_proxy_header.as_deref())))
+        Ok(ClientIp(client_ip(
+            parts,
+            state.settings.trusted_proxy_header.as_deref(),
+        )))
     }
 }
 
 pub fn client_ip(parts: &Parts, trusted_header: Option<&str>) -> Option<String> {
     if let Some(name) = trusted_header
         && let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok())
-        && let Some(first) = value.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(first) = value
+            .split(',')
+            .next()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     {
         return Some(first.chars().take(64).collect());
     }
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
 }

@@ -10,12 +10,12 @@ pub mod routes;
 pub mod state;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
-use tower::Layer;
+use tower::util::MapRequest;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -42,7 +42,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The complete service: routes, middleware and trailing-slash normalisation.
-pub fn app(state: AppState) -> NormalizePath<Router> {
+pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     let (router, document) = api_routes().split_for_parts();
     let docs_enabled = state.settings.docs_enabled;
     let mut router = router;
@@ -53,27 +53,57 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
         .route_layer(from_fn(middleware::metrics))
         .layer(from_fn_with_state(state.clone(), middleware::rate_limit))
-        .layer(from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         .layer(cors(&state.settings))
         .layer(from_fn(middleware::error_bodies))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(from_fn(middleware::request_id))
         .with_state(state);
-    NormalizePathLayer::trim_trailing_slash().layer(router)
+    MapRequest::new(router, trim_trailing_slash as fn(Request) -> Request)
+}
+
+/// `/api/v1/loans/` = `/api/v1/loans` (api.md §1.1). Swagger UI keeps its own `/docs/` paths.
+fn trim_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 fn cors(settings: &ApiSettings) -> CorsLayer {
     let allow_origin = if settings.cors_origins.is_empty() && !settings.production {
         AllowOrigin::any()
     } else {
-        let origins: Vec<HeaderValue> =
-            settings.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let origins: Vec<HeaderValue> = settings
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
         AllowOrigin::list(origins)
     };
     let header = |name: &'static str| HeaderName::from_static(name);
     CorsLayer::new()
         .allow_origin(allow_origin)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header("authorization"),
             header("content-type"),
@@ -81,5 +111,9 @@ fn cors(settings: &ApiSettings) -> CorsLayer {
             header("x-request-id"),
             header("bypass-tunnel-reminder"),
         ])
-        .expose_headers([header("x-request-id"), header("retry-after"), header("idempotent-replayed")])
+        .expose_headers([
+            header("x-request-id"),
+            header("retry-after"),
+            header("idempotent-replayed"),
+        ])
 }

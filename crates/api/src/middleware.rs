@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +26,9 @@ pub struct RequestId(pub String);
 
 fn is_valid_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Accepts a well-formed `X-Request-Id` or generates one, echoes it on the response and
@@ -67,7 +71,9 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
     let (mut parts, _) = response.into_parts();
     let replacement = ApiError::from_status(status).into_response();
     let (new_parts, body) = replacement.into_parts();
-    parts.headers.insert(CONTENT_TYPE, new_parts.headers[CONTENT_TYPE].clone());
+    parts
+        .headers
+        .insert(CONTENT_TYPE, new_parts.headers[CONTENT_TYPE].clone());
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, body)
 }
@@ -82,7 +88,10 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if state.settings.production {
-        headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        headers.insert(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     response
 }
@@ -135,7 +144,8 @@ pub async fn metrics(req: Request, next: Next) -> Response {
     let elapsed = started.elapsed().as_secs_f64();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(elapsed);
     response
 }
 

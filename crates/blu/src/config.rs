@@ -20,7 +20,10 @@ pub enum Environment {
 pub enum SmsProvider {
     /// Written to the log and the admin-only outbox (development).
     Log,
-    Kavenegar { api_key: Secret, base_url: String },
+    Kavenegar {
+        api_key: Secret,
+        base_url: String,
+    },
 }
 
 /// Where prices come from (the price feed arrives with the prices issue; the setting is parsed
@@ -64,6 +67,8 @@ pub struct Config {
     pub trusted_proxy_header: Option<String>,
     pub docs_enabled: bool,
     pub log_format: LogFormat,
+    /// Concurrent-refresh grace window (D32: 10 s); configurable so tests need not sleep.
+    pub refresh_grace: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,14 +91,27 @@ impl Source for ProcessEnv {
     }
 }
 
+impl Source for std::collections::HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+}
+
 impl<const N: usize> Source for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
     }
 }
 
 fn flag(env: &dyn Source, name: &str, default: bool) -> anyhow::Result<bool> {
-    match env.get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+    match env
+        .get(name)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => Ok(default),
         Some("1" | "true" | "yes" | "on") => Ok(true),
         Some("0" | "false" | "no" | "off") => Ok(false),
@@ -104,7 +122,10 @@ fn flag(env: &dyn Source, name: &str, default: bool) -> anyhow::Result<bool> {
 fn number<T: std::str::FromStr>(env: &dyn Source, name: &str, default: T) -> anyhow::Result<T> {
     match env.get(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| anyhow::anyhow!("{name} must be a number, not {v:?}")),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name} must be a number, not {v:?}")),
     }
 }
 
@@ -133,7 +154,8 @@ fn load_or_create_secrets(data_dir: &Path) -> anyhow::Result<GeneratedSecrets> {
         otp_key: random_secret(),
         admin_token: random_secret(),
     };
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     write_private(&path, &serde_json::to_string_pretty(&secrets)?)?;
     write_private(&data_dir.join("admin-token"), &secrets.admin_token)?;
     Ok(secrets)
@@ -146,7 +168,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -157,7 +181,12 @@ impl Config {
     }
 
     pub fn from_source(env: &dyn Source) -> anyhow::Result<Config> {
-        let environment = match env.get("APP_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let environment = match env
+            .get("APP_ENV")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("development" | "dev" | "test") => Environment::Development,
             Some("production" | "prod") => Environment::Production,
             Some(other) => bail!("APP_ENV must be development or production, not {other:?}"),
@@ -166,17 +195,29 @@ impl Config {
         let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
 
         let explicit = |name: &str| env.get(name).map(Secret::new);
-        let (access, refresh, otp) =
-            (explicit("JWT_ACCESS_SECRET"), explicit("JWT_REFRESH_SECRET"), explicit("OTP_SECRET"));
+        let (access, refresh, otp) = (
+            explicit("JWT_ACCESS_SECRET"),
+            explicit("JWT_REFRESH_SECRET"),
+            explicit("OTP_SECRET"),
+        );
         let needs_generated = access.is_none() || refresh.is_none() || otp.is_none();
-        let generated = if needs_generated { Some(load_or_create_secrets(&data_dir)?) } else { None };
+        let generated = if needs_generated {
+            Some(load_or_create_secrets(&data_dir)?)
+        } else {
+            None
+        };
         let pick = |given: Option<Secret>, fallback: fn(&GeneratedSecrets) -> &String| {
-            given.unwrap_or_else(|| Secret::new(fallback(generated.as_ref().expect("generated when missing")).clone()))
+            given.unwrap_or_else(|| {
+                Secret::new(fallback(generated.as_ref().expect("generated when missing")).clone())
+            })
         };
         let jwt_access_secret = pick(access, |g| &g.jwt_access_secret);
         let jwt_refresh_secret = pick(refresh, |g| &g.jwt_refresh_secret);
         let otp_key = pick(otp, |g| &g.otp_key);
-        for (name, secret) in [("JWT_ACCESS_SECRET", &jwt_access_secret), ("JWT_REFRESH_SECRET", &jwt_refresh_secret)] {
+        for (name, secret) in [
+            ("JWT_ACCESS_SECRET", &jwt_access_secret),
+            ("JWT_REFRESH_SECRET", &jwt_refresh_secret),
+        ] {
             if secret.expose().len() < 32 {
                 bail!("{name} must be at least 32 bytes");
             }
@@ -188,19 +229,32 @@ impl Config {
             Some(token) => Some(Secret::new(token)),
             // The embedded default enables the operator API with a generated token (the
             // development SMS outbox is read there); production needs an explicit one.
-            None if !production => Some(Secret::new(load_or_create_secrets(&data_dir)?.admin_token)),
+            None if !production => {
+                Some(Secret::new(load_or_create_secrets(&data_dir)?.admin_token))
+            }
             None => None,
         };
 
-        let sms = match env.get("SMS_PROVIDER").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let sms = match env
+            .get("SMS_PROVIDER")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None if production => SmsProvider::Kavenegar {
-                api_key: explicit("KAVENEGAR_API_KEY").context("KAVENEGAR_API_KEY is required in production")?,
-                base_url: env.get("KAVENEGAR_BASE_URL").unwrap_or_else(|| "https://api.kavenegar.com".to_owned()),
+                api_key: explicit("KAVENEGAR_API_KEY")
+                    .context("KAVENEGAR_API_KEY is required in production")?,
+                base_url: env
+                    .get("KAVENEGAR_BASE_URL")
+                    .unwrap_or_else(|| "https://api.kavenegar.com".to_owned()),
             },
             None | Some("log") => SmsProvider::Log,
             Some("kavenegar") => SmsProvider::Kavenegar {
-                api_key: explicit("KAVENEGAR_API_KEY").context("SMS_PROVIDER=kavenegar needs KAVENEGAR_API_KEY")?,
-                base_url: env.get("KAVENEGAR_BASE_URL").unwrap_or_else(|| "https://api.kavenegar.com".to_owned()),
+                api_key: explicit("KAVENEGAR_API_KEY")
+                    .context("SMS_PROVIDER=kavenegar needs KAVENEGAR_API_KEY")?,
+                base_url: env
+                    .get("KAVENEGAR_BASE_URL")
+                    .unwrap_or_else(|| "https://api.kavenegar.com".to_owned()),
             },
             Some(other) => bail!("SMS_PROVIDER must be log or kavenegar, not {other:?}"),
         };
@@ -218,15 +272,21 @@ impl Config {
 
         if production {
             if generated.is_some() && !flag(env, "ALLOW_GENERATED_SECRETS_IN_PRODUCTION", false)? {
-                bail!("production needs JWT_ACCESS_SECRET, JWT_REFRESH_SECRET and OTP_SECRET (or ALLOW_GENERATED_SECRETS_IN_PRODUCTION=true)");
+                bail!(
+                    "production needs JWT_ACCESS_SECRET, JWT_REFRESH_SECRET and OTP_SECRET (or ALLOW_GENERATED_SECRETS_IN_PRODUCTION=true)"
+                );
             }
             if sms == SmsProvider::Log && !flag(env, "ALLOW_LOG_SMS_IN_PRODUCTION", false)? {
-                bail!("production refuses SMS_PROVIDER=log (set ALLOW_LOG_SMS_IN_PRODUCTION=true to override)");
+                bail!(
+                    "production refuses SMS_PROVIDER=log (set ALLOW_LOG_SMS_IN_PRODUCTION=true to override)"
+                );
             }
             if price_source == PriceSourceSetting::Simulated
                 && !flag(env, "ALLOW_SIMULATED_PRICES_IN_PRODUCTION", false)?
             {
-                bail!("production refuses PRICE_SOURCE=simulated (set ALLOW_SIMULATED_PRICES_IN_PRODUCTION=true to override)");
+                bail!(
+                    "production refuses PRICE_SOURCE=simulated (set ALLOW_SIMULATED_PRICES_IN_PRODUCTION=true to override)"
+                );
             }
             if test_clock {
                 bail!("TEST_CLOCK cannot be enabled in production");
@@ -251,7 +311,9 @@ impl Config {
             database_replica_url: env.get("DATABASE_REPLICA_URL"),
             database_max_connections: number(env, "DATABASE_MAX_CONNECTIONS", 20)?,
             redis_url: env.get("REDIS_URL"),
-            redis_key_prefix: env.get("REDIS_KEY_PREFIX").unwrap_or_else(|| "blu:".to_owned()),
+            redis_key_prefix: env
+                .get("REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| "blu:".to_owned()),
             generated_secrets: generated.is_some(),
             jwt_access_secret,
             jwt_refresh_secret,
@@ -270,11 +332,19 @@ impl Config {
             enable_push_notifications: flag(env, "ENABLE_PUSH_NOTIFICATIONS", production)?,
             cors_origins: env
                 .get("CORS_ORIGINS")
-                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
-            trusted_proxy_header: env.get("TRUSTED_PROXY_HEADER").map(|h| h.to_ascii_lowercase()),
+            trusted_proxy_header: env
+                .get("TRUSTED_PROXY_HEADER")
+                .map(|h| h.to_ascii_lowercase()),
             docs_enabled: flag(env, "ENABLE_DOCS", true)?,
             log_format,
+            refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
         })
     }
 
@@ -309,20 +379,33 @@ mod tests {
     #[test]
     fn production_refuses_development_conveniences() {
         let dir = temp_dir();
-        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("APP_ENV", "production")]).unwrap_err();
+        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("APP_ENV", "production")])
+            .unwrap_err();
         assert!(err.to_string().contains("KAVENEGAR_API_KEY"), "{err}");
         let base = [
             ("DATA_DIR", dir.as_str()),
             ("APP_ENV", "production"),
             ("SMS_PROVIDER", "log"),
             ("PRICE_SOURCE", "live"),
-            ("JWT_ACCESS_SECRET", "a-very-long-access-secret-of-32-bytes!"),
-            ("JWT_REFRESH_SECRET", "a-very-long-refresh-secret-of-32-bytes"),
+            (
+                "JWT_ACCESS_SECRET",
+                "a-very-long-access-secret-of-32-bytes!",
+            ),
+            (
+                "JWT_REFRESH_SECRET",
+                "a-very-long-refresh-secret-of-32-bytes",
+            ),
             ("OTP_SECRET", "otp-secret"),
         ];
         let err = Config::from_source(&base).unwrap_err();
         assert!(err.to_string().contains("SMS_PROVIDER=log"), "{err}");
-        let without_secrets = [("DATA_DIR", dir.as_str()), ("APP_ENV", "production"), ("SMS_PROVIDER", "kavenegar"), ("KAVENEGAR_API_KEY", "k"), ("PRICE_SOURCE", "live")];
+        let without_secrets = [
+            ("DATA_DIR", dir.as_str()),
+            ("APP_ENV", "production"),
+            ("SMS_PROVIDER", "kavenegar"),
+            ("KAVENEGAR_API_KEY", "k"),
+            ("PRICE_SOURCE", "live"),
+        ];
         let err = Config::from_source(&without_secrets).unwrap_err();
         assert!(err.to_string().contains("JWT_ACCESS_SECRET"), "{err}");
         let simulated = [
@@ -331,8 +414,14 @@ mod tests {
             ("SMS_PROVIDER", "kavenegar"),
             ("KAVENEGAR_API_KEY", "k"),
             ("PRICE_SOURCE", "simulated"),
-            ("JWT_ACCESS_SECRET", "a-very-long-access-secret-of-32-bytes!"),
-            ("JWT_REFRESH_SECRET", "a-very-long-refresh-secret-of-32-bytes"),
+            (
+                "JWT_ACCESS_SECRET",
+                "a-very-long-access-secret-of-32-bytes!",
+            ),
+            (
+                "JWT_REFRESH_SECRET",
+                "a-very-long-refresh-secret-of-32-bytes",
+            ),
             ("OTP_SECRET", "otp-secret"),
         ];
         let err = Config::from_source(&simulated).unwrap_err();
@@ -342,18 +431,30 @@ mod tests {
     #[test]
     fn short_or_identical_jwt_secrets_are_refused() {
         let dir = temp_dir();
-        let short = [("DATA_DIR", dir.as_str()), ("JWT_ACCESS_SECRET", "short"), ("JWT_REFRESH_SECRET", "x".repeat(40).leak() as &str), ("OTP_SECRET", "o")];
+        let short = [
+            ("DATA_DIR", dir.as_str()),
+            ("JWT_ACCESS_SECRET", "short"),
+            ("JWT_REFRESH_SECRET", "x".repeat(40).leak() as &str),
+            ("OTP_SECRET", "o"),
+        ];
         assert!(Config::from_source(&short).is_err());
-        let same = [("DATA_DIR", dir.as_str()), ("JWT_ACCESS_SECRET", "y".repeat(40).leak() as &str), ("JWT_REFRESH_SECRET", "y".repeat(40).leak() as &str), ("OTP_SECRET", "o")];
+        let same = [
+            ("DATA_DIR", dir.as_str()),
+            ("JWT_ACCESS_SECRET", "y".repeat(40).leak() as &str),
+            ("JWT_REFRESH_SECRET", "y".repeat(40).leak() as &str),
+            ("OTP_SECRET", "o"),
+        ];
         assert!(Config::from_source(&same).is_err());
     }
 
     #[test]
     fn malformed_values_are_reported_by_name() {
         let dir = temp_dir();
-        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("PORT", "eighty")]).unwrap_err();
+        let err =
+            Config::from_source(&[("DATA_DIR", dir.as_str()), ("PORT", "eighty")]).unwrap_err();
         assert!(err.to_string().contains("PORT"));
-        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("PRICE_SOURCE", "fixed:")]).unwrap_err();
+        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("PRICE_SOURCE", "fixed:")])
+            .unwrap_err();
         assert!(err.to_string().contains("PRICE_SOURCE"));
     }
 }

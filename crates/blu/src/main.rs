@@ -34,7 +34,12 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     blu::telemetry::init(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Application::build(config).await?.run_until_stopped(shutdown_signal()).await,
+        Command::Serve => {
+            Application::build(config)
+                .await?
+                .run_until_stopped(shutdown_signal())
+                .await
+        }
         Command::Migrate => {
             let store = open_store(&config).await?;
             tracing::info!(database = store.backend(), "migrations applied");

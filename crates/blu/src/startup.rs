@@ -28,7 +28,9 @@ fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+            let buckets = [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
                 .ok()?
@@ -40,10 +42,13 @@ fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Opens the database (running migrations) as configured.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let database =
-        blu_store::connect(config.database_url.as_deref(), &config.data_dir, config.database_max_connections)
-            .await
-            .context("opening the database")?;
+    let database = blu_store::connect(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        config.database_max_connections,
+    )
+    .await
+    .context("opening the database")?;
     Ok(database.into_store())
 }
 
@@ -52,13 +57,21 @@ impl Application {
         let store = open_store(&config).await?;
         let redis = match &config.redis_url {
             Some(url) => {
-                let client = redis::Client::open(url.as_str()).context("REDIS_URL is not a valid Redis URL")?;
-                Some(redis::aio::ConnectionManager::new(client).await.context("connecting to Redis")?)
+                let client = redis::Client::open(url.as_str())
+                    .context("REDIS_URL is not a valid Redis URL")?;
+                Some(
+                    redis::aio::ConnectionManager::new(client)
+                        .await
+                        .context("connecting to Redis")?,
+                )
             }
             None => None,
         };
         let limiter: Arc<dyn RateLimiter> = match &redis {
-            Some(connection) => Arc::new(RedisRateLimiter::new(connection.clone(), config.redis_key_prefix.clone())),
+            Some(connection) => Arc::new(RedisRateLimiter::new(
+                connection.clone(),
+                config.redis_key_prefix.clone(),
+            )),
             None => Arc::new(MemoryRateLimiter::new()),
         };
         let sms: Arc<dyn SmsGateway> = match &config.sms {
@@ -70,16 +83,18 @@ impl Application {
             }
         };
         let clock = BusinessClock::new();
+        let mut auth_settings = AuthSettings::with_secrets(
+            config.jwt_access_secret.clone(),
+            config.jwt_refresh_secret.clone(),
+            config.otp_key.clone(),
+        );
+        auth_settings.refresh_grace = config.refresh_grace;
         let auth = AuthService::new(
             store.clone(),
             sms.clone(),
             limiter.clone(),
             clock.clone(),
-            AuthSettings::with_secrets(
-                config.jwt_access_secret.clone(),
-                config.jwt_refresh_secret.clone(),
-                config.otp_key.clone(),
-            ),
+            auth_settings,
         );
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
@@ -104,7 +119,9 @@ impl Application {
             started_at: Instant::now(),
         };
         let address = SocketAddr::from(([0, 0, 0, 0], config.port));
-        let listener = TcpListener::bind(address).await.with_context(|| format!("binding port {}", config.port))?;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding port {}", config.port))?;
         tracing::info!(
             port = listener.local_addr()?.port(),
             database = state.store.backend(),
@@ -123,10 +140,15 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let app = blu_api::app(self.state);
         let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         Ok(())
     }
 }

@@ -36,7 +36,11 @@ pub struct OutboxOut {
 #[utoipa::path(get, path = "/sms-outbox", tag = "admin", operation_id = "admin.sms_outbox.list",
     params(OutboxQuery), security(("admin" = [])),
     responses((status = 200, body = OutboxOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn sms_outbox(_: Admin, State(state): State<AppState>, Query(query): Query<OutboxQuery>) -> ApiResult<Json<OutboxOut>> {
+async fn sms_outbox(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<OutboxQuery>,
+) -> ApiResult<Json<OutboxOut>> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::validation("limit", "must be between 1 and 1000"));

@@ -1,9 +1,9 @@
 //! `/api/v1/auth`: phone login with one-time codes, refresh rotation, logout (api.md §4).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
-use axum::Json;
 use blu_app::auth::ClientInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -43,10 +43,18 @@ pub struct SendOtpOut {
 #[utoipa::path(post, path = "/auth/send-otp", tag = "auth", operation_id = "v1.auth.send_otp",
     request_body = SendOtpIn,
     responses((status = 200, body = SendOtpOut), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn send_otp(State(state): State<AppState>, ClientIp(ip): ClientIp, Body(input): Body<SendOtpIn>) -> ApiResult<Json<SendOtpOut>> {
+async fn send_otp(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Body(input): Body<SendOtpIn>,
+) -> ApiResult<Json<SendOtpOut>> {
     let expires_in = state.auth.send_otp(&input.phone, ip.as_deref()).await?;
     metrics::counter!("otp_sent_total", "result" => "sent").increment(1);
-    Ok(Json(SendOtpOut { success: true, message: "OTP sent", expires_in }))
+    Ok(Json(SendOtpOut {
+        success: true,
+        message: "OTP sent",
+        expires_in,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -97,8 +105,14 @@ async fn verify_otp(
     headers: HeaderMap,
     Body(input): Body<VerifyOtpIn>,
 ) -> ApiResult<Json<VerifyOtpOut>> {
-    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let outcome = state.auth.verify_otp(&input.phone, &input.code, ClientInfo { user_agent, ip }).await?;
+    let user_agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let outcome = state
+        .auth
+        .verify_otp(&input.phone, &input.code, ClientInfo { user_agent, ip })
+        .await?;
     Ok(Json(VerifyOtpOut {
         success: true,
         tokens: TokensOut {
@@ -109,7 +123,10 @@ async fn verify_otp(
         },
         is_new_user: outcome.is_new_user,
         onboarding_complete: outcome.onboarding_complete,
-        user: UserOut { id: outcome.user_id, phone: outcome.phone },
+        user: UserOut {
+            id: outcome.user_id,
+            phone: outcome.phone,
+        },
     }))
 }
 
@@ -132,9 +149,16 @@ pub struct RefreshOut {
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "v1.auth.refresh",
     request_body = RefreshIn,
     responses((status = 200, body = RefreshOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn refresh(State(state): State<AppState>, Body(input): Body<RefreshIn>) -> ApiResult<Json<RefreshOut>> {
+async fn refresh(
+    State(state): State<AppState>,
+    Body(input): Body<RefreshIn>,
+) -> ApiResult<Json<RefreshOut>> {
     let pair = state.auth.refresh(&input.refresh_token).await?;
-    Ok(Json(RefreshOut { access_token: pair.access_token, refresh_token: pair.refresh_token, expires_in: pair.expires_in }))
+    Ok(Json(RefreshOut {
+        access_token: pair.access_token,
+        refresh_token: pair.refresh_token,
+        expires_in: pair.expires_in,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -156,9 +180,16 @@ pub struct LogoutOut {
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "v1.auth.logout",
     request_body = LogoutIn, security(("bearer" = [])),
     responses((status = 200, body = LogoutOut), (status = 401, body = ErrorBody)))]
-async fn logout(State(state): State<AppState>, AuthUser(user): AuthUser, Body(input): Body<LogoutIn>) -> ApiResult<Json<LogoutOut>> {
+async fn logout(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Body(input): Body<LogoutIn>,
+) -> ApiResult<Json<LogoutOut>> {
     let sessions_revoked = state.auth.logout(&user, input.all_devices).await?;
-    Ok(Json(LogoutOut { success: true, sessions_revoked }))
+    Ok(Json(LogoutOut {
+        success: true,
+        sessions_revoked,
+    }))
 }
 
 pub use crate::openapi::ErrorBody;

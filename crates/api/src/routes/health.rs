@@ -58,7 +58,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         None => None,
         Some(mut connection) => {
             let pong: Result<String, _> = redis::cmd("PING").query_async(&mut connection).await;
-            Some(if pong.is_ok() { "ok".to_owned() } else { "error".to_owned() })
+            Some(if pong.is_ok() {
+                "ok".to_owned()
+            } else {
+                "error".to_owned()
+            })
         }
     };
     let healthy = database == "ok" && redis.as_deref().is_none_or(|r| r == "ok");
@@ -66,7 +70,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         status: if healthy { "ready" } else { "not_ready" },
         checks: ReadyChecks { database, redis },
     };
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -78,11 +86,16 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     if let Some(expected) = &state.settings.metrics_token {
         let presented = bearer_token(&headers).unwrap_or("");
         if !bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
-            return ApiError::unauthorized("UNAUTHORIZED", "Metrics authentication required").into_response();
+            return ApiError::unauthorized("UNAUTHORIZED", "Metrics authentication required")
+                .into_response();
         }
     }
     let Some(handle) = &state.metrics else {
         return ApiError::from_status(StatusCode::NOT_FOUND).into_response();
     };
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
 }

@@ -1,0 +1,7 @@
+//! HTTP integration tests against a real server bound to port 0: on SQLite always, and on
+//! PostgreSQL + Redis when `DATABASE_URL` / `REDIS_URL` are set (CI runs both).
+
+mod auth;
+mod basics;
+mod helpers;
+mod instances;
