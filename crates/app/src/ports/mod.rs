@@ -2,11 +2,15 @@
 
 pub mod clock;
 pub mod limits;
+pub mod prices;
 pub mod sms;
 pub mod store;
 
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use prices::{
+    BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
+};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};
 pub use store::{
     AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
