@@ -6,7 +6,7 @@
 //!     cargo test -p blu-store -j 1
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p blu-store -j 1
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -27,8 +27,15 @@ use uuid::Uuid;
 // ---------------------------------------------------------------------------------------------
 
 enum Backend {
-    Sqlite { store: SqliteStore, dir: PathBuf },
-    Postgres { store: PgStore, maintenance: PgConnectOptions, name: String },
+    Sqlite {
+        store: SqliteStore,
+        dir: PathBuf,
+    },
+    Postgres {
+        store: PgStore,
+        maintenance: Box<PgConnectOptions>,
+        name: String,
+    },
 }
 
 struct TestDb {
@@ -39,7 +46,9 @@ struct TestDb {
 impl TestDb {
     async fn sqlite() -> TestDb {
         let dir = std::env::temp_dir().join(format!("blu-store-test-{}", Uuid::new_v4().simple()));
-        let store = SqliteStore::open(&dir.join("test.db")).await.expect("open SQLite");
+        let store = SqliteStore::open(&dir.join("test.db"))
+            .await
+            .expect("open SQLite");
         store.migrate().await.expect("migrate SQLite");
         TestDb {
             store: Arc::new(store.clone()),
@@ -56,7 +65,10 @@ impl TestDb {
         let options = PgConnectOptions::from_str(&url).expect("DATABASE_URL is a PostgreSQL URL");
         let maintenance = options.clone().database("postgres");
         let name = format!("blu_test_{}", Uuid::new_v4().simple());
-        let mut admin = maintenance.connect().await.expect("connect to the postgres database");
+        let mut admin = maintenance
+            .connect()
+            .await
+            .expect("connect to the postgres database");
         // Identifiers cannot be bound; the name is generated above from a uuid, not input.
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
@@ -72,7 +84,11 @@ impl TestDb {
         store.migrate().await.expect("migrate PostgreSQL");
         Some(TestDb {
             store: Arc::new(store.clone()),
-            backend: Backend::Postgres { store, maintenance, name },
+            backend: Backend::Postgres {
+                store,
+                maintenance: Box::new(maintenance),
+                name,
+            },
         })
     }
 
@@ -102,7 +118,12 @@ impl TestDb {
         done.map_err(map_sqlx)
     }
 
-    async fn portfolio(&self, user_id: Uuid, cash_irr: Decimal, at: Timestamp) -> Result<Uuid, StoreError> {
+    async fn portfolio(
+        &self,
+        user_id: Uuid,
+        cash_irr: Decimal,
+        at: Timestamp,
+    ) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         let sql = "INSERT INTO portfolios (id, user_id, cash_irr, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $4)";
@@ -147,7 +168,13 @@ impl TestDb {
         }
     }
 
-    async fn holding(&self, portfolio_id: Uuid, asset: &str, quantity: Decimal, at: Timestamp) -> Uuid {
+    async fn holding(
+        &self,
+        portfolio_id: Uuid,
+        asset: &str,
+        quantity: Decimal,
+        at: Timestamp,
+    ) -> Uuid {
         let id = Uuid::new_v4();
         let sql = "INSERT INTO holdings (id, portfolio_id, asset_id, quantity, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $5)";
@@ -195,7 +222,12 @@ impl TestDb {
         }
     }
 
-    async fn price_round_trip(&self, price_usd: Decimal, price_irr: Decimal, at: Timestamp) -> (Decimal, Decimal) {
+    async fn price_round_trip(
+        &self,
+        price_usd: Decimal,
+        price_irr: Decimal,
+        at: Timestamp,
+    ) -> (Decimal, Decimal) {
         let sql = "INSERT INTO prices (asset_id, price_usd, price_irr, fx_rate, fx_source, source, \
                    fetched_at, fx_fetched_at, updated_at) \
                    VALUES ('BTC', $1, $2, $3, 'bonbast', 'coingecko', $4, $4, $4)";
@@ -210,7 +242,10 @@ impl TestDb {
                     .execute(store.sqlite_pool())
                     .await
                     .unwrap();
-                let row = sqlx::query(read).fetch_one(store.sqlite_pool()).await.unwrap();
+                let row = sqlx::query(read)
+                    .fetch_one(store.sqlite_pool())
+                    .await
+                    .unwrap();
                 (row.dec("price_usd").unwrap(), row.dec("price_irr").unwrap())
             }
             Backend::Postgres { store, .. } => {
@@ -228,7 +263,12 @@ impl TestDb {
         }
     }
 
-    async fn ledger_entry(&self, portfolio_id: Uuid, sequence: i64, at: Timestamp) -> Result<Uuid, StoreError> {
+    async fn ledger_entry(
+        &self,
+        portfolio_id: Uuid,
+        sequence: i64,
+        at: Timestamp,
+    ) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         let snapshot = serde_json::json!({
             "cashIrr": 0, "holdingsValueIrr": 0, "totalValueIrr": 0,
@@ -276,17 +316,24 @@ impl Drop for TestDb {
             Backend::Sqlite { dir, .. } => {
                 std::fs::remove_dir_all(dir).ok();
             }
-            Backend::Postgres { maintenance, name, .. } => {
+            Backend::Postgres {
+                maintenance, name, ..
+            } => {
                 // Best effort, also after a failed assertion: a fresh runtime on its own
                 // thread, because Drop cannot await inside the test's runtime.
-                let (maintenance, name) = (maintenance.clone(), name.clone());
+                let (maintenance, name) = (PgConnectOptions::clone(maintenance), name.clone());
                 std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
                     if let Ok(runtime) = runtime {
                         runtime.block_on(async move {
                             if let Ok(mut admin) = maintenance.connect().await {
                                 let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                                sqlx::query(AssertSqlSafe(drop)).execute(&mut admin).await.ok();
+                                sqlx::query(AssertSqlSafe(drop))
+                                    .execute(&mut admin)
+                                    .await
+                                    .ok();
                             }
                         });
                     }
@@ -384,7 +431,11 @@ fn session(user_id: Uuid, issued: Timestamp, hash: char) -> NewSession {
 
 async fn the_store_answers_a_ping_and_names_its_backend(db: &TestDb) {
     db.store.ping().await.unwrap();
-    let expected = if db.is_postgres() { "postgres" } else { "sqlite" };
+    let expected = if db.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     assert_eq!(db.store.backend(), expected);
 }
 
@@ -397,11 +448,20 @@ async fn a_new_code_invalidates_every_older_code_of_the_phone(db: &TestDb) {
     s.replace_otp(&other_phone).await.unwrap();
     s.replace_otp(&second).await.unwrap();
 
-    assert_eq!(s.latest_otp("+989121111111").await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        s.latest_otp("+989121111111").await.unwrap(),
+        Some(second.clone())
+    );
     let now = t0().plus_seconds(31);
     assert_eq!(s.take_otp_attempt(first.id, now, 3).await.unwrap(), None);
-    assert!(!s.consume_otp(first.id).await.unwrap(), "the older code is already consumed");
-    assert_eq!(s.latest_otp("+989122222222").await.unwrap(), Some(other_phone));
+    assert!(
+        !s.consume_otp(first.id).await.unwrap(),
+        "the older code is already consumed"
+    );
+    assert_eq!(
+        s.latest_otp("+989122222222").await.unwrap(),
+        Some(other_phone)
+    );
 }
 
 async fn the_latest_code_is_the_newest_unconsumed_one_even_when_expired(db: &TestDb) {
@@ -410,7 +470,10 @@ async fn the_latest_code_is_the_newest_unconsumed_one_even_when_expired(db: &Tes
     let code = otp("+989121111111", t0());
     s.replace_otp(&code).await.unwrap();
     // latest_otp takes no clock: expiry is the caller's check.
-    assert_eq!(s.latest_otp("+989121111111").await.unwrap(), Some(code.clone()));
+    assert_eq!(
+        s.latest_otp("+989121111111").await.unwrap(),
+        Some(code.clone())
+    );
     assert!(s.consume_otp(code.id).await.unwrap());
     assert_eq!(s.latest_otp("+989121111111").await.unwrap(), None);
 }
@@ -421,14 +484,28 @@ async fn attempts_are_counted_until_the_maximum_and_then_refused(db: &TestDb) {
     s.replace_otp(&code).await.unwrap();
     let now = t0().plus_seconds(10);
     for expected in 1..=3 {
-        let taken = s.take_otp_attempt(code.id, now, 3).await.unwrap().expect("attempt left");
+        let taken = s
+            .take_otp_attempt(code.id, now, 3)
+            .await
+            .unwrap()
+            .expect("attempt left");
         assert_eq!(taken.attempts, expected);
         assert_eq!(taken.id, code.id);
         assert_eq!(taken.code_hash, code.code_hash);
     }
     assert_eq!(s.take_otp_attempt(code.id, now, 3).await.unwrap(), None);
-    assert_eq!(s.latest_otp("+989121111111").await.unwrap().unwrap().attempts, 3);
-    assert_eq!(s.take_otp_attempt(Uuid::new_v4(), now, 3).await.unwrap(), None);
+    assert_eq!(
+        s.latest_otp("+989121111111")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        3
+    );
+    assert_eq!(
+        s.take_otp_attempt(Uuid::new_v4(), now, 3).await.unwrap(),
+        None
+    );
 }
 
 async fn ten_concurrent_attempts_with_a_maximum_of_three_let_exactly_three_through(db: &TestDb) {
@@ -447,7 +524,15 @@ async fn ten_concurrent_attempts_with_a_maximum_of_three_let_exactly_three_throu
         .collect();
     counts.sort_unstable();
     assert_eq!(counts, [1, 2, 3]);
-    assert_eq!(db.store.latest_otp("+989121111111").await.unwrap().unwrap().attempts, 3);
+    assert_eq!(
+        db.store
+            .latest_otp("+989121111111")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        3
+    );
 }
 
 async fn an_expired_code_accepts_no_attempt(db: &TestDb) {
@@ -455,8 +540,18 @@ async fn an_expired_code_accepts_no_attempt(db: &TestDb) {
     let code = otp("+989121111111", t0());
     s.replace_otp(&code).await.unwrap();
     let just_before = Timestamp::from_micros(code.expires_at.as_micros() - 1);
-    assert_eq!(s.take_otp_attempt(code.id, code.expires_at, 3).await.unwrap(), None);
-    assert_eq!(s.take_otp_attempt(code.id, code.expires_at.plus_seconds(60), 3).await.unwrap(), None);
+    assert_eq!(
+        s.take_otp_attempt(code.id, code.expires_at, 3)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_otp_attempt(code.id, code.expires_at.plus_seconds(60), 3)
+            .await
+            .unwrap(),
+        None
+    );
     let taken = s.take_otp_attempt(code.id, just_before, 3).await.unwrap();
     assert_eq!(taken.map(|o| o.attempts), Some(1));
 }
@@ -467,7 +562,12 @@ async fn consuming_a_code_twice_succeeds_only_once(db: &TestDb) {
     s.replace_otp(&code).await.unwrap();
     assert!(s.consume_otp(code.id).await.unwrap());
     assert!(!s.consume_otp(code.id).await.unwrap());
-    assert_eq!(s.take_otp_attempt(code.id, t0().plus_seconds(1), 3).await.unwrap(), None);
+    assert_eq!(
+        s.take_otp_attempt(code.id, t0().plus_seconds(1), 3)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(!s.consume_otp(Uuid::new_v4()).await.unwrap());
 }
 
@@ -500,7 +600,11 @@ async fn the_first_login_creates_the_user_and_later_logins_find_it(db: &TestDb) 
 async fn concurrent_first_logins_of_one_phone_create_one_user(db: &TestDb) {
     let logins = (0..10).map(|i| {
         let store = Arc::clone(&db.store);
-        tokio::spawn(async move { store.login_user("+989121111111", t0().plus_seconds(i)).await })
+        tokio::spawn(async move {
+            store
+                .login_user("+989121111111", t0().plus_seconds(i))
+                .await
+        })
     });
     let results: Vec<_> = futures::future::join_all(logins)
         .await
@@ -522,7 +626,10 @@ async fn a_user_has_a_portfolio_once_one_is_stored(db: &TestDb) {
     db.portfolio(user.id, Decimal::ZERO, t0()).await.unwrap();
     let stored = db.store.user(user.id).await.unwrap().unwrap();
     assert!(stored.has_portfolio);
-    assert!(!stored.onboarding_complete(), "no risk score or consents yet");
+    assert!(
+        !stored.onboarding_complete(),
+        "no risk score or consents yet"
+    );
 }
 
 async fn a_session_is_stored_with_every_field_to_the_microsecond(db: &TestDb) {
@@ -560,8 +667,14 @@ async fn a_rotation_applies_only_to_the_expected_hash_and_generation(db: &TestDb
         expires_at: later.plus_days(7),
     };
 
-    assert!(!s.rotate_session(&rotation('a', 1, 'b')).await.unwrap(), "wrong generation");
-    assert!(!s.rotate_session(&rotation('c', 0, 'b')).await.unwrap(), "wrong hash");
+    assert!(
+        !s.rotate_session(&rotation('a', 1, 'b')).await.unwrap(),
+        "wrong generation"
+    );
+    assert!(
+        !s.rotate_session(&rotation('c', 0, 'b')).await.unwrap(),
+        "wrong hash"
+    );
     assert!(s.rotate_session(&rotation('a', 0, 'b')).await.unwrap());
     // The same rotation again is stale: a concurrent refresh lost the race.
     assert!(!s.rotate_session(&rotation('a', 0, 'd')).await.unwrap());
@@ -574,7 +687,14 @@ async fn a_rotation_applies_only_to_the_expected_hash_and_generation(db: &TestDb
     assert_eq!(stored.expires_at, later.plus_days(7));
     assert_eq!(stored.created_at, t0());
     assert!(s.rotate_session(&rotation('b', 1, 'c')).await.unwrap());
-    assert!(!s.rotate_session(&SessionRotation { session_id: Uuid::new_v4(), ..rotation('c', 2, 'd') }).await.unwrap());
+    assert!(
+        !s.rotate_session(&SessionRotation {
+            session_id: Uuid::new_v4(),
+            ..rotation('c', 2, 'd')
+        })
+        .await
+        .unwrap()
+    );
 }
 
 async fn a_revoked_session_cannot_rotate(db: &TestDb) {
@@ -582,7 +702,12 @@ async fn a_revoked_session_cannot_rotate(db: &TestDb) {
     let (user, _) = s.login_user("+989121111111", t0()).await.unwrap();
     let new = session(user.id, t0(), 'a');
     s.create_session(&new).await.unwrap();
-    assert_eq!(s.revoke_session(new.id, t0().plus_seconds(5)).await.unwrap(), 1);
+    assert_eq!(
+        s.revoke_session(new.id, t0().plus_seconds(5))
+            .await
+            .unwrap(),
+        1
+    );
     let rotation = SessionRotation {
         session_id: new.id,
         expected_hash: hex64('a'),
@@ -601,7 +726,10 @@ async fn revoking_counts_only_sessions_that_were_still_open(db: &TestDb) {
     let s = &db.store;
     let (user, _) = s.login_user("+989121111111", t0()).await.unwrap();
     let (other, _) = s.login_user("+989122222222", t0()).await.unwrap();
-    let sessions: Vec<NewSession> = ['a', 'b', 'c'].into_iter().map(|h| session(user.id, t0(), h)).collect();
+    let sessions: Vec<NewSession> = ['a', 'b', 'c']
+        .into_iter()
+        .map(|h| session(user.id, t0(), h))
+        .collect();
     for new in &sessions {
         s.create_session(new).await.unwrap();
     }
@@ -610,15 +738,40 @@ async fn revoking_counts_only_sessions_that_were_still_open(db: &TestDb) {
 
     let now = t0().plus_seconds(60);
     assert_eq!(s.revoke_session(sessions[0].id, now).await.unwrap(), 1);
-    assert_eq!(s.revoke_session(sessions[0].id, now.plus_seconds(1)).await.unwrap(), 0);
+    assert_eq!(
+        s.revoke_session(sessions[0].id, now.plus_seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(s.revoke_session(Uuid::new_v4(), now).await.unwrap(), 0);
-    assert_eq!(s.revoke_user_sessions(user.id, now.plus_seconds(2)).await.unwrap(), 2);
-    assert_eq!(s.revoke_user_sessions(user.id, now.plus_seconds(3)).await.unwrap(), 0);
+    assert_eq!(
+        s.revoke_user_sessions(user.id, now.plus_seconds(2))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.revoke_user_sessions(user.id, now.plus_seconds(3))
+            .await
+            .unwrap(),
+        0
+    );
 
     let first = s.session(sessions[0].id).await.unwrap().unwrap();
-    assert_eq!(first.revoked_at, Some(now), "a second revocation keeps the first time");
-    assert_eq!(s.session(sessions[2].id).await.unwrap().unwrap().revoked_at, Some(now.plus_seconds(2)));
-    assert_eq!(s.session(others.id).await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(
+        first.revoked_at,
+        Some(now),
+        "a second revocation keeps the first time"
+    );
+    assert_eq!(
+        s.session(sessions[2].id).await.unwrap().unwrap().revoked_at,
+        Some(now.plus_seconds(2))
+    );
+    assert_eq!(
+        s.session(others.id).await.unwrap().unwrap().revoked_at,
+        None
+    );
 }
 
 async fn purging_deletes_only_dead_codes_and_sessions(db: &TestDb) {
@@ -643,7 +796,9 @@ async fn purging_deletes_only_dead_codes_and_sessions(db: &TestDb) {
         s.create_session(new).await.unwrap();
     }
     s.revoke_session(revoked.id, t0()).await.unwrap();
-    s.revoke_session(revoked_recently.id, cutoff.plus_seconds(1)).await.unwrap();
+    s.revoke_session(revoked_recently.id, cutoff.plus_seconds(1))
+        .await
+        .unwrap();
 
     // expired, replaced and replacement are all past their expiry by the cutoff.
     assert_eq!(s.purge_auth(cutoff, cutoff).await.unwrap(), (3, 2));
@@ -669,14 +824,25 @@ async fn ledger_rows_cannot_be_updated_or_deleted(db: &TestDb) {
         let Err(StoreError::Other(error)) = refused else {
             panic!("{sql} was not refused: {refused:?}");
         };
-        assert!(format!("{error:#}").contains("immutable"), "{sql}: {error:#}");
+        assert!(
+            format!("{error:#}").contains("immutable"),
+            "{sql}: {error:#}"
+        );
     }
     // Deleting the portfolio would cascade into its ledger: refused too.
     assert!(db.execute("DELETE FROM portfolios").await.is_err());
-    assert_eq!(db.execute("UPDATE portfolios SET version = version").await.unwrap(), 1);
+    assert_eq!(
+        db.execute("UPDATE portfolios SET version = version")
+            .await
+            .unwrap(),
+        1
+    );
     // A second entry with the same sequence number breaks the per-portfolio chain.
     let duplicate = db.ledger_entry(portfolio, 1, t0()).await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
     db.ledger_entry(portfolio, 2, t0()).await.unwrap();
 }
 
@@ -707,9 +873,18 @@ async fn the_asset_seed_equals_the_domain_registry(db: &TestDb) {
             effective_max_ltv: asset.effective_max_ltv().normalize(),
             implied_volatility: asset.implied_volatility.normalize(),
             protection_eligible: asset.protection_eligible(),
-            protection_execution_spread: asset.protection.as_ref().map(|p| p.execution_spread.normalize()),
-            protection_min_premium_30d: asset.protection.as_ref().map(|p| p.min_premium_30d.normalize()),
-            protection_max_premium_30d: asset.protection.as_ref().map(|p| p.max_premium_30d.normalize()),
+            protection_execution_spread: asset
+                .protection
+                .as_ref()
+                .map(|p| p.execution_spread.normalize()),
+            protection_min_premium_30d: asset
+                .protection
+                .as_ref()
+                .map(|p| p.min_premium_30d.normalize()),
+            protection_max_premium_30d: asset
+                .protection
+                .as_ref()
+                .map(|p| p.max_premium_30d.normalize()),
             trade_spread: layer.spread.normalize(),
             layer_ltv: layer.ltv.normalize(),
             protection_monthly_rate: layer.protection_monthly_rate.normalize(),
@@ -732,7 +907,11 @@ async fn money_and_quantities_round_trip_exactly_and_normalized(db: &TestDb) {
     for (asset, quantity, text) in [
         ("BTC", dec!(0.00000001), "0.00000001"),
         ("ETH", dec!(13.73626373), "13.73626373"),
-        ("USDT", dec!(99999999999999999999.99999999), "99999999999999999999.99999999"),
+        (
+            "USDT",
+            dec!(99999999999999999999.99999999),
+            "99999999999999999999.99999999",
+        ),
         ("PAXG", dec!(1.50000000), "1.5"),
     ] {
         let holding = db.holding(portfolio, asset, quantity, t0()).await;
@@ -770,5 +949,272 @@ async fn a_uniqueness_violation_is_reported_as_a_conflict(db: &TestDb) {
 
     let new = session(user.id, t0(), 'a');
     db.store.create_session(&new).await.unwrap();
-    assert!(matches!(db.store.create_session(&new).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        db.store.create_session(&new).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL only: row-level security and the tenant transaction
+// ---------------------------------------------------------------------------------------------
+
+mod postgres_only {
+    use sqlx::Row;
+
+    use super::*;
+
+    fn pg(db: &TestDb) -> &PgStore {
+        match &db.backend {
+            Backend::Postgres { store, .. } => store,
+            Backend::Sqlite { .. } => unreachable!("PostgreSQL only"),
+        }
+    }
+
+    async fn insert_ledger_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        portfolio_id: Uuid,
+        sequence: i64,
+    ) -> Result<(), StoreError> {
+        let empty = serde_json::json!({"cashIrr": 0, "holdings": []});
+        sqlx::query(
+            "INSERT INTO ledger (id, portfolio_id, sequence_number, entry_type, created_at, \
+             before_snapshot, after_snapshot, boundary, message, prev_hash, entry_hash) \
+             VALUES ($1, $2, $3, 'ADD_FUNDS', now(), $4, $4, 'SAFE', 'Added cash', $5, $5)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(portfolio_id)
+        .bind(sequence)
+        .bind(sqlx::types::Json(empty))
+        .bind(hex64('f'))
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+        .map_err(map_sqlx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_the_tenant_role_a_user_sees_only_their_own_rows() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let (a, _) = db.store.login_user("+989121111111", t0()).await.unwrap();
+        let (b, _) = db.store.login_user("+989122222222", t0()).await.unwrap();
+        let pa = db.portfolio(a.id, dec!(1000), t0()).await.unwrap();
+        let pb = db.portfolio(b.id, dec!(2000), t0()).await.unwrap();
+        db.ledger_entry(pa, 1, t0()).await.unwrap();
+        db.ledger_entry(pb, 1, t0()).await.unwrap();
+        db.holding(pa, "BTC", dec!(1), t0()).await;
+        db.holding(pb, "BTC", dec!(2), t0()).await;
+
+        let mut tx = pg(&db).tenant_tx(a.id).await.unwrap();
+        let portfolios: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM portfolios")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(portfolios, [pa]);
+        let ledger: Vec<Uuid> = sqlx::query_scalar("SELECT portfolio_id FROM ledger")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(ledger, [pa]);
+        let of_b: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger WHERE portfolio_id = $1")
+            .bind(pb)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(of_b, 0);
+        let holdings: i64 = sqlx::query_scalar("SELECT count(*) FROM holdings")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(holdings, 1);
+        let users: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(users, [a.id]);
+        let robbed = sqlx::query("UPDATE portfolios SET cash_irr = 0 WHERE id = $1")
+            .bind(pb)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            robbed.rows_affected(),
+            0,
+            "B's portfolio is invisible, so untouched"
+        );
+        // Reference data stays readable for pricing inside the tenant transaction.
+        let assets: i64 = sqlx::query_scalar("SELECT count(*) FROM assets")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(assets, 15);
+        // A's own ledger accepts appends.
+        insert_ledger_in(&mut tx, pa, 2).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(db.cash(pb).await, dec!(2000));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_the_tenant_role_a_user_cannot_write_into_another_users_ledger() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let (a, _) = db.store.login_user("+989121111111", t0()).await.unwrap();
+        let (b, _) = db.store.login_user("+989122222222", t0()).await.unwrap();
+        let pa = db.portfolio(a.id, dec!(1000), t0()).await.unwrap();
+        let pb = db.portfolio(b.id, dec!(2000), t0()).await.unwrap();
+        db.ledger_entry(pa, 1, t0()).await.unwrap();
+
+        let mut tx = pg(&db).tenant_tx(a.id).await.unwrap();
+        let refused = insert_ledger_in(&mut tx, pb, 1).await;
+        let Err(StoreError::Other(error)) = refused else {
+            panic!("insert into B's ledger was not refused: {refused:?}");
+        };
+        assert!(
+            format!("{error:#}").contains("row-level security"),
+            "{error:#}"
+        );
+        tx.rollback().await.unwrap();
+
+        // The application role holds no UPDATE or DELETE right on the ledger, even for its
+        // own rows (and the trigger would refuse anyway).
+        for sql in ["UPDATE ledger SET message = 'x'", "DELETE FROM ledger"] {
+            let mut tx = pg(&db).tenant_tx(a.id).await.unwrap();
+            let refused = sqlx::query(sql).execute(&mut *tx).await.map_err(map_sqlx);
+            let Err(StoreError::Other(error)) = refused else {
+                panic!("{sql} was not refused: {refused:?}");
+            };
+            assert!(
+                format!("{error:#}").contains("permission denied"),
+                "{sql}: {error:#}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tenant_settings_end_with_the_transaction() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let Backend::Postgres {
+            maintenance, name, ..
+        } = &db.backend
+        else {
+            unreachable!()
+        };
+        // One connection, so the next query is certain to reuse the tenant's connection.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(PgConnectOptions::clone(maintenance).database(name))
+            .await
+            .unwrap();
+        let store = PgStore::from_pool(pool);
+        let (a, _) = db.store.login_user("+989121111111", t0()).await.unwrap();
+        let (b, _) = db.store.login_user("+989122222222", t0()).await.unwrap();
+        db.portfolio(a.id, dec!(1), t0()).await.unwrap();
+        db.portfolio(b.id, dec!(1), t0()).await.unwrap();
+
+        let mut tx = store.tenant_tx(a.id).await.unwrap();
+        let row = sqlx::query("SELECT current_user AS role, current_setting('app.user_id') AS id")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String, _>("role"), "blu_app");
+        assert_eq!(row.get::<String, _>("id"), a.id.to_string());
+        tx.commit().await.unwrap();
+
+        let row = sqlx::query(
+            "SELECT current_user <> 'blu_app' AS owner, \
+             coalesce(current_setting('app.user_id', true), '') AS id",
+        )
+        .fetch_one(store.pg_pool())
+        .await
+        .unwrap();
+        assert!(row.get::<bool, _>("owner"));
+        assert_eq!(row.get::<String, _>("id"), "");
+        let all: i64 = sqlx::query_scalar("SELECT count(*) FROM portfolios")
+            .fetch_one(store.pg_pool())
+            .await
+            .unwrap();
+        assert_eq!(all, 2, "jobs run as the owner and see every portfolio");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_chooses_postgres_for_a_postgres_url_and_migrating_again_is_harmless() {
+        let Some(db) = TestDb::postgres().await else {
+            return;
+        };
+        let Backend::Postgres { name, .. } = &db.backend else {
+            unreachable!()
+        };
+        let url = std::env::var("DATABASE_URL").unwrap();
+        let base = url.split('?').next().unwrap();
+        let base = &base[..base.rfind('/').unwrap()];
+        let store = blu_store::open(Some(&format!("{base}/{name}")), Path::new("/nonexistent"))
+            .await
+            .unwrap();
+        assert_eq!(store.backend(), "postgres");
+        store.ping().await.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening by URL
+// ---------------------------------------------------------------------------------------------
+
+mod opening {
+    use super::*;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            TempDir(std::env::temp_dir().join(format!("blu-open-test-{}", Uuid::new_v4().simple())))
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.0).ok();
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_url_the_store_is_a_sqlite_file_in_the_data_directory() {
+        let dir = TempDir::new();
+        let store = blu_store::open(None, &dir.0).await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        let (user, _) = store.login_user("+989121111111", t0()).await.unwrap();
+        assert!(dir.0.join("blu.db").is_file());
+        drop(store);
+        // Reopening runs the migrations again without effect and keeps the data.
+        let store = blu_store::open(None, &dir.0).await.unwrap();
+        assert_eq!(
+            store.user(user.id).await.unwrap().map(|u| u.id),
+            Some(user.id)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_url_names_the_database_file() {
+        let dir = TempDir::new();
+        let file = dir.0.join("nested").join("custom.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let store = blu_store::open(Some(&url), Path::new("/nonexistent"))
+            .await
+            .unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        store.ping().await.unwrap();
+        assert!(file.is_file());
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_url_scheme_is_refused() {
+        let dir = TempDir::new();
+        let refused = blu_store::open(Some("mysql://localhost/blu"), &dir.0).await;
+        let message = format!("{:#}", refused.err().expect("refused"));
+        assert!(message.contains("mysql"), "{message}");
+    }
 }
