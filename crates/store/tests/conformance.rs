@@ -1218,3 +1218,56 @@ mod opening {
         assert!(message.contains("mysql"), "{message}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Both schemas describe the same tables
+// ---------------------------------------------------------------------------------------------
+
+/// (table, column, nullable) of every table of a migrated database, sorted.
+type Columns = Vec<(String, String, bool)>;
+
+async fn sqlite_columns(db: &TestDb) -> Columns {
+    let Backend::Sqlite { store, .. } = &db.backend else {
+        unreachable!()
+    };
+    let mut columns: Columns = sqlx::query_as::<_, (String, String, bool, i64)>(
+        "SELECT m.name, p.name, p.\"notnull\", p.pk FROM sqlite_schema m \
+         JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(store.sqlite_pool())
+    .await
+    .unwrap()
+    .into_iter()
+    // A primary-key column is never NULL in practice; SQLite only enforces it when declared.
+    .map(|(table, column, not_null, pk)| (table, column, !not_null && pk == 0))
+    .collect();
+    columns.sort();
+    columns
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_and_postgres_schemas_have_the_same_tables_columns_and_nullability() {
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
+    let Backend::Postgres { store, .. } = &pg.backend else {
+        unreachable!()
+    };
+    let mut expected: Columns = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT table_name::text, column_name::text, is_nullable::text \
+         FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'",
+    )
+    .fetch_all(store.pg_pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(table, column, nullable)| (table, column, nullable == "YES"))
+    .collect();
+    expected.sort();
+    let tables: std::collections::BTreeSet<&str> = expected.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(tables.len(), 25, "{tables:?}");
+    let sqlite = TestDb::sqlite().await;
+    assert_eq!(sqlite_columns(&sqlite).await, expected);
+}
