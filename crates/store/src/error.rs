@@ -46,11 +46,15 @@ fn constraint_name(db: &dyn sqlx::error::DatabaseError) -> String {
 fn is_unavailable_code(code: &str) -> bool {
     if code.len() == 5 {
         // Class 08 connection exceptions, class 53 insufficient resources (too many
-        // connections, disk full), 57P01–57P03 shutdown or startup, and 40001/40P01
-        // serialization failure and deadlock (the transaction may simply be retried).
+        // connections, disk full), 57014 statement timeout, 57P01–57P03 shutdown or startup,
+        // and 40001/40P01 serialization failure and deadlock (the transaction may simply be
+        // retried).
         return code.starts_with("08")
             || code.starts_with("53")
-            || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01");
+            || matches!(
+                code,
+                "57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+            );
     }
     // The low byte is the primary code: SQLITE_BUSY (5, still locked after busy_timeout),
     // SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14).

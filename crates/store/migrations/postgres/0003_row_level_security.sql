@@ -66,6 +66,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON
 -- The ledger is append-only for the application (business-rules §9.4).
 GRANT SELECT, INSERT ON ledger TO blu_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO blu_app;
+-- Sequences of later migrations too (tables, by contrast, are granted one by one).
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO blu_app;
 
 ALTER TABLE portfolios ENABLE ROW LEVEL SECURITY;
 CREATE POLICY portfolios_tenant ON portfolios TO blu_app
