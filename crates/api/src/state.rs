@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use blu_app::Secret;
 use blu_app::auth::AuthService;
-use blu_app::ports::{BusinessClock, RateLimiter, SmsGateway, Store};
+use blu_app::ports::{BusinessClock, PriceCache, RateLimiter, SmsGateway, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// API-level settings (the rest of the configuration is in the services).
@@ -26,6 +26,8 @@ pub struct ApiSettings {
     pub docs_enabled: bool,
     /// Serves the admin test clock (refused in production).
     pub test_clock: bool,
+    /// Prices or FX older than this block money movement (D17: 120 s).
+    pub price_max_age: Duration,
 }
 
 #[derive(Clone)]
@@ -36,6 +38,7 @@ pub struct AppState {
     pub sms: Arc<dyn SmsGateway>,
     pub limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<BusinessClock>,
+    pub prices: Arc<dyn PriceCache>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub metrics: Option<PrometheusHandle>,
     pub started_at: Instant,

@@ -69,6 +69,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Concurrent-refresh grace window (D32: 10 s); configurable so tests need not sleep.
     pub refresh_grace: Duration,
+    /// Prices or FX older than this block money movement (D17).
+    pub price_max_age: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,6 +347,7 @@ impl Config {
             docs_enabled: flag(env, "ENABLE_DOCS", true)?,
             log_format,
             refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
+            price_max_age: Duration::from_secs(number(env, "PRICE_MAX_AGE_SECONDS", 120)?),
         })
     }
 

@@ -9,13 +9,15 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
-use blu_app::ports::{BusinessClock, RateLimiter, SmsGateway, Store};
+use blu_app::ports::{BusinessClock, PriceCache, PriceSnapshot, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, SmsProvider};
+use blu_integrations::prices::FixedPrices;
+
+use crate::config::{Config, PriceSourceSetting, SmsProvider};
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
@@ -96,6 +98,12 @@ impl Application {
             clock.clone(),
             auth_settings,
         );
+        let prices: Arc<dyn PriceCache> = match &config.price_source {
+            PriceSourceSetting::Fixed(path) => Arc::new(FixedPrices::load(path, clock.clone())?),
+            // The live and simulated feeds arrive with the price service; until then the
+            // server reports prices offline and refuses money movement (never a guessed price).
+            PriceSourceSetting::Simulated | PriceSourceSetting::Live => Arc::new(NoPrices),
+        };
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -106,6 +114,7 @@ impl Application {
             rate_limit: (config.rate_limit_max_requests, config.rate_limit_window),
             docs_enabled: config.docs_enabled,
             test_clock: config.test_clock,
+            price_max_age: config.price_max_age,
         };
         let state = AppState {
             settings: Arc::new(settings),
@@ -114,6 +123,7 @@ impl Application {
             sms,
             limiter,
             clock,
+            prices,
             redis,
             metrics: metrics_handle(),
             started_at: Instant::now(),
@@ -150,6 +160,15 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())
+    }
+}
+
+/// A cache with no prices: everything reads as offline.
+struct NoPrices;
+
+impl PriceCache for NoPrices {
+    fn snapshot(&self) -> Arc<PriceSnapshot> {
+        Arc::new(PriceSnapshot::default())
     }
 }
 

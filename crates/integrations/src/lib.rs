@@ -5,4 +5,5 @@
 
 pub mod http;
 pub mod limits;
+pub mod prices;
 pub mod sms;
