@@ -89,54 +89,62 @@ impl Irr {
     }
 }
 
-impl fmt::Display for Irr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", crate::num::canonical(self.0))
-    }
+/// Display as canonical decimal text, and the arithmetic both amount types share.
+macro_rules! decimal_newtype_ops {
+    ($t:ident) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", crate::num::canonical(self.0))
+            }
+        }
+
+        impl Add for $t {
+            type Output = $t;
+            fn add(self, rhs: $t) -> $t {
+                $t(self.0 + rhs.0)
+            }
+        }
+
+        impl Sub for $t {
+            type Output = $t;
+            fn sub(self, rhs: $t) -> $t {
+                $t(self.0 - rhs.0)
+            }
+        }
+
+        impl AddAssign for $t {
+            fn add_assign(&mut self, rhs: $t) {
+                self.0 += rhs.0;
+            }
+        }
+
+        impl SubAssign for $t {
+            fn sub_assign(&mut self, rhs: $t) {
+                self.0 -= rhs.0;
+            }
+        }
+
+        impl Sum for $t {
+            fn sum<I: Iterator<Item = $t>>(iter: I) -> $t {
+                iter.fold($t::ZERO, Add::add)
+            }
+        }
+
+        impl<'a> Sum<&'a $t> for $t {
+            fn sum<I: Iterator<Item = &'a $t>>(iter: I) -> $t {
+                iter.copied().sum()
+            }
+        }
+    };
 }
 
-impl Add for Irr {
-    type Output = Irr;
-    fn add(self, rhs: Irr) -> Irr {
-        Irr(self.0 + rhs.0)
-    }
-}
-
-impl Sub for Irr {
-    type Output = Irr;
-    fn sub(self, rhs: Irr) -> Irr {
-        Irr(self.0 - rhs.0)
-    }
-}
+decimal_newtype_ops!(Irr);
+decimal_newtype_ops!(Quantity);
 
 impl Neg for Irr {
     type Output = Irr;
     fn neg(self) -> Irr {
         Irr(-self.0)
-    }
-}
-
-impl AddAssign for Irr {
-    fn add_assign(&mut self, rhs: Irr) {
-        self.0 += rhs.0;
-    }
-}
-
-impl SubAssign for Irr {
-    fn sub_assign(&mut self, rhs: Irr) {
-        self.0 -= rhs.0;
-    }
-}
-
-impl Sum for Irr {
-    fn sum<I: Iterator<Item = Irr>>(iter: I) -> Irr {
-        iter.fold(Irr::ZERO, Add::add)
-    }
-}
-
-impl<'a> Sum<&'a Irr> for Irr {
-    fn sum<I: Iterator<Item = &'a Irr>>(iter: I) -> Irr {
-        iter.copied().sum()
     }
 }
 
@@ -200,44 +208,6 @@ impl Quantity {
 
     pub fn min(self, other: Quantity) -> Quantity {
         if self <= other { self } else { other }
-    }
-}
-
-impl fmt::Display for Quantity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", crate::num::canonical(self.0))
-    }
-}
-
-impl Add for Quantity {
-    type Output = Quantity;
-    fn add(self, rhs: Quantity) -> Quantity {
-        Quantity(self.0 + rhs.0)
-    }
-}
-
-impl Sub for Quantity {
-    type Output = Quantity;
-    fn sub(self, rhs: Quantity) -> Quantity {
-        Quantity(self.0 - rhs.0)
-    }
-}
-
-impl AddAssign for Quantity {
-    fn add_assign(&mut self, rhs: Quantity) {
-        self.0 += rhs.0;
-    }
-}
-
-impl SubAssign for Quantity {
-    fn sub_assign(&mut self, rhs: Quantity) {
-        self.0 -= rhs.0;
-    }
-}
-
-impl Sum for Quantity {
-    fn sum<I: Iterator<Item = Quantity>>(iter: I) -> Quantity {
-        iter.fold(Quantity::ZERO, Add::add)
     }
 }
 
