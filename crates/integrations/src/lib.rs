@@ -6,4 +6,5 @@
 pub mod http;
 pub mod limits;
 pub mod prices;
+pub mod push;
 pub mod sms;

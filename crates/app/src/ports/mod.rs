@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod limits;
 pub mod prices;
+pub mod push;
 pub mod sms;
 pub mod store;
 
@@ -11,6 +12,7 @@ pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
 };
+pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};
 pub use store::{
     AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
