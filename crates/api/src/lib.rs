@@ -30,7 +30,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
     let user_api = OpenApiRouter::new().merge(routes::auth::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
-        .nest("/admin/v1", routes::admin::router())
+        .nest(
+            "/admin/v1",
+            routes::admin::router().merge(routes::clock::router()),
+        )
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))
         .routes(routes!(routes::health::metrics))
@@ -52,6 +55,10 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     let router = router
         .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
         .route_layer(from_fn(middleware::metrics))
+        .layer(from_fn_with_state(
+            state.clone(),
+            routes::clock::sync_middleware,
+        ))
         .layer(from_fn_with_state(state.clone(), middleware::rate_limit))
         .layer(from_fn_with_state(
             state.clone(),

@@ -28,6 +28,8 @@ pub struct ApiSettings {
     pub test_clock: bool,
     /// Prices or FX older than this block money movement (D17: 120 s).
     pub price_max_age: Duration,
+    /// Namespace of Redis keys (shared with the other Redis users).
+    pub redis_key_prefix: String,
 }
 
 #[derive(Clone)]
@@ -42,4 +44,11 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     pub metrics: Option<PrometheusHandle>,
     pub started_at: Instant,
+}
+
+impl AppState {
+    /// Business time (the test clock can move it forward).
+    pub fn clock_now(&self) -> blu_domain::Timestamp {
+        blu_app::ports::Clock::now(self.clock.as_ref())
+    }
 }

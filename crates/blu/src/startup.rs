@@ -115,6 +115,7 @@ impl Application {
             docs_enabled: config.docs_enabled,
             test_clock: config.test_clock,
             price_max_age: config.price_max_age,
+            redis_key_prefix: config.redis_key_prefix.clone(),
         };
         let state = AppState {
             settings: Arc::new(settings),

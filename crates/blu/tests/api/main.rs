@@ -3,5 +3,6 @@
 
 mod auth;
 mod basics;
+mod clock;
 mod helpers;
 mod instances;
