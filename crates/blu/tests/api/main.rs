@@ -5,4 +5,5 @@ mod auth;
 mod basics;
 mod clock;
 mod helpers;
+mod hostile;
 mod instances;
