@@ -7,3 +7,4 @@ pub mod http;
 pub mod limits;
 pub mod prices;
 pub mod sms;
+pub mod stream;

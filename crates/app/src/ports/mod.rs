@@ -5,6 +5,7 @@ pub mod limits;
 pub mod prices;
 pub mod sms;
 pub mod store;
+pub mod stream;
 
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
@@ -16,3 +17,4 @@ pub use store::{
     AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
     StoreResult, UserRecord,
 };
+pub use stream::{ConnectionSlots, Revocation, Revocations, SlotError};
