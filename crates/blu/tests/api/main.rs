@@ -5,3 +5,4 @@ mod auth;
 mod basics;
 mod helpers;
 mod instances;
+mod stream;
