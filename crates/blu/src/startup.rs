@@ -62,9 +62,9 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let store = open_store(&config).await?;
         let redis_client = match &config.redis_url {
-            Some(url) => {
-                Some(redis::Client::open(url.as_str()).context("REDIS_URL is not a valid Redis URL")?)
-            }
+            Some(url) => Some(
+                redis::Client::open(url.as_str()).context("REDIS_URL is not a valid Redis URL")?,
+            ),
             None => None,
         };
         let redis = match &redis_client {

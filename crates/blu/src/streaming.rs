@@ -31,11 +31,7 @@ impl StreamAdapters {
                     connection.clone(),
                     prefix,
                 )),
-                revocations: Arc::new(RedisRevocations::new(
-                    client,
-                    connection.clone(),
-                    prefix,
-                )),
+                revocations: Arc::new(RedisRevocations::new(client, connection.clone(), prefix)),
                 slots: Arc::new(RedisSlots::new(connection, prefix)),
             },
             None => StreamAdapters {

@@ -65,7 +65,11 @@ impl Assets {
 
 /// Server → client messages of the raw WebSocket.
 #[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ServerMessage {
     Connected {
         message: &'static str,
@@ -391,11 +395,18 @@ mod tests {
                 .for_subscription(s)
                 .map(|t| {
                     let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
-                    format!("{}{}", v["type"].as_str().unwrap(), v["assetId"].as_str().unwrap_or(""))
+                    format!(
+                        "{}{}",
+                        v["type"].as_str().unwrap(),
+                        v["assetId"].as_str().unwrap_or("")
+                    )
                 })
                 .collect()
         };
-        assert_eq!(types(&Subscription::All), ["priceBTC", "priceETH", "fx", "prices"]);
+        assert_eq!(
+            types(&Subscription::All),
+            ["priceBTC", "priceETH", "fx", "prices"]
+        );
         let only_eth = Subscription::Only([AssetId::Eth].into_iter().collect());
         assert_eq!(types(&only_eth), ["priceETH", "fx"]);
     }

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Utf8Bytes;
 use axum::http::HeaderValue;
 use blu_app::auth::{AuthContext, AuthError, AuthService};
-use blu_app::ports::{
-    ConnectionSlots, PriceBus, PriceCache, PriceTick, Revocation, Revocations,
-};
+use blu_app::ports::{ConnectionSlots, PriceBus, PriceCache, PriceTick, Revocation, Revocations};
 use socketioxide::SocketIo;
 use socketioxide::layer::SocketIoLayer;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -155,7 +153,9 @@ pub(crate) struct Shared {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
@@ -249,8 +249,7 @@ impl Shared {
     /// Hands a tick to every raw-WebSocket client; one whose queue is full is closed.
     fn fan_out_websockets(&self, frames: &Arc<TickFrames>) {
         for entry in lock(&self.websockets).values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) = entry.ticks.try_send(frames.clone())
-            {
+            if let Err(mpsc::error::TrySendError::Full(_)) = entry.ticks.try_send(frames.clone()) {
                 let _ = entry.close.try_send((1008, "Client too slow"));
             }
         }
@@ -333,9 +332,8 @@ async fn fan_out(
         shared.fan_out_websockets(&Arc::new(TickFrames::render(&tick)));
         drop(shared);
         for quote in &tick.prices {
-            let room = format!("price:{}", quote.asset.as_str());
             if let Err(e) = io
-                .to(room)
+                .to(socketio::room(quote.asset))
                 .emit("price:update", &SioPriceUpdate::from(quote))
                 .await
             {

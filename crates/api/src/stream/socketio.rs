@@ -49,7 +49,11 @@ impl std::fmt::Display for ConnectRefused {
         };
         // A JSON object: the patched parser (vendor/socketioxide-parser-common) sends it as
         // the CONNECT_ERROR payload itself.
-        write!(f, "{}", json!({ "message": message, "data": { "code": code } }))
+        write!(
+            f,
+            "{}",
+            json!({ "message": message, "data": { "code": code } })
+        )
     }
 }
 
@@ -139,11 +143,22 @@ fn with_entry<R>(
     Ok(apply(entry))
 }
 
-fn ids_or_refusal(data: Result<Value, impl std::fmt::Debug>, empty_means_none: bool) -> Result<Option<Vec<String>>, Value> {
+fn ids_or_refusal(
+    data: Result<Value, impl std::fmt::Debug>,
+    empty_means_none: bool,
+) -> Result<Option<Vec<String>>, Value> {
     let value = data.ok();
-    let ids = requested_ids(value)
-        .map_err(|()| refusal("VALIDATION_ERROR", "Expected an asset id or an array of asset ids"))?;
-    Ok(if empty_means_none { ids } else { Some(ids.unwrap_or_default()) })
+    let ids = requested_ids(value).map_err(|()| {
+        refusal(
+            "VALIDATION_ERROR",
+            "Expected an asset id or an array of asset ids",
+        )
+    })?;
+    Ok(if empty_means_none {
+        ids
+    } else {
+        Some(ids.unwrap_or_default())
+    })
 }
 
 fn answer(ack: AckSender, outcome: Result<Value, Value>) {
@@ -156,6 +171,15 @@ fn ignored(ids: &[String]) -> Vec<String> {
         .filter(|id| known(std::slice::from_ref(id)).next().is_none())
         .cloned()
         .collect()
+}
+
+/// The Socket.IO room of an asset's updates.
+pub(crate) fn room(asset: AssetId) -> String {
+    format!("price:{}", asset.as_str())
+}
+
+fn rooms(assets: &[AssetId]) -> Vec<String> {
+    assets.iter().copied().map(room).collect()
 }
 
 fn current(assets: &BTreeSet<AssetId>) -> Vec<&'static str> {
@@ -176,12 +200,7 @@ async fn subscribe(
         })
     });
     let outcome = outcome.map(|(added, assets, ignored)| {
-        socket.join(
-            added
-                .iter()
-                .map(|a| format!("price:{}", a.as_str()))
-                .collect::<Vec<_>>(),
-        );
+        socket.join(rooms(&added));
         let snapshot = shared.prices.snapshot();
         for quote in added.iter().filter_map(|a| snapshot.price(*a)) {
             let _ = socket.emit("price:update", &SioPriceUpdate::from(quote));
@@ -208,12 +227,7 @@ async fn unsubscribe(
         })
     });
     let outcome = outcome.map(|(removed, assets, ignored)| {
-        socket.leave(
-            removed
-                .iter()
-                .map(|a| format!("price:{}", a.as_str()))
-                .collect::<Vec<_>>(),
-        );
+        socket.leave(rooms(&removed));
         json!({ "ok": true, "assets": assets, "ignored": ignored })
     });
     answer(ack, outcome);

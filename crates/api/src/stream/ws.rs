@@ -30,6 +30,10 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// answered with close 1009 rather than a dropped connection.
 const TRANSPORT_MAX_FRAME: usize = 64 * 1024;
 const SUBPROTOCOL_PREFIX: &str = "Bearer-";
+/// Per-connection transport buffers. The library defaults (128 KiB each way) would cost
+/// ~140 KiB per idle connection; our messages are a few hundred bytes.
+const READ_BUFFER: usize = 8 * 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Live prices over a raw WebSocket. Authenticate with the subprotocol `Bearer-<accessToken>`
 /// (echoed back exactly) or `Authorization: Bearer`; never in the URL.
@@ -71,6 +75,8 @@ pub async fn stream(
         shared.admit(token.as_deref(), "websocket").await
     };
     upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_frame_size(TRANSPORT_MAX_FRAME)
         .max_message_size(TRANSPORT_MAX_FRAME)
         .on_upgrade(move |socket| async move {
@@ -98,9 +104,15 @@ fn token_in_query(uri: &Uri) -> bool {
     uri.query().is_some_and(|q| {
         q.split('&').any(|pair| {
             let key = pair.split('=').next().unwrap_or("");
-            ["token", "access_token", "accesstoken", "jwt", "authorization"]
-                .iter()
-                .any(|k| key.eq_ignore_ascii_case(k))
+            [
+                "token",
+                "access_token",
+                "accesstoken",
+                "jwt",
+                "authorization",
+            ]
+            .iter()
+            .any(|k| key.eq_ignore_ascii_case(k))
         })
     })
 }
@@ -115,7 +127,10 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
 
 /// Sends one frame; `false` when the client is gone or does not read.
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
-    matches!(timeout(SEND_TIMEOUT, socket.send(message)).await, Ok(Ok(())))
+    matches!(
+        timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Removes the connection from the fan-out however the task ends.
@@ -182,9 +197,8 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>, slot: Slot) {
             }
             Some((code, reason)) = close_rx.recv() => break End::Close(code, reason),
             incoming = socket.recv() => {
-                let message = match incoming {
-                    Some(Ok(message)) => message,
-                    _ => break End::Gone,
+                let Some(Ok(message)) = incoming else {
+                    break End::Gone;
                 };
                 let payload = match message {
                     Message::Text(t) => Some(t.as_bytes().to_vec()),

@@ -47,7 +47,10 @@ async fn spawn_streaming(extra: &[(&str, &str)]) -> TestApp {
 }
 
 fn ws_url(app: &TestApp) -> String {
-    format!("{}/api/v1/prices/stream", app.address.replacen("http", "ws", 1))
+    format!(
+        "{}/api/v1/prices/stream",
+        app.address.replacen("http", "ws", 1)
+    )
 }
 
 /// Opens a raw WebSocket with extra request headers; returns the socket and the response's
@@ -70,9 +73,22 @@ async fn open(url: &str, headers: &[(&str, &str)]) -> (Ws, Option<String>) {
     (socket, protocol)
 }
 
+/// The per-user maximum of open connections.
+async fn open_five(app: &TestApp, token: &str) -> Vec<Ws> {
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        let mut socket = open_with_token(app, token).await;
+        assert_eq!(next_json(&mut socket).await["type"], "connected");
+        sockets.push(socket);
+    }
+    sockets
+}
+
 async fn open_with_token(app: &TestApp, token: &str) -> Ws {
     let protocol = format!("Bearer-{token}");
-    open(&ws_url(app), &[("sec-websocket-protocol", &protocol)]).await.0
+    open(&ws_url(app), &[("sec-websocket-protocol", &protocol)])
+        .await
+        .0
 }
 
 /// The next JSON text message (pings are answered by the client library).
@@ -104,6 +120,15 @@ async fn close_code(socket: &mut Ws) -> u16 {
             Some(Err(e)) => panic!("socket error before the close frame: {e}"),
         }
     }
+}
+
+/// A server with fixed prices and one logged-in client past its greeting.
+async fn greeted_client() -> (TestApp, Ws) {
+    let app = spawn_streaming(&[]).await;
+    let session = app.login(&random_phone()).await;
+    let mut socket = open_with_token(&app, &session.access).await;
+    skip_greeting(&mut socket).await;
+    (app, socket)
 }
 
 /// Connected, then the snapshot (`prices`, `fx`).
@@ -184,7 +209,10 @@ async fn the_subprotocol_is_echoed_and_the_snapshot_follows_connected() {
         .iter()
         .find(|p| p["assetId"] == "ETH")
         .unwrap();
-    assert!(eth.get("change24hPct").is_none(), "unknown change omitted: {eth}");
+    assert!(
+        eth.get("change24hPct").is_none(),
+        "unknown change omitted: {eth}"
+    );
 
     let fx = next_json(&mut socket).await;
     assert_eq!(fx["type"], "fx");
@@ -204,10 +232,7 @@ async fn an_authorization_header_also_authenticates_and_no_subprotocol_is_return
 
 #[tokio::test]
 async fn a_tick_reaches_a_subscribe_all_client_as_price_messages_then_fx_then_prices() {
-    let app = spawn_streaming(&[]).await;
-    let session = app.login(&random_phone()).await;
-    let mut socket = open_with_token(&app, &session.access).await;
-    skip_greeting(&mut socket).await;
+    let (app, mut socket) = greeted_client().await;
     send_json(&mut socket, json!({"type": "subscribe"})).await;
     assert_eq!(
         next_json(&mut socket).await,
@@ -234,12 +259,13 @@ async fn a_tick_reaches_a_subscribe_all_client_as_price_messages_then_fx_then_pr
 
 #[tokio::test]
 async fn subscribing_to_some_assets_filters_ticks_and_unsubscribing_stops_them() {
-    let app = spawn_streaming(&[]).await;
-    let session = app.login(&random_phone()).await;
-    let mut socket = open_with_token(&app, &session.access).await;
-    skip_greeting(&mut socket).await;
+    let (app, mut socket) = greeted_client().await;
 
-    send_json(&mut socket, json!({"type": "subscribe", "assets": ["BTC", "NOPE"]})).await;
+    send_json(
+        &mut socket,
+        json!({"type": "subscribe", "assets": ["BTC", "NOPE"]}),
+    )
+    .await;
     assert_eq!(
         next_json(&mut socket).await,
         json!({"type": "subscribed", "assets": ["BTC"]})
@@ -249,7 +275,11 @@ async fn subscribing_to_some_assets_filters_ticks_and_unsubscribing_stops_them()
     // No ETH, and no `prices` for a client that left subscribe-all: fx comes next.
     assert_eq!(next_json(&mut socket).await["type"], "fx");
 
-    send_json(&mut socket, json!({"type": "unsubscribe", "assets": ["BTC"]})).await;
+    send_json(
+        &mut socket,
+        json!({"type": "unsubscribe", "assets": ["BTC"]}),
+    )
+    .await;
     assert_eq!(
         next_json(&mut socket).await,
         json!({"type": "unsubscribed", "assets": ["BTC"]})
@@ -263,14 +293,18 @@ async fn subscribing_to_some_assets_filters_ticks_and_unsubscribing_stops_them()
 
 #[tokio::test]
 async fn invalid_json_binary_frames_and_unknown_types_get_a_validation_error() {
-    let app = spawn_streaming(&[]).await;
-    let session = app.login(&random_phone()).await;
-    let mut socket = open_with_token(&app, &session.access).await;
-    skip_greeting(&mut socket).await;
-    let expected = json!({"type": "error", "message": "Invalid message format", "code": "VALIDATION_ERROR"});
-    socket.send(Message::Text("{not json".into())).await.unwrap();
+    let (_app, mut socket) = greeted_client().await;
+    let expected =
+        json!({"type": "error", "message": "Invalid message format", "code": "VALIDATION_ERROR"});
+    socket
+        .send(Message::Text("{not json".into()))
+        .await
+        .unwrap();
     assert_eq!(next_json(&mut socket).await, expected);
-    socket.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    socket
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
     assert_eq!(next_json(&mut socket).await, expected);
     send_json(&mut socket, json!({"type": "dance"})).await;
     assert_eq!(next_json(&mut socket).await, expected);
@@ -278,10 +312,7 @@ async fn invalid_json_binary_frames_and_unknown_types_get_a_validation_error() {
 
 #[tokio::test]
 async fn the_thirty_first_message_in_ten_seconds_is_refused_as_rate_limited() {
-    let app = spawn_streaming(&[]).await;
-    let session = app.login(&random_phone()).await;
-    let mut socket = open_with_token(&app, &session.access).await;
-    skip_greeting(&mut socket).await;
+    let (_app, mut socket) = greeted_client().await;
     for _ in 0..30 {
         send_json(&mut socket, json!({"type": "subscribe"})).await;
         assert_eq!(next_json(&mut socket).await["type"], "subscribed");
@@ -295,10 +326,7 @@ async fn the_thirty_first_message_in_ten_seconds_is_refused_as_rate_limited() {
 
 #[tokio::test]
 async fn a_frame_over_four_kib_closes_the_connection_with_1009() {
-    let app = spawn_streaming(&[]).await;
-    let session = app.login(&random_phone()).await;
-    let mut socket = open_with_token(&app, &session.access).await;
-    skip_greeting(&mut socket).await;
+    let (_app, mut socket) = greeted_client().await;
     let big = json!({"type": "subscribe", "assets": ["x".repeat(5000)]});
     send_json(&mut socket, big).await;
     assert_eq!(close_code(&mut socket).await, 1009);
@@ -324,13 +352,19 @@ async fn an_origin_off_the_allow_list_is_closed_with_4003_and_a_listed_one_conne
     let protocol = format!("Bearer-{}", session.access);
     let (mut foreign, _) = open(
         &ws_url(&app),
-        &[("sec-websocket-protocol", &protocol), ("origin", "https://evil.example")],
+        &[
+            ("sec-websocket-protocol", &protocol),
+            ("origin", "https://evil.example"),
+        ],
     )
     .await;
     assert_eq!(close_code(&mut foreign).await, 4003);
     let (mut listed, _) = open(
         &ws_url(&app),
-        &[("sec-websocket-protocol", &protocol), ("origin", "https://app.blumarkets.ir")],
+        &[
+            ("sec-websocket-protocol", &protocol),
+            ("origin", "https://app.blumarkets.ir"),
+        ],
     )
     .await;
     assert_eq!(next_json(&mut listed).await["type"], "connected");
@@ -340,12 +374,7 @@ async fn an_origin_off_the_allow_list_is_closed_with_4003_and_a_listed_one_conne
 async fn a_sixth_connection_is_closed_with_4429_and_a_closed_one_frees_its_slot() {
     let app = spawn_streaming(&[]).await;
     let session = app.login(&random_phone()).await;
-    let mut open_sockets = Vec::new();
-    for _ in 0..5 {
-        let mut socket = open_with_token(&app, &session.access).await;
-        assert_eq!(next_json(&mut socket).await["type"], "connected");
-        open_sockets.push(socket);
-    }
+    let mut open_sockets = open_five(&app, &session.access).await;
     let mut sixth = open_with_token(&app, &session.access).await;
     assert_eq!(close_code(&mut sixth).await, 4429);
 
@@ -356,7 +385,11 @@ async fn a_sixth_connection_is_closed_with_4429_and_a_closed_one_frees_its_slot(
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let mut again = open_with_token(&app, &session.access).await;
-        let message = tokio::time::timeout(WAIT, again.next()).await.unwrap().unwrap().unwrap();
+        let message = tokio::time::timeout(WAIT, again.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         match message {
             Message::Text(text) => {
                 assert!(text.as_str().contains("connected"));
@@ -409,6 +442,15 @@ async fn logging_out_closes_the_sessions_sockets_with_4001() {
     assert_eq!(next_json(&mut bystander).await["type"], "price");
 }
 
+/// Two instances sharing database and Redis; `None` without Redis (cross-instance fan-out
+/// needs it; without it each process is alone by design).
+async fn two_instances() -> Option<(TestApp, TestApp)> {
+    redis_url()?;
+    let source = fixed_prices();
+    let vars = test_vars(&[("PRICE_SOURCE", source.as_str())]).await;
+    Some((spawn_from(vars.clone()).await, spawn_from(vars).await))
+}
+
 /// Publishes on `from` until `read` yields (the other instance's Redis subscriber connects in
 /// the background, and pub/sub keeps no history).
 async fn publish_until<F, Fut>(from: &TestApp, mut read: F) -> Value
@@ -422,19 +464,18 @@ where
         if let Some(value) = read().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no cross-instance delivery");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no cross-instance delivery"
+        );
     }
 }
 
 #[tokio::test]
 async fn with_redis_a_tick_published_on_one_instance_reaches_a_websocket_on_the_other() {
-    if redis_url().is_none() {
-        return; // Cross-instance fan-out needs Redis; without it each process is alone.
-    }
-    let source = fixed_prices();
-    let vars = test_vars(&[("PRICE_SOURCE", source.as_str())]).await;
-    let a = spawn_from(vars.clone()).await;
-    let b = spawn_from(vars).await;
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
     let session = a.login(&random_phone()).await;
     let socket = std::sync::Arc::new(tokio::sync::Mutex::new(
         open_with_token(&b, &session.access).await,
@@ -458,13 +499,9 @@ async fn with_redis_a_tick_published_on_one_instance_reaches_a_websocket_on_the_
 
 #[tokio::test]
 async fn with_redis_a_logout_on_one_instance_closes_the_socket_on_the_other() {
-    if redis_url().is_none() {
+    let Some((a, b)) = two_instances().await else {
         return;
-    }
-    let source = fixed_prices();
-    let vars = test_vars(&[("PRICE_SOURCE", source.as_str())]).await;
-    let a = spawn_from(vars.clone()).await;
-    let b = spawn_from(vars).await;
+    };
     let session = a.login(&random_phone()).await;
     let mut socket = open_with_token(&b, &session.access).await;
     skip_greeting(&mut socket).await;
@@ -610,10 +647,16 @@ async fn socketio_ticks_reach_subscribed_rooms_and_fx_reaches_everyone() {
 
     client.emit("unsubscribe:prices", json!([])).await;
     let ack = client.next_named("ack").await;
-    assert_eq!(ack["data"], json!({"ok": true, "assets": [], "ignored": []}));
+    assert_eq!(
+        ack["data"],
+        json!({"ok": true, "assets": [], "ignored": []})
+    );
     publish(&app).await;
     let after = client.next().await;
-    assert_eq!(after["event"], "fx:update", "no price:update after unsubscribing: {after}");
+    assert_eq!(
+        after["event"], "fx:update",
+        "no price:update after unsubscribing: {after}"
+    );
 }
 
 #[tokio::test]
@@ -633,17 +676,9 @@ async fn socketio_refuses_a_bad_token_with_connect_error_unauthorized() {
 async fn socketio_counts_toward_the_same_five_connection_limit_as_websockets() {
     let app = spawn_streaming(&[]).await;
     let session = app.login(&random_phone()).await;
-    let mut sockets = Vec::new();
-    for _ in 0..5 {
-        let mut socket = open_with_token(&app, &session.access).await;
-        assert_eq!(next_json(&mut socket).await["type"], "connected");
-        sockets.push(socket);
-    }
+    let _sockets = open_five(&app, &session.access).await;
     let mut client = SioClient::connect(&app, Some(&session.access)).await;
-    assert_eq!(
-        client.next().await["data"],
-        json!({"code": "RATE_LIMITED"})
-    );
+    assert_eq!(client.next().await["data"], json!({"code": "RATE_LIMITED"}));
 }
 
 #[tokio::test]
@@ -657,13 +692,9 @@ async fn socketio_refuses_engine_io_version_3_with_400() {
 
 #[tokio::test]
 async fn with_redis_a_tick_published_on_one_instance_reaches_a_socketio_client_on_the_other() {
-    if redis_url().is_none() {
+    let Some((a, b)) = two_instances().await else {
         return;
-    }
-    let source = fixed_prices();
-    let vars = test_vars(&[("PRICE_SOURCE", source.as_str())]).await;
-    let a = spawn_from(vars.clone()).await;
-    let b = spawn_from(vars).await;
+    };
     let session = a.login(&random_phone()).await;
     let mut client = SioClient::connect(&b, Some(&session.access)).await;
     assert_eq!(client.next().await["event"], "connect");

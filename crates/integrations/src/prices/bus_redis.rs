@@ -121,7 +121,11 @@ pub struct RedisPriceBus {
 
 impl RedisPriceBus {
     /// Starts the subscriber task (a dedicated pub/sub connection from `client`).
-    pub fn new(client: redis::Client, connection: ConnectionManager, prefix: &str) -> RedisPriceBus {
+    pub fn new(
+        client: redis::Client,
+        connection: ConnectionManager,
+        prefix: &str,
+    ) -> RedisPriceBus {
         let channel = format!("{prefix}prices:ticks");
         let sender = broadcast::channel(BUS_CAPACITY).0;
         let subscriber = spawn_subscriber(client, channel.clone(), sender.clone(), decode);
@@ -145,7 +149,9 @@ impl RedisPriceBus {
         let mut snapshot = PriceSnapshot::default();
         for (field, json) in fields {
             if field == "FX" {
-                snapshot.fx = serde_json::from_str::<WireFx>(&json).ok().map(WireFx::quote);
+                snapshot.fx = serde_json::from_str::<WireFx>(&json)
+                    .ok()
+                    .map(WireFx::quote);
             } else if let Some(quote) = serde_json::from_str::<WirePrice>(&json)
                 .ok()
                 .and_then(WirePrice::quote)
@@ -171,7 +177,8 @@ impl PriceBus for RedisPriceBus {
         pipe.atomic();
         for quote in &tick.prices {
             let json = serde_json::to_string(&WirePrice::from(quote)).unwrap_or_default();
-            pipe.hset(&self.state_key, quote.asset.as_str(), json).ignore();
+            pipe.hset(&self.state_key, quote.asset.as_str(), json)
+                .ignore();
         }
         if let Some(fx) = &tick.fx {
             let json = serde_json::to_string(&WireFx::from(fx)).unwrap_or_default();

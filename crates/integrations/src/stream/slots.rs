@@ -173,7 +173,12 @@ mod tests {
             assert!(slots.acquire(user, *c, 5, ttl).await.unwrap());
         }
         assert!(!slots.acquire(user, Uuid::new_v4(), 5, ttl).await.unwrap());
-        assert!(slots.acquire(Uuid::new_v4(), Uuid::new_v4(), 5, ttl).await.unwrap());
+        assert!(
+            slots
+                .acquire(Uuid::new_v4(), Uuid::new_v4(), 5, ttl)
+                .await
+                .unwrap()
+        );
         slots.release(user, connections[0]).await;
         assert!(slots.acquire(user, Uuid::new_v4(), 5, ttl).await.unwrap());
     }
