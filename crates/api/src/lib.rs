@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod stream;
 
 use axum::Router;
 use axum::extract::Request;
@@ -27,7 +28,9 @@ pub use crate::state::{ApiSettings, AppState};
 
 /// The user API, the operator API and the root probes, with the OpenAPI document they form.
 fn api_routes() -> OpenApiRouter<AppState> {
-    let user_api = OpenApiRouter::new().merge(routes::auth::router());
+    let user_api = OpenApiRouter::new()
+        .merge(routes::auth::router())
+        .routes(routes!(stream::ws::stream));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
         .nest(
@@ -52,8 +55,11 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     if docs_enabled {
         router = router.merge(SwaggerUi::new("/docs").url("/openapi.json", document));
     }
+    let mut router = router.fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) });
+    if let Some(hub) = &state.stream {
+        router = router.layer(hub.socketio_layer());
+    }
     let router = router
-        .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
         .route_layer(from_fn(middleware::metrics))
         .layer(from_fn_with_state(
             state.clone(),

@@ -43,6 +43,8 @@ pub struct AppState {
     pub prices: Arc<dyn PriceCache>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub metrics: Option<PrometheusHandle>,
+    /// Live price streams; `None` when `ENABLE_PRICE_WEBSOCKET=false` (both transports 404).
+    pub stream: Option<Arc<crate::stream::StreamHub>>,
     pub started_at: Instant,
 }
 

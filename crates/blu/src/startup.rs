@@ -9,7 +9,9 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
-use blu_app::ports::{BusinessClock, PriceCache, PriceSnapshot, RateLimiter, SmsGateway, Store};
+use blu_app::ports::{
+    BusinessClock, PriceBus, PriceCache, PriceSnapshot, RateLimiter, SmsGateway, Store,
+};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -18,11 +20,13 @@ use tokio::net::TcpListener;
 use blu_integrations::prices::FixedPrices;
 
 use crate::config::{Config, PriceSourceSetting, SmsProvider};
+use crate::streaming::StreamAdapters;
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    price_bus: Arc<dyn PriceBus>,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -57,18 +61,21 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let store = open_store(&config).await?;
-        let redis = match &config.redis_url {
-            Some(url) => {
-                let client = redis::Client::open(url.as_str())
-                    .context("REDIS_URL is not a valid Redis URL")?;
-                Some(
-                    redis::aio::ConnectionManager::new(client)
-                        .await
-                        .context("connecting to Redis")?,
-                )
-            }
+        let redis_client = match &config.redis_url {
+            Some(url) => Some(
+                redis::Client::open(url.as_str()).context("REDIS_URL is not a valid Redis URL")?,
+            ),
             None => None,
         };
+        let redis = match &redis_client {
+            Some(client) => Some(
+                redis::aio::ConnectionManager::new(client.clone())
+                    .await
+                    .context("connecting to Redis")?,
+            ),
+            None => None,
+        };
+        let streaming = StreamAdapters::new(&config, redis_client.zip(redis.clone()));
         let limiter: Arc<dyn RateLimiter> = match &redis {
             Some(connection) => Arc::new(RedisRateLimiter::new(
                 connection.clone(),
@@ -97,7 +104,9 @@ impl Application {
             limiter.clone(),
             clock.clone(),
             auth_settings,
-        );
+        )
+        .with_revocations(streaming.revocations.clone());
+        let auth = Arc::new(auth);
         let prices: Arc<dyn PriceCache> = match &config.price_source {
             PriceSourceSetting::Fixed(path) => Arc::new(FixedPrices::load(path, clock.clone())?),
             // The live and simulated feeds arrive with the price service; until then the
@@ -119,15 +128,16 @@ impl Application {
         };
         let state = AppState {
             settings: Arc::new(settings),
-            auth: Arc::new(auth),
+            auth: auth.clone(),
             store,
             sms,
             limiter,
             clock,
-            prices,
+            prices: prices.clone(),
             redis,
             metrics: metrics_handle(),
             started_at: Instant::now(),
+            stream: streaming.hub(&config, auth, prices.clone()),
         };
         let address = SocketAddr::from(([0, 0, 0, 0], config.port));
         let listener = TcpListener::bind(address)
@@ -143,7 +153,17 @@ impl Application {
         if config.generated_secrets {
             tracing::info!(path = %config.data_dir.join("admin-token").display(), "development secrets in use; admin token stored at path");
         }
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            price_bus: streaming.bus,
+        })
+    }
+
+    /// The price bus of this instance (tests publish ticks here; the price service does in
+    /// production).
+    pub fn price_bus(&self) -> Arc<dyn PriceBus> {
+        self.price_bus.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -155,8 +175,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let hub = self.state.stream.clone();
         let app = blu_api::app(self.state);
         let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+        let shutdown = async move {
+            shutdown.await;
+            // Open sockets close with 1012 so clients reconnect elsewhere (api.md §12.3).
+            if let Some(hub) = hub {
+                hub.shutdown().await;
+            }
+        };
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;

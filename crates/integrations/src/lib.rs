@@ -8,3 +8,4 @@ pub mod limits;
 pub mod prices;
 pub mod push;
 pub mod sms;
+pub mod stream;

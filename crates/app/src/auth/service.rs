@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::otp::{code_hash, code_matches, generate_code, is_valid_phone, is_well_formed_code};
 use super::tokens::{AccessClaims, RefreshClaims, TokenError, TokenKeys, token_hash};
 use crate::ports::{
-    Clock, Limit, NewSession, OtpRecord, RateLimiter, SessionRecord, SessionRotation, SmsGateway,
-    Store, StoreError, real_now,
+    Clock, Limit, NewSession, OtpRecord, RateLimiter, Revocation, Revocations, SessionRecord,
+    SessionRotation, SmsGateway, Store, StoreError, real_now,
 };
 use crate::secret::{Secret, mask_phone};
 
@@ -127,6 +127,8 @@ pub struct AuthService {
     business_clock: Arc<dyn Clock>,
     keys: TokenKeys,
     settings: AuthSettings,
+    /// Told about every revocation so open sockets close at once (api.md §12.2).
+    revocations: Option<Arc<dyn Revocations>>,
 }
 
 impl AuthService {
@@ -145,6 +147,24 @@ impl AuthService {
             business_clock,
             keys,
             settings,
+            revocations: None,
+        }
+    }
+
+    /// Announces every revoked session (logout, refresh-token reuse) on this channel.
+    pub fn with_revocations(mut self, revocations: Arc<dyn Revocations>) -> AuthService {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    async fn announce(&self, user_id: Uuid, session_id: Option<Uuid>) {
+        if let Some(revocations) = &self.revocations {
+            revocations
+                .notify(Revocation {
+                    user_id,
+                    session_id,
+                })
+                .await;
         }
     }
 
@@ -407,6 +427,7 @@ impl AuthService {
             .revoke_user_sessions(session.user_id, now)
             .await?;
         tracing::warn!(user.id = %session.user_id, revoked, "refresh token reuse; sessions revoked");
+        self.announce(session.user_id, None).await;
         Err(AuthError::RefreshTokenReused)
     }
 
@@ -457,7 +478,15 @@ impl AuthService {
         } else {
             self.store.revoke_session(ctx.session_id, now).await?
         };
+        self.announce(ctx.user_id, (!all_devices).then_some(ctx.session_id))
+            .await;
         Ok(revoked)
+    }
+
+    /// Whether a session is still live (open sockets re-check this periodically; their
+    /// access token may have expired meanwhile, which does not end them).
+    pub async fn check_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
+        self.live_session(session_id, user_id).await.map(|_| ())
     }
 }
 

@@ -6,6 +6,7 @@ pub mod prices;
 pub mod push;
 pub mod sms;
 pub mod store;
+pub mod stream;
 
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
@@ -18,3 +19,4 @@ pub use store::{
     AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
     StoreResult, UserRecord,
 };
+pub use stream::{ConnectionSlots, Revocation, Revocations, SlotError};

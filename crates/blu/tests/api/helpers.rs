@@ -16,6 +16,8 @@ pub const REFRESH_SECRET: &str = "test-refresh-secret-0123456789-abcdef";
 pub struct TestApp {
     pub address: String,
     pub client: Client,
+    /// This instance's price bus (tests publish ticks on it).
+    pub price_bus: std::sync::Arc<dyn blu_app::ports::PriceBus>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -95,6 +97,7 @@ pub async fn spawn_from(vars: HashMap<String, String>) -> TestApp {
     let config = Config::from_source(&vars).expect("test configuration is valid");
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let price_bus = app.price_bus();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -103,6 +106,7 @@ pub async fn spawn_from(vars: HashMap<String, String>) -> TestApp {
     TestApp {
         address,
         client,
+        price_bus,
         _shutdown: shutdown,
     }
 }

@@ -7,3 +7,4 @@ mod clock;
 mod helpers;
 mod hostile;
 mod instances;
+mod stream;
