@@ -30,6 +30,23 @@ impl Timestamp {
         Timestamp(self.0 + seconds * MICROS_PER_SECOND)
     }
 
+    pub fn plus_micros(self, micros: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(micros))
+    }
+
+    /// `self + duration` (saturating).
+    pub fn plus_duration(self, duration: std::time::Duration) -> Timestamp {
+        self.plus_micros(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX))
+    }
+
+    /// `self − duration` (saturating).
+    pub fn minus_duration(self, duration: std::time::Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_sub(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
+
     pub fn plus_days(self, days: i64) -> Timestamp {
         Timestamp(self.0 + days * MICROS_PER_DAY)
     }

@@ -8,9 +8,12 @@
 
 pub mod codec;
 pub mod error;
+mod jobs_sql;
 pub mod pg;
+mod pg_jobs;
 pub mod reference;
 pub mod sqlite;
+mod sqlite_jobs;
 
 use std::path::Path;
 use std::sync::Arc;

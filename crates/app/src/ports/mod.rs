@@ -1,6 +1,7 @@
 //! Ports: the traits the use cases need from the outside world.
 
 pub mod clock;
+pub mod jobs;
 pub mod limits;
 pub mod prices;
 pub mod push;
@@ -9,6 +10,7 @@ pub mod store;
 pub mod stream;
 
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
+pub use jobs::{ClaimedRun, JobStore, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
