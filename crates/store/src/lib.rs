@@ -9,8 +9,11 @@
 pub mod codec;
 pub mod error;
 pub mod pg;
+mod pg_prices;
+mod prices_sql;
 pub mod reference;
 pub mod sqlite;
+mod sqlite_prices;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,12 +2,17 @@
 
 pub mod clock;
 pub mod limits;
+pub mod price_feed;
 pub mod prices;
 pub mod sms;
 pub mod store;
 
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use price_feed::{
+    DailyClose, FX_SUBJECT, FetchedPrice, FxSource, PriceOverride, PriceSource, PriceStore,
+    PriceWrite, SourceError, StoredPrices,
+};
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
 };
