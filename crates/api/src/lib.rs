@@ -27,7 +27,9 @@ pub use crate::state::{ApiSettings, AppState};
 
 /// The user API, the operator API and the root probes, with the OpenAPI document they form.
 fn api_routes() -> OpenApiRouter<AppState> {
-    let user_api = OpenApiRouter::new().merge(routes::auth::router());
+    let user_api = OpenApiRouter::new()
+        .merge(routes::auth::router())
+        .merge(routes::prices::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
         .nest("/admin/v1", routes::admin::router())

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use blu_app::Secret;
 use blu_app::auth::AuthService;
+use blu_app::prices::PriceService;
 use blu_app::ports::{BusinessClock, PriceCache, RateLimiter, SmsGateway, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<BusinessClock>,
     pub prices: Arc<dyn PriceCache>,
+    /// The price service behind `prices` (overrides, history).
+    pub price_service: Arc<PriceService>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub metrics: Option<PrometheusHandle>,
     pub started_at: Instant,

@@ -2,5 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod prices;
 pub mod startup;
 pub mod telemetry;

@@ -9,20 +9,20 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
-use blu_app::ports::{BusinessClock, PriceCache, PriceSnapshot, RateLimiter, SmsGateway, Store};
+use blu_app::ports::{BusinessClock, PriceCache, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use blu_integrations::prices::FixedPrices;
-
-use crate::config::{Config, PriceSourceSetting, SmsProvider};
+use crate::config::{Config, SmsProvider};
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The prices job; stopped when the server stops.
+    price_refresh: blu_app::prices::RefreshLoop,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -98,12 +98,9 @@ impl Application {
             clock.clone(),
             auth_settings,
         );
-        let prices: Arc<dyn PriceCache> = match &config.price_source {
-            PriceSourceSetting::Fixed(path) => Arc::new(FixedPrices::load(path, clock.clone())?),
-            // The live and simulated feeds arrive with the price service; until then the
-            // server reports prices offline and refuses money movement (never a guessed price).
-            PriceSourceSetting::Simulated | PriceSourceSetting::Live => Arc::new(NoPrices),
-        };
+        let (price_service, price_refresh) =
+            crate::prices::start(&config, store.clone(), clock.clone()).await?;
+        let prices: Arc<dyn PriceCache> = price_service.clone();
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -124,6 +121,7 @@ impl Application {
             limiter,
             clock,
             prices,
+            price_service,
             redis,
             metrics: metrics_handle(),
             started_at: Instant::now(),
@@ -142,7 +140,11 @@ impl Application {
         if config.generated_secrets {
             tracing::info!(path = %config.data_dir.join("admin-token").display(), "development secrets in use; admin token stored at path");
         }
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            price_refresh,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -159,16 +161,8 @@ impl Application {
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
+        self.price_refresh.stop();
         Ok(())
-    }
-}
-
-/// A cache with no prices: everything reads as offline.
-struct NoPrices;
-
-impl PriceCache for NoPrices {
-    fn snapshot(&self) -> Arc<PriceSnapshot> {
-        Arc::new(PriceSnapshot::default())
     }
 }
 
