@@ -5,3 +5,5 @@ mod auth;
 mod basics;
 mod helpers;
 mod instances;
+mod price_service;
+mod prices;
