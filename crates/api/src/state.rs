@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use blu_app::Secret;
 use blu_app::auth::AuthService;
-use blu_app::prices::PriceService;
 use blu_app::ports::{BusinessClock, PriceCache, RateLimiter, SmsGateway, Store};
+use blu_app::prices::PriceService;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// API-level settings (the rest of the configuration is in the services).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use blu_app::ports::{Clock, FxSource, PriceBus, PriceSource, PriceStore};
 use blu_app::prices::{PriceService, PriceSettings, RefreshLoop};
 use blu_integrations::prices::{
-    Bonbast, BonbastConfig, CoinGecko, CoinGeckoConfig, FixedPrices, Finnhub, FinnhubConfig,
+    Bonbast, BonbastConfig, CoinGecko, CoinGeckoConfig, Finnhub, FinnhubConfig, FixedPrices,
     MemoryPriceBus, SimulatedPrices,
 };
 

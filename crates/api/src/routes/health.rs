@@ -74,7 +74,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         prices: state
             .prices
             .snapshot()
-            .status(blu_app::ports::Clock::now(&*state.clock), state.settings.price_max_age)
+            .status(
+                blu_app::ports::Clock::now(&*state.clock),
+                state.settings.price_max_age,
+            )
             .as_str(),
     };
     let status = if healthy {

@@ -156,7 +156,9 @@ async fn list_prices(State(state): State<AppState>) -> Json<PricesOut> {
     Json(PricesOut {
         prices,
         fx_rate,
-        status: snapshot.status(f.now, state.settings.price_max_age).as_str(),
+        status: snapshot
+            .status(f.now, state.settings.price_max_age)
+            .as_str(),
         as_of: f.now.to_rfc3339_millis(),
     })
 }

@@ -25,7 +25,9 @@ pub const PRICES_JOB: &str = "prices";
 
 /// The start of the slot containing `now`.
 pub fn slot_of(now: Timestamp, interval: Duration) -> Timestamp {
-    let step = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX).max(1);
+    let step = i64::try_from(interval.as_micros())
+        .unwrap_or(i64::MAX)
+        .max(1);
     Timestamp::from_micros(now.as_micros().div_euclid(step) * step)
 }
 

@@ -313,10 +313,7 @@ impl PriceService {
 
     /// Whether this instance published the tick at `at`.
     pub fn published_here(&self, at: Timestamp) -> bool {
-        self.published
-            .lock()
-            .expect("published lock")
-            .contains(&at)
+        self.published.lock().expect("published lock").contains(&at)
     }
 
     /// Sets the override of one asset's USD price (api.md §13.1). Takes effect at once: cache,
@@ -403,7 +400,10 @@ impl PriceService {
         let points: Vec<PriceQuote> = if affects_all {
             view.prices.iter().flatten().cloned().collect()
         } else {
-            asset.and_then(|a| view.price(a).cloned()).into_iter().collect()
+            asset
+                .and_then(|a| view.price(a).cloned())
+                .into_iter()
+                .collect()
         };
         self.store
             .save_prices(&PriceWrite {

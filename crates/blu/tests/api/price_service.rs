@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use blu_app::ports::{
-    BusinessClock, Clock, FetchedPrice, FxSource, PriceBus, PriceSource, PriceStore,
-    PricesStatus, SourceError,
+    BusinessClock, Clock, FetchedPrice, FxSource, PriceBus, PriceSource, PriceStore, PricesStatus,
+    SourceError,
 };
 use blu_app::prices::{PriceService, PriceSettings, TickOutcome, slot_of};
 use blu_domain::{AssetId, Timestamp};
@@ -80,15 +80,14 @@ struct Harness {
 
 async fn open_store() -> Arc<dyn PriceStore> {
     let vars = test_vars(&[]).await;
-    let store = blu_store::connect(
+    blu_store::connect(
         vars.get("DATABASE_URL").map(String::as_str),
         &PathBuf::from(&vars["DATA_DIR"]),
         4,
     )
     .await
     .unwrap()
-    .into_store();
-    store
+    .into_store()
 }
 
 impl Harness {
@@ -162,7 +161,9 @@ async fn a_failed_provider_keeps_the_old_price_and_timestamp_and_goes_stale() {
     assert_eq!(btc.price_usd, dec!(97500));
     assert_eq!(btc.fetched_at, btc_at, "never re-stamped");
     assert_eq!(later.status(h.now(), MAX_AGE), PricesStatus::Stale);
-    let refused = later.fresh_book(h.now(), MAX_AGE, &[AssetId::Btc]).unwrap_err();
+    let refused = later
+        .fresh_book(h.now(), MAX_AGE, &[AssetId::Btc])
+        .unwrap_err();
     assert_eq!(refused, ["BTC"]);
     // FX kept refreshing, so only the asset is stale.
     assert!(later.fresh_book(h.now(), MAX_AGE, &[]).is_ok());
@@ -205,7 +206,11 @@ async fn an_override_masks_the_feed_and_stays_fresh_after_the_clock_moves() {
     assert_eq!(applied.quote.price_irr, dec!(131040000000));
     h.service.refresh().await.unwrap();
     assert_eq!(
-        h.service.snapshot_at(h.now()).price(AssetId::Btc).unwrap().price_usd,
+        h.service
+            .snapshot_at(h.now())
+            .price(AssetId::Btc)
+            .unwrap()
+            .price_usd,
         dec!(90000),
         "the feed's 97,500 is ignored while the override is active"
     );

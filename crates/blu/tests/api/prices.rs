@@ -23,7 +23,12 @@ async fn spawn_fixed() -> TestApp {
 }
 
 impl TestApp {
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .request(method, self.url(path))
@@ -57,7 +62,10 @@ async fn prices_list_every_asset_with_exact_numbers_fx_and_live_status() {
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     // Exact JSON numbers, never strings or floats: 97,000 × 1,456,000.
-    assert!(text.contains(r#""priceUsd":97000,"priceIrr":141232000000"#), "{text}");
+    assert!(
+        text.contains(r#""priceUsd":97000,"priceIrr":141232000000"#),
+        "{text}"
+    );
     let body: Value = serde_json::from_str(&text).unwrap();
     let prices = body["prices"].as_array().unwrap();
     assert_eq!(prices.len(), 15);
@@ -65,7 +73,10 @@ async fn prices_list_every_asset_with_exact_numbers_fx_and_live_status() {
     let btc = item(&body, "BTC");
     assert_eq!(btc["source"], "fixed");
     assert_eq!(btc["stale"], false);
-    assert!(btc.get("change24hPct").is_none(), "omitted, never null: {btc}");
+    assert!(
+        btc.get("change24hPct").is_none(),
+        "omitted, never null: {btc}"
+    );
     assert!(btc["fetchedAt"].as_str().unwrap().ends_with('Z'));
     // Default prices fill the rest: PAXG 2,650 × 1,456,000.
     assert_eq!(item(&body, "PAXG")["priceIrr"], json!(3858400000_u64));
@@ -98,7 +109,12 @@ async fn one_price_is_served_and_unknown_assets_are_not_found() {
     assert_eq!(btc["priceIrr"], json!(141232000000_u64));
     let fixed_income = app.json("/api/v1/prices/IRR_FIXED_INCOME").await;
     assert_eq!(fixed_income["source"], "internal");
-    assert_error(app.get("/api/v1/prices/DOGE").await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    assert_error(
+        app.get("/api/v1/prices/DOGE").await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -146,7 +162,11 @@ async fn an_admin_override_changes_the_served_price_until_cleared() {
     assert_eq!(btc["stale"], false);
 
     let fx = app
-        .admin(reqwest::Method::PUT, "/admin/v1/overrides/fx", Some(json!({"usdIrr": 1500000})))
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/v1/overrides/fx",
+            Some(json!({"usdIrr": 1500000})),
+        )
         .await;
     assert_eq!(fx.status(), StatusCode::OK);
     let list = app.json("/api/v1/prices").await;
@@ -177,7 +197,11 @@ async fn an_admin_override_changes_the_served_price_until_cleared() {
     assert_eq!(btc["priceIrr"], json!(141232000000_u64));
     // Clearing when nothing is set is not an error.
     let again = app
-        .admin(reqwest::Method::DELETE, "/admin/v1/overrides/prices/BTC", None)
+        .admin(
+            reqwest::Method::DELETE,
+            "/admin/v1/overrides/prices/BTC",
+            None,
+        )
         .await;
     assert_eq!(again.status(), StatusCode::OK);
 }
@@ -189,13 +213,21 @@ async fn overrides_refuse_fixed_income_non_positive_values_unknown_assets_and_no
         let app = &app;
         async move { app.admin(reqwest::Method::PUT, path, Some(body)).await }
     };
-    let fixed_income = put("/admin/v1/overrides/prices/IRR_FIXED_INCOME", json!({"priceUsd": 1})).await;
+    let fixed_income = put(
+        "/admin/v1/overrides/prices/IRR_FIXED_INCOME",
+        json!({"priceUsd": 1}),
+    )
+    .await;
     assert_error(fixed_income, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     let zero = put("/admin/v1/overrides/prices/BTC", json!({"priceUsd": 0})).await;
     assert_error(zero, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     let negative_fx = put("/admin/v1/overrides/fx", json!({"usdIrr": -1})).await;
     assert_error(negative_fx, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
-    let zero_ttl = put("/admin/v1/overrides/fx", json!({"usdIrr": 1, "ttlSeconds": 0})).await;
+    let zero_ttl = put(
+        "/admin/v1/overrides/fx",
+        json!({"usdIrr": 1, "ttlSeconds": 0}),
+    )
+    .await;
     assert_error(zero_ttl, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     let text_price = put("/admin/v1/overrides/prices/BTC", json!({"priceUsd": "abc"})).await;
     assert_error(text_price, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
@@ -231,8 +263,16 @@ async fn history_returns_todays_close_and_refuses_a_bad_range() {
     assert_eq!(closes[0]["priceUsd"], json!(3100));
     assert_eq!(closes[0]["priceIrr"], json!(4513600000_u64));
     assert_eq!(closes[0]["date"].as_str().unwrap().len(), 10);
-    for bad in ["/api/v1/prices/ETH/history?days=0", "/api/v1/prices/ETH/history?days=401"] {
-        assert_error(app.get(bad).await, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    for bad in [
+        "/api/v1/prices/ETH/history?days=0",
+        "/api/v1/prices/ETH/history?days=401",
+    ] {
+        assert_error(
+            app.get(bad).await,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        )
+        .await;
     }
     assert_error(
         app.get("/api/v1/prices/DOGE/history").await,
@@ -245,7 +285,11 @@ async fn history_returns_todays_close_and_refuses_a_bad_range() {
 #[tokio::test]
 async fn a_second_instance_sees_an_override_made_on_the_first_after_its_reload() {
     let source = fixed_file(r#"{"prices":{"BTC":97000}}"#);
-    let vars = test_vars(&[("PRICE_SOURCE", source.as_str()), ("PRICE_REFRESH_SECONDS", "1")]).await;
+    let vars = test_vars(&[
+        ("PRICE_SOURCE", source.as_str()),
+        ("PRICE_REFRESH_SECONDS", "1"),
+    ])
+    .await;
     let a = spawn_from(vars.clone()).await;
     let b = spawn_from(vars).await;
     let response = a
@@ -329,5 +373,10 @@ async fn the_live_source_prices_from_coingecko_finnhub_and_bonbast_and_leaves_th
     // USDT, BTC, QQQ and fixed income; the others were not answered and are not guessed.
     assert_eq!(body["prices"].as_array().unwrap().len(), 4);
     assert_eq!(body["status"], "stale");
-    assert_error(app.get("/api/v1/prices/SOL").await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    assert_error(
+        app.get("/api/v1/prices/SOL").await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
 }

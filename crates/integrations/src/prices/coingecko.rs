@@ -159,9 +159,17 @@ mod tests {
         // Assets the answer left out are not guessed.
         assert!(prices.iter().all(|p| p.asset != AssetId::Sol));
         let seen = log.lock().unwrap();
-        assert!(seen[0].uri.starts_with("/api/v3/simple/price?ids=tether%2Cpax-gold%2Cbitcoin"));
+        assert!(
+            seen[0]
+                .uri
+                .starts_with("/api/v3/simple/price?ids=tether%2Cpax-gold%2Cbitcoin")
+        );
         assert!(seen[0].uri.contains("pol-ecosystem-token"));
-        assert!(seen[0].uri.contains("vs_currencies=usd&include_24hr_change=true"));
+        assert!(
+            seen[0]
+                .uri
+                .contains("vs_currencies=usd&include_24hr_change=true")
+        );
         assert_eq!(seen[0].headers["x-cg-demo-api-key"], "CG-KEY");
     }
 
@@ -169,7 +177,11 @@ mod tests {
     async fn without_a_key_no_key_header_is_sent() {
         let (url, log) = mock::serve(vec![ok(ANSWER)]).await;
         client(url, None).fetch_prices().await.unwrap();
-        assert!(!log.lock().unwrap()[0].headers.contains_key("x-cg-demo-api-key"));
+        assert!(
+            !log.lock().unwrap()[0]
+                .headers
+                .contains_key("x-cg-demo-api-key")
+        );
     }
 
     #[tokio::test]
@@ -199,7 +211,10 @@ mod tests {
         let body = r#"{"status":{"error_code":10002,"error_message":"API Key Missing"}}"#;
         let (url, log) = mock::serve(vec![status(401, body)]).await;
         let err = client(url, None).fetch_prices().await.unwrap_err();
-        assert!(matches!(err, SourceError::Invalid(ref m) if m.contains("401")), "{err:?}");
+        assert!(
+            matches!(err, SourceError::Invalid(ref m) if m.contains("401")),
+            "{err:?}"
+        );
         assert_eq!(log.lock().unwrap().len(), 1);
     }
 
@@ -220,8 +235,10 @@ mod tests {
 
     #[tokio::test]
     async fn zero_or_negative_prices_are_dropped() {
-        let (url, _) =
-            mock::serve(vec![ok(r#"{"bitcoin":{"usd":0},"ethereum":{"usd":-3},"solana":{"usd":"185.5"}}"#)]).await;
+        let (url, _) = mock::serve(vec![ok(
+            r#"{"bitcoin":{"usd":0},"ethereum":{"usd":-3},"solana":{"usd":"185.5"}}"#,
+        )])
+        .await;
         let prices = client(url, None).fetch_prices().await.unwrap();
         assert_eq!(prices.len(), 1);
         assert_eq!(prices[0].asset, AssetId::Sol);
@@ -237,7 +254,10 @@ mod tests {
         config.calls_per_minute = 1;
         let gecko = CoinGecko::new(config);
         gecko.fetch_prices().await.unwrap();
-        assert_eq!(gecko.fetch_prices().await.unwrap_err(), SourceError::RateLimited);
+        assert_eq!(
+            gecko.fetch_prices().await.unwrap_err(),
+            SourceError::RateLimited
+        );
         assert_eq!(log.lock().unwrap().len(), 1);
     }
 }

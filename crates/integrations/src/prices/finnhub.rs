@@ -60,7 +60,10 @@ impl Finnhub {
     }
 
     async fn quote(&self, symbol: &str, asset: AssetId) -> Result<FetchedPrice, SourceError> {
-        let url = format!("{}/api/v1/quote", self.config.base_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/api/v1/quote",
+            self.config.base_url.trim_end_matches('/')
+        );
         let body = self
             .http
             .fetch(|client| {
@@ -152,9 +155,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_symbol_answer_of_zeros_is_refused() {
-        let (url, _) =
-            mock::serve(vec![ok(r#"{"c":0,"d":null,"dp":null,"h":0,"l":0,"o":0,"pc":0,"t":0}"#)])
-                .await;
+        let (url, _) = mock::serve(vec![ok(
+            r#"{"c":0,"d":null,"dp":null,"h":0,"l":0,"o":0,"pc":0,"t":0}"#,
+        )])
+        .await;
         let err = client(url).fetch_prices().await.unwrap_err();
         assert!(matches!(err, SourceError::Invalid(_)), "{err:?}");
     }
@@ -170,7 +174,10 @@ mod tests {
     #[tokio::test]
     async fn rate_limited_then_ok_succeeds_on_a_retry() {
         let (url, log) = mock::serve(vec![
-            status(429, r#"{"error":"API limit reached. Please try again later. Remaining Limit: 0"}"#),
+            status(
+                429,
+                r#"{"error":"API limit reached. Please try again later. Remaining Limit: 0"}"#,
+            ),
             ok(QUOTE),
         ])
         .await;

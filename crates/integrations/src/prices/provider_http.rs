@@ -151,7 +151,9 @@ impl ProviderHttp {
                 "http {status}"
             ))))
         } else {
-            Err(Failure::Final(SourceError::Invalid(format!("http {status}"))))
+            Err(Failure::Final(SourceError::Invalid(format!(
+                "http {status}"
+            ))))
         }
     }
 }

@@ -95,8 +95,14 @@ mod tests {
         let d = dec!(100);
         assert_eq!(SimulatedPrices::step(d, d, Decimal::ONE), dec!(100.5));
         assert_eq!(SimulatedPrices::step(d, d, -Decimal::ONE), dec!(99.5));
-        assert_eq!(SimulatedPrices::step(d, dec!(119.9), Decimal::ONE), dec!(120));
-        assert_eq!(SimulatedPrices::step(d, dec!(80.1), -Decimal::ONE), dec!(80));
+        assert_eq!(
+            SimulatedPrices::step(d, dec!(119.9), Decimal::ONE),
+            dec!(120)
+        );
+        assert_eq!(
+            SimulatedPrices::step(d, dec!(80.1), -Decimal::ONE),
+            dec!(80)
+        );
     }
 
     #[tokio::test]

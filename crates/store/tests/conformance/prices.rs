@@ -33,7 +33,10 @@ async fn prices_and_fx_round_trip_with_their_own_timestamps(db: &TestDb) {
     store
         .save_prices(&PriceWrite {
             fx: Some(fx(fx_at)),
-            prices: vec![(quote(AssetId::Btc, dec!(97500.123456789), btc_at), fx(fx_at))],
+            prices: vec![(
+                quote(AssetId::Btc, dec!(97500.123456789), btc_at),
+                fx(fx_at),
+            )],
             ..PriceWrite::default()
         })
         .await
@@ -70,7 +73,10 @@ async fn the_daily_close_is_the_last_price_seen_that_utc_day(db: &TestDb) {
         .daily_closes(AssetId::Eth, "2026-01-20")
         .await
         .unwrap();
-    let got: Vec<_> = closes.iter().map(|c| (c.day.as_str(), c.close_usd)).collect();
+    let got: Vec<_> = closes
+        .iter()
+        .map(|c| (c.day.as_str(), c.close_usd))
+        .collect();
     assert_eq!(got, [("2026-01-20", dec!(120)), ("2026-01-21", dec!(130))]);
     assert_eq!(closes[0].close_irr, Some(dec!(174720000)));
     let later = store
