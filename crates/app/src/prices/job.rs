@@ -3,7 +3,8 @@
 //!
 //! Each instance wakes at every slot boundary (real time, `floor(now / interval)`) and tries to
 //! claim the slot with an insert into `job_runs (job_name, scheduled_at)` (`ON CONFLICT DO
-//! NOTHING`). The winner fetches, persists, publishes a tick and marks the run finished. The
+//! NOTHING`). The winner reloads the stored state (prices and overrides other instances wrote),
+//! fetches, persists, publishes a tick and marks the run finished. The
 //! others wait for that run to finish (polling `job_runs`, at most half an interval) and reload
 //! their cache from the database. An instance also reloads when a tick published by another
 //! instance arrives on the bus (Redis), so admin overrides reach every instance within one bus
@@ -52,7 +53,12 @@ impl PriceService {
             .claim_job_tick(PRICES_JOB, slot, owner, real_now())
             .await?
         {
-            let result = self.refresh().await;
+            // Another instance may have won the previous slots or set overrides: start from
+            // the stored state so nothing it wrote is lost or masked.
+            let result = match self.reload().await {
+                Ok(()) => self.refresh().await,
+                Err(e) => Err(e),
+            };
             let error = result.as_ref().err().map(ToString::to_string);
             store
                 .finish_job_tick(PRICES_JOB, slot, real_now(), error.as_deref())
