@@ -303,3 +303,23 @@ async fn a_tick_is_refreshed_by_one_instance_and_reloaded_by_the_other() {
     assert_eq!(x.price(AssetId::Btc), y.price(AssetId::Btc));
     assert_eq!(x.fx, y.fx);
 }
+
+#[tokio::test]
+async fn refreshes_and_overrides_publish_one_tick_on_the_bus() {
+    let h = Harness::new().await;
+    let mut ticks = h.service.bus().subscribe();
+    h.service.refresh().await.unwrap();
+    let tick = ticks.recv().await.unwrap();
+    let assets: Vec<AssetId> = tick.prices.iter().map(|q| q.asset).collect();
+    assert_eq!(assets, [AssetId::Btc, AssetId::Eth]);
+    assert_eq!(tick.fx.as_ref().unwrap().usd_irr, dec!(1456000));
+    assert!(h.service.published_here(tick.at));
+    h.service
+        .set_price_override(AssetId::Btc, dec!(90000), None, None, None)
+        .await
+        .unwrap();
+    let tick = ticks.recv().await.unwrap();
+    assert_eq!(tick.prices.len(), 1);
+    assert_eq!(tick.prices[0].source, "manual");
+    assert_eq!(tick.prices[0].price_irr, dec!(131040000000));
+}

@@ -380,3 +380,24 @@ async fn the_live_source_prices_from_coingecko_finnhub_and_bonbast_and_leaves_th
     )
     .await;
 }
+
+#[tokio::test]
+async fn metrics_report_price_and_fx_age_and_active_overrides() {
+    let app = spawn_fixed().await;
+    app.admin(
+        reqwest::Method::PUT,
+        "/admin/v1/overrides/prices/SOL",
+        Some(json!({"priceUsd": 150})),
+    )
+    .await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for series in [
+        r#"price_age_seconds{asset="BTC"}"#,
+        "fx_age_seconds",
+        // The recorder is shared by every server of this test process, so only the series'
+        // presence is stable here; the value is covered by the service's own bookkeeping.
+        r#"price_override_active{asset="SOL"}"#,
+    ] {
+        assert!(text.contains(series), "{series} missing");
+    }
+}
