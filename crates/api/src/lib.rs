@@ -30,7 +30,8 @@ pub use crate::state::{ApiSettings, AppState};
 fn api_routes() -> OpenApiRouter<AppState> {
     let user_api = OpenApiRouter::new()
         .merge(routes::auth::router())
-        .routes(routes!(stream::ws::stream));
+        .routes(routes!(stream::ws::stream))
+        .merge(routes::prices::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
         .nest(

@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
         (name = "auth", description = "Phone login, sessions"),
+        (name = "prices", description = "Prices, FX and daily closes (public)"),
         (name = "admin", description = "Operator API (ADMIN_TOKEN)"),
         (name = "operations", description = "Probes, metrics, docs"),
     )

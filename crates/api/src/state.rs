@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use blu_app::Secret;
 use blu_app::auth::AuthService;
 use blu_app::ports::{BusinessClock, PriceCache, RateLimiter, SmsGateway, Store};
+use blu_app::prices::PriceService;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// API-level settings (the rest of the configuration is in the services).
@@ -41,6 +42,8 @@ pub struct AppState {
     pub limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<BusinessClock>,
     pub prices: Arc<dyn PriceCache>,
+    /// The price service behind `prices` (overrides, history).
+    pub price_service: Arc<PriceService>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub metrics: Option<PrometheusHandle>,
     /// Live price streams; `None` when `ENABLE_PRICE_WEBSOCKET=false` (both transports 404).

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod ports;
+pub mod prices;
 pub mod secret;
 
 pub use secret::{Secret, mask_phone};

@@ -26,8 +26,8 @@ pub enum SmsProvider {
     },
 }
 
-/// Where prices come from (the price feed arrives with the prices issue; the setting is parsed
-/// and validated now so a deployment's configuration is checked at startup).
+/// Where prices come from (`PRICE_SOURCE`): the simulated walk (development default), the live
+/// providers (Bonbast + CoinGecko + Finnhub; production default), or a fixed JSON file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PriceSourceSetting {
     Simulated,
@@ -71,6 +71,20 @@ pub struct Config {
     pub refresh_grace: Duration,
     /// Prices or FX older than this block money movement (D17).
     pub price_max_age: Duration,
+    /// Provider endpoints and settings of the live price source.
+    pub price_providers: PriceProviders,
+    /// Cadence of the prices job (30 s).
+    pub price_refresh_interval: Duration,
+}
+
+/// Endpoints of the live price providers (overridable for tests and proxies).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceProviders {
+    pub coingecko_base_url: String,
+    pub finnhub_base_url: String,
+    pub bonbast_url: String,
+    /// CoinGecko id of MATIC (Polygon migrated to POL).
+    pub matic_coingecko_id: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,6 +362,24 @@ impl Config {
             log_format,
             refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
             price_max_age: Duration::from_secs(number(env, "PRICE_MAX_AGE_SECONDS", 120)?),
+            price_providers: PriceProviders {
+                coingecko_base_url: env
+                    .get("COINGECKO_BASE_URL")
+                    .unwrap_or_else(|| "https://api.coingecko.com".to_owned()),
+                finnhub_base_url: env
+                    .get("FINNHUB_BASE_URL")
+                    .unwrap_or_else(|| "https://finnhub.io".to_owned()),
+                bonbast_url: env
+                    .get("BONBAST_URL")
+                    .unwrap_or_else(|| "https://bonbast.amirhn.com/latest".to_owned()),
+                matic_coingecko_id: env
+                    .get("MATIC_COINGECKO_ID")
+                    .unwrap_or_else(|| "matic-network".to_owned()),
+            },
+            price_refresh_interval: match number(env, "PRICE_REFRESH_SECONDS", 30_u64)? {
+                0 => bail!("PRICE_REFRESH_SECONDS must be positive"),
+                seconds => Duration::from_secs(seconds),
+            },
         })
     }
 

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod prices;
 pub mod startup;
 pub mod streaming;
 pub mod telemetry;

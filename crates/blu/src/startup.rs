@@ -9,17 +9,13 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
-use blu_app::ports::{
-    BusinessClock, PriceBus, PriceCache, PriceSnapshot, RateLimiter, SmsGateway, Store,
-};
+use blu_app::ports::{BusinessClock, PriceBus, PriceCache, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use blu_integrations::prices::FixedPrices;
-
-use crate::config::{Config, PriceSourceSetting, SmsProvider};
+use crate::config::{Config, SmsProvider};
 use crate::streaming::StreamAdapters;
 
 /// A built server, bound to its port, not yet serving.
@@ -27,6 +23,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     price_bus: Arc<dyn PriceBus>,
+    /// The prices job; stopped when the server stops.
+    price_refresh: blu_app::prices::RefreshLoop,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -107,12 +105,10 @@ impl Application {
         )
         .with_revocations(streaming.revocations.clone());
         let auth = Arc::new(auth);
-        let prices: Arc<dyn PriceCache> = match &config.price_source {
-            PriceSourceSetting::Fixed(path) => Arc::new(FixedPrices::load(path, clock.clone())?),
-            // The live and simulated feeds arrive with the price service; until then the
-            // server reports prices offline and refuses money movement (never a guessed price).
-            PriceSourceSetting::Simulated | PriceSourceSetting::Live => Arc::new(NoPrices),
-        };
+        let (price_service, price_refresh) =
+            crate::prices::start(&config, store.clone(), clock.clone(), streaming.bus.clone())
+                .await?;
+        let prices: Arc<dyn PriceCache> = price_service.clone();
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -134,6 +130,7 @@ impl Application {
             limiter,
             clock,
             prices: prices.clone(),
+            price_service,
             redis,
             metrics: metrics_handle(),
             started_at: Instant::now(),
@@ -157,11 +154,11 @@ impl Application {
             listener,
             state,
             price_bus: streaming.bus,
+            price_refresh,
         })
     }
 
-    /// The price bus of this instance (tests publish ticks here; the price service does in
-    /// production).
+    /// The price bus of this instance (the price service publishes here; tests may too).
     pub fn price_bus(&self) -> Arc<dyn PriceBus> {
         self.price_bus.clone()
     }
@@ -188,16 +185,8 @@ impl Application {
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
+        self.price_refresh.stop();
         Ok(())
-    }
-}
-
-/// A cache with no prices: everything reads as offline.
-struct NoPrices;
-
-impl PriceCache for NoPrices {
-    fn snapshot(&self) -> Arc<PriceSnapshot> {
-        Arc::new(PriceSnapshot::default())
     }
 }
 

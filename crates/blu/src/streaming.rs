@@ -6,7 +6,7 @@ use std::sync::Arc;
 use blu_api::stream::{StreamDeps, StreamHub, StreamSettings};
 use blu_app::auth::AuthService;
 use blu_app::ports::{ConnectionSlots, PriceBus, PriceCache, Revocations};
-use blu_integrations::prices::{LocalPriceBus, RedisPriceBus};
+use blu_integrations::prices::{MemoryPriceBus, RedisPriceBus};
 use blu_integrations::stream::{LocalRevocations, MemorySlots, RedisRevocations, RedisSlots};
 
 use crate::config::Config;
@@ -35,7 +35,7 @@ impl StreamAdapters {
                 slots: Arc::new(RedisSlots::new(connection, prefix)),
             },
             None => StreamAdapters {
-                bus: Arc::new(LocalPriceBus::new()),
+                bus: Arc::new(MemoryPriceBus::new()),
                 revocations: Arc::new(LocalRevocations::new()),
                 slots: Arc::new(MemorySlots::new()),
             },

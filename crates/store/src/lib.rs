@@ -11,9 +11,12 @@ pub mod error;
 mod jobs_sql;
 pub mod pg;
 mod pg_jobs;
+mod pg_prices;
+mod prices_sql;
 pub mod reference;
 pub mod sqlite;
 mod sqlite_jobs;
+mod sqlite_prices;
 
 use std::path::Path;
 use std::sync::Arc;

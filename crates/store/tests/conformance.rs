@@ -392,6 +392,9 @@ conformance!(
     a_uniqueness_violation_is_reported_as_a_conflict,
 );
 
+#[path = "conformance/prices.rs"]
+mod prices;
+
 fn t0() -> Timestamp {
     // Sub-second digits on purpose: every backend must keep microseconds.
     Timestamp::parse_rfc3339("2026-01-20T12:00:00.123456Z").unwrap()

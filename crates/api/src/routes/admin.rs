@@ -14,7 +14,9 @@ use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sms_outbox))
+    OpenApiRouter::new()
+        .routes(routes!(sms_outbox))
+        .merge(super::admin_overrides::router())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -41,6 +41,8 @@ pub struct ReadyChecks {
 pub struct ReadyOut {
     pub status: &'static str,
     pub checks: ReadyChecks,
+    /// Price freshness (`live`, `stale`, `offline`); never affects readiness.
+    pub prices: &'static str,
 }
 
 /// Readiness: the database answers and, when configured, Redis answers.
@@ -69,6 +71,14 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let body = ReadyOut {
         status: if healthy { "ready" } else { "not_ready" },
         checks: ReadyChecks { database, redis },
+        prices: state
+            .prices
+            .snapshot()
+            .status(
+                blu_app::ports::Clock::now(&*state.clock),
+                state.settings.price_max_age,
+            )
+            .as_str(),
     };
     let status = if healthy {
         StatusCode::OK

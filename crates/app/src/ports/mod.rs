@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod jobs;
 pub mod limits;
+pub mod price_feed;
 pub mod prices;
 pub mod push;
 pub mod sms;
@@ -12,6 +13,10 @@ pub mod stream;
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use jobs::{ClaimedRun, JobStore, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use price_feed::{
+    DailyClose, FX_SUBJECT, FetchedPrice, FxSource, PriceOverride, PriceSource, PriceStore,
+    PriceWrite, SourceError, StoredPrices,
+};
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
 };

@@ -157,7 +157,7 @@ pub trait AuthStore: Send + Sync {
 
 /// Everything the application stores. Grows with the use cases.
 #[async_trait]
-pub trait Store: AuthStore + super::JobStore {
+pub trait Store: AuthStore + super::JobStore + super::price_feed::PriceStore {
     /// Backend name for logs and `/ready` (`postgres` or `sqlite`).
     fn backend(&self) -> &'static str;
 

@@ -7,4 +7,6 @@ mod clock;
 mod helpers;
 mod hostile;
 mod instances;
+mod price_service;
+mod prices;
 mod stream;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-use super::bus_local::BUS_CAPACITY;
+use super::bus_memory::BUS_CAPACITY;
 use crate::stream::spawn_subscriber;
 
 #[derive(Serialize, Deserialize)]

@@ -7,7 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use blu_app::ports::{Clock, FxQuote, PriceCache, PriceQuote, PriceSnapshot};
+use blu_app::ports::{
+    Clock, FetchedPrice, FxQuote, FxSource, PriceCache, PriceQuote, PriceSnapshot, PriceSource,
+    SourceError,
+};
 use blu_domain::AssetId;
 use blu_domain::asset::DEFAULT_FX_IRR_PER_USD;
 use blu_domain::num::Num;
@@ -96,6 +99,44 @@ impl PriceCache for FixedPrices {
             quote.fetched_at = now;
         }
         Arc::new(snapshot)
+    }
+}
+
+/// As a source of the price service: the file's values on every tick (source `fixed`, which
+/// the service re-stamps on every read, so they never go stale).
+#[async_trait::async_trait]
+impl PriceSource for FixedPrices {
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+
+    async fn fetch_prices(&self) -> Result<Vec<FetchedPrice>, SourceError> {
+        Ok(self
+            .base
+            .prices
+            .iter()
+            .flatten()
+            .map(|q| FetchedPrice {
+                asset: q.asset,
+                price_usd: q.price_usd,
+                change_24h_pct: q.change_24h_pct,
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl FxSource for FixedPrices {
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+
+    async fn fetch_usd_irr(&self) -> Result<rust_decimal::Decimal, SourceError> {
+        self.base
+            .fx
+            .as_ref()
+            .map(|fx| fx.usd_irr)
+            .ok_or_else(|| SourceError::Invalid("no FX in the fixed file".to_owned()))
     }
 }
 

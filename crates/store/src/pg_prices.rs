@@ -1,0 +1,246 @@
+//! `PriceStore` on PostgreSQL: current prices, FX, daily closes, chart points, overrides and the
+//! `job_runs` claim of the prices tick. Prices are reference data: written and read on the owner
+//! connection (the API role may only read them).
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use blu_app::ports::{
+    DailyClose, FxQuote, PriceOverride, PriceQuote, PriceStore, PriceWrite, StoreError,
+    StoreResult, StoredPrices,
+};
+use blu_domain::{AssetId, Timestamp};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use crate::PgStore;
+use crate::codec::{PgRowExt, to_datetime};
+use crate::error::map_sqlx;
+use crate::prices_sql as q;
+
+fn ts(t: Timestamp) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+    to_datetime(t).map_err(StoreError::Other)
+}
+
+fn asset(text: &str) -> anyhow::Result<AssetId> {
+    text.parse()
+        .map_err(|_| anyhow!("unknown asset {text:?} in the prices tables"))
+}
+
+fn price_quote(r: &PgRow) -> StoreResult<PriceQuote> {
+    let g = || -> anyhow::Result<PriceQuote> {
+        Ok(PriceQuote {
+            asset: asset(r.try_get("asset_id")?)?,
+            price_usd: r.dec("price_usd")?,
+            price_irr: r.dec("price_irr")?,
+            change_24h_pct: r.opt_dec("change_24h_pct")?,
+            source: r.try_get("source")?,
+            fetched_at: r.ts("fetched_at")?,
+        })
+    };
+    g().map_err(StoreError::Other)
+}
+
+fn price_override(r: &PgRow) -> StoreResult<PriceOverride> {
+    let g = || -> anyhow::Result<PriceOverride> {
+        let asset_id: Option<String> = r.try_get("asset_id")?;
+        Ok(PriceOverride {
+            asset: asset_id.as_deref().map(asset).transpose()?,
+            value: r.dec("value")?,
+            change_24h_pct: r.opt_dec("change_24h_pct")?,
+            reason: r.try_get("reason")?,
+            expires_at: r.opt_ts("expires_at")?,
+            created_at: r.ts("created_at")?,
+        })
+    };
+    g().map_err(StoreError::Other)
+}
+
+#[async_trait]
+impl PriceStore for PgStore {
+    async fn load_prices(&self) -> StoreResult<StoredPrices> {
+        let pool = self.pg_pool();
+        let prices = sqlx::query(q::SELECT_PRICES)
+            .fetch_all(pool)
+            .await
+            .map_err(map_sqlx)?;
+        let fx = sqlx::query(q::SELECT_FX)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_sqlx)?;
+        let overrides = sqlx::query(q::SELECT_OVERRIDES)
+            .fetch_all(pool)
+            .await
+            .map_err(map_sqlx)?;
+        let fx = fx
+            .map(|r| -> anyhow::Result<FxQuote> {
+                Ok(FxQuote {
+                    usd_irr: r.dec("rate")?,
+                    source: r.try_get("source")?,
+                    fetched_at: r.ts("fetched_at")?,
+                })
+            })
+            .transpose()
+            .map_err(StoreError::Other)?;
+        Ok(StoredPrices {
+            prices: prices.iter().map(price_quote).collect::<StoreResult<_>>()?,
+            fx,
+            overrides: overrides
+                .iter()
+                .map(price_override)
+                .collect::<StoreResult<_>>()?,
+        })
+    }
+
+    async fn save_prices(&self, write: &PriceWrite) -> StoreResult<()> {
+        let mut tx = self.pg_pool().begin().await.map_err(map_sqlx)?;
+        if let Some(fx) = &write.fx {
+            sqlx::query(q::UPSERT_FX)
+                .bind(fx.usd_irr)
+                .bind(&fx.source)
+                .bind(ts(fx.fetched_at)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        for (p, fx) in &write.prices {
+            sqlx::query(q::UPSERT_PRICE)
+                .bind(p.asset.as_str())
+                .bind(p.price_usd)
+                .bind(p.price_usd * fx.usd_irr)
+                .bind(fx.usd_irr)
+                .bind(&fx.source)
+                .bind(&p.source)
+                .bind(ts(p.fetched_at)?)
+                .bind(ts(fx.fetched_at)?)
+                .bind(p.change_24h_pct)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        for p in &write.points {
+            let irr = (p.price_irr > rust_decimal::Decimal::ZERO).then_some(p.price_irr);
+            sqlx::query(q::UPSERT_CLOSE_PG)
+                .bind(p.asset.as_str())
+                .bind(blu_app::prices::utc_day(p.fetched_at))
+                .bind(p.price_usd)
+                .bind(irr)
+                .bind(ts(p.fetched_at)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            sqlx::query(q::UPSERT_POINT)
+                .bind(p.asset.as_str())
+                .bind(ts(p.fetched_at)?)
+                .bind(p.price_usd)
+                .bind(irr)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        if let Some(before) = write.prune_points_before {
+            sqlx::query(q::PRUNE_POINTS)
+                .bind(ts(before)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn put_override(&self, o: &PriceOverride) -> StoreResult<()> {
+        sqlx::query(q::UPSERT_OVERRIDE)
+            .bind(o.subject())
+            .bind(o.asset.map(AssetId::as_str))
+            .bind(o.value)
+            .bind(o.change_24h_pct)
+            .bind(o.reason.as_deref())
+            .bind(o.expires_at.map(ts).transpose()?)
+            .bind(ts(o.created_at)?)
+            .execute(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn delete_override(&self, subject: &str) -> StoreResult<bool> {
+        let done = sqlx::query(q::DELETE_OVERRIDE)
+            .bind(subject)
+            .execute(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn daily_closes(&self, asset: AssetId, from_day: &str) -> StoreResult<Vec<DailyClose>> {
+        let rows = sqlx::query(q::SELECT_CLOSES_PG)
+            .bind(asset.as_str())
+            .bind(from_day)
+            .fetch_all(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        rows.iter()
+            .map(|r| -> anyhow::Result<DailyClose> {
+                Ok(DailyClose {
+                    day: r.try_get("day")?,
+                    close_usd: r.dec("close_usd")?,
+                    close_irr: r.opt_dec("close_irr")?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()
+            .map_err(StoreError::Other)
+    }
+
+    async fn claim_job_tick(
+        &self,
+        job: &str,
+        scheduled_at: Timestamp,
+        owner: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(q::CLAIM_TICK)
+            .bind(job)
+            .bind(ts(scheduled_at)?)
+            .bind(Uuid::new_v4())
+            .bind(owner)
+            .bind(ts(now.plus_seconds(q::LEASE_SECONDS))?)
+            .bind(ts(now)?)
+            .execute(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job_tick(
+        &self,
+        job: &str,
+        scheduled_at: Timestamp,
+        now: Timestamp,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(q::FINISH_TICK)
+            .bind(job)
+            .bind(ts(scheduled_at)?)
+            .bind(if error.is_some() {
+                "FAILED"
+            } else {
+                "SUCCEEDED"
+            })
+            .bind(ts(now)?)
+            .bind(error)
+            .execute(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn job_tick_finished(&self, job: &str, scheduled_at: Timestamp) -> StoreResult<bool> {
+        let status: Option<String> = sqlx::query_scalar(q::TICK_STATUS)
+            .bind(job)
+            .bind(ts(scheduled_at)?)
+            .fetch_optional(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(status.is_some_and(|s| s != "RUNNING"))
+    }
+}
