@@ -9,14 +9,17 @@
 pub mod codec;
 pub mod error;
 pub mod pg;
+pub mod pg_portfolio;
+pub mod portfolio_codec;
 pub mod reference;
 pub mod sqlite;
+pub mod sqlite_portfolio;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::bail;
-use blu_app::ports::Store;
+use blu_app::ports::{PortfolioStore, Store};
 
 pub use pg::PgStore;
 pub use reference::AssetRow;
@@ -35,6 +38,14 @@ pub enum Database {
 }
 
 impl Database {
+    /// The portfolio store of the same database.
+    pub fn portfolio_store(&self) -> Arc<dyn PortfolioStore> {
+        match self {
+            Database::Postgres(store) => Arc::new(store.clone()),
+            Database::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
     /// The store behind the port.
     pub fn into_store(self) -> Arc<dyn Store> {
         match self {

@@ -2,12 +2,19 @@
 
 pub mod clock;
 pub mod limits;
+pub mod portfolio;
 pub mod prices;
 pub mod sms;
 pub mod store;
 
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use portfolio::{
+    AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
+    IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,
+    PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate, Settings,
+    SettingsUpdate, TradeQuote,
+};
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
 };
