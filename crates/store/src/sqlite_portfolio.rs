@@ -242,7 +242,7 @@ impl PortfolioTx for SqlitePortfolioTx {
         for holding in &change.holdings {
             let loaded = portfolio.as_ref().and_then(|p| p.holding(holding.asset));
             let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);
-            let holding_id = uuid_text(loaded.map_or_else(Uuid::now_v7, |h| h.id));
+            let holding_id = uuid_text(loaded.map_or_else(|| blu_app::ports::new_holding_id(change.portfolio_id, holding.asset), |h| h.id));
             if row_changed {
                 let first = holding.quantity.is_positive().then_some(now.clone());
                 sqlx::query(

@@ -13,7 +13,7 @@ pub use portfolio::{
     AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,
     PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate, Settings,
-    SettingsUpdate, TradeQuote,
+    SettingsUpdate, TradeQuote, new_holding_id,
 };
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,

@@ -342,3 +342,17 @@ pub trait PortfolioStore: Send + Sync {
     /// Forgets an IN_PROGRESS claim (5xx, 401, 429: the key may be retried).
     async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()>;
 }
+
+/// The id of a new holding: derived from the portfolio and the asset (a name-based UUID over
+/// SHA-256), so the id a use case reports before commit is the id the store writes, and a
+/// holding keeps one id per portfolio and asset.
+pub fn new_holding_id(portfolio_id: Uuid, asset: AssetId) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(portfolio_id.as_bytes())
+        .chain_update(asset.as_str().as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+}
