@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod portfolio_support;
 pub mod routes;
 pub mod state;
 
@@ -27,10 +28,19 @@ pub use crate::state::{ApiSettings, AppState};
 
 /// The user API, the operator API and the root probes, with the OpenAPI document they form.
 fn api_routes() -> OpenApiRouter<AppState> {
-    let user_api = OpenApiRouter::new().merge(routes::auth::router());
+    let user_api = OpenApiRouter::new()
+        .merge(routes::auth::router())
+        .merge(routes::onboarding::router())
+        .merge(routes::portfolio::router())
+        .merge(routes::trade::router())
+        .merge(routes::history::router())
+        .merge(routes::profile::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
-        .nest("/admin/v1", routes::admin::router())
+        .nest(
+            "/admin/v1",
+            routes::admin::router().merge(routes::admin_ledger::router()),
+        )
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))
         .routes(routes!(routes::health::metrics))
@@ -52,6 +62,10 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     let router = router
         .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
         .route_layer(from_fn(middleware::metrics))
+        .layer(from_fn_with_state(
+            state.clone(),
+            portfolio_support::idempotency,
+        ))
         .layer(from_fn_with_state(state.clone(), middleware::rate_limit))
         .layer(from_fn_with_state(
             state.clone(),

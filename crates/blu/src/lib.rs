@@ -4,3 +4,4 @@
 pub mod config;
 pub mod startup;
 pub mod telemetry;
+pub mod verify;

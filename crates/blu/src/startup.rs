@@ -9,6 +9,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
+use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{BusinessClock, PriceCache, PriceSnapshot, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
@@ -44,19 +45,25 @@ fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Opens the database (running migrations) as configured.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let database = blu_store::connect(
+    Ok(open_database(config).await?.into_store())
+}
+
+/// Opens the database (running migrations) as configured, with its concrete backend.
+pub async fn open_database(config: &Config) -> anyhow::Result<blu_store::Database> {
+    blu_store::connect(
         config.database_url.as_deref(),
         &config.data_dir,
         config.database_max_connections,
     )
     .await
-    .context("opening the database")?;
-    Ok(database.into_store())
+    .context("opening the database")
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = open_store(&config).await?;
+        let database = open_database(&config).await?;
+        let portfolio_store = database.portfolio_store();
+        let store = database.into_store();
         let redis = match &config.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.as_str())
@@ -104,6 +111,12 @@ impl Application {
             // server reports prices offline and refuses money movement (never a guessed price).
             PriceSourceSetting::Simulated | PriceSourceSetting::Live => Arc::new(NoPrices),
         };
+        let portfolio = PortfolioService::new(
+            portfolio_store,
+            prices.clone(),
+            clock.clone(),
+            config.price_max_age,
+        );
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -119,6 +132,7 @@ impl Application {
         let state = AppState {
             settings: Arc::new(settings),
             auth: Arc::new(auth),
+            portfolio: Arc::new(portfolio),
             store,
             sms,
             limiter,

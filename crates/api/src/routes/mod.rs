@@ -1,5 +1,11 @@
 //! One module per resource; each exposes `router()`.
 
 pub mod admin;
+pub mod admin_ledger;
 pub mod auth;
 pub mod health;
+pub mod history;
+pub mod onboarding;
+pub mod portfolio;
+pub mod profile;
+pub mod trade;

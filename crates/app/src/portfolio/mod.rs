@@ -3,6 +3,7 @@
 //! portfolio through [`PortfolioStore::lock`], lets the domain compute the change, and returns a
 //! [`Prepared`] movement that the caller commits together with its idempotency record.
 
+mod funds;
 mod history;
 mod onboarding;
 mod profile;
@@ -26,6 +27,7 @@ use crate::ports::{
     PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
 };
 
+pub use funds::FundsAdded;
 pub use history::{
     ActivityItem, ActivityPage, HistoryFilter, HistoryPage, VerifyAll, VerifyFailure, VerifyReport,
     decode_cursor, encode_cursor,
