@@ -3,5 +3,9 @@
 
 mod auth;
 mod basics;
+mod fixtures;
+mod history;
 mod helpers;
 mod instances;
+mod portfolio;
+mod trade;
