@@ -46,7 +46,10 @@ macro_rules! portfolio_select {
     };
 }
 
-const PORTFOLIO_LOCK: &str = concat!(portfolio_select!(), " FOR UPDATE OF p");
+/// Takes the portfolio lock. A statement of its own: under READ COMMITTED a `FOR UPDATE` that
+/// waited re-reads only the locked row, so the ledger head and holdings are read by the next
+/// statements, whose snapshot starts after the lock was granted.
+const PORTFOLIO_LOCK: &str = "SELECT id FROM portfolios WHERE user_id = $1 FOR UPDATE";
 const PORTFOLIO_READ: &str = portfolio_select!();
 
 const HOLDINGS_SELECT: &str = "SELECT h.id, h.asset_id, h.quantity, h.frozen, \
@@ -122,7 +125,17 @@ async fn load_portfolio(
     user_id: Uuid,
     lock: bool,
 ) -> StoreResult<Option<PortfolioRecord>> {
-    let row = sqlx::query(if lock { PORTFOLIO_LOCK } else { PORTFOLIO_READ })
+    if lock {
+        let locked = sqlx::query(PORTFOLIO_LOCK)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+        if locked.is_none() {
+            return Ok(None);
+        }
+    }
+    let row = sqlx::query(PORTFOLIO_READ)
         .bind(user_id)
         .fetch_optional(&mut *conn)
         .await
