@@ -94,7 +94,10 @@ fn ledger_row(r: &PgRow) -> StoreResult<LedgerEntry> {
     g().map_err(other)
 }
 
-async fn load_holdings(conn: &mut PgConnection, portfolio_id: Uuid) -> StoreResult<Vec<HoldingRecord>> {
+async fn load_holdings(
+    conn: &mut PgConnection,
+    portfolio_id: Uuid,
+) -> StoreResult<Vec<HoldingRecord>> {
     let rows = sqlx::query(HOLDINGS_SELECT)
         .bind(portfolio_id)
         .fetch_all(conn)
@@ -243,7 +246,10 @@ impl PortfolioTx for PgPortfolioTx {
         for holding in &change.holdings {
             let loaded = portfolio.as_ref().and_then(|p| p.holding(holding.asset));
             let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);
-            let holding_id = loaded.map_or_else(|| blu_app::ports::new_holding_id(change.portfolio_id, holding.asset), |h| h.id);
+            let holding_id = loaded.map_or_else(
+                || blu_app::ports::new_holding_id(change.portfolio_id, holding.asset),
+                |h| h.id,
+            );
             if row_changed {
                 let first = holding.quantity.is_positive().then_some(now);
                 sqlx::query(
@@ -401,7 +407,9 @@ fn quote_row(r: &PgRow) -> StoreResult<TradeQuote> {
             user_id: r.try_get("user_id")?,
             portfolio_id: r.try_get("portfolio_id")?,
             asset: pc::asset(&r.try_get::<String, _>("asset_id")?)?,
-            action: side.parse::<TradeAction>().map_err(|_| anyhow::anyhow!("side {side}"))?,
+            action: side
+                .parse::<TradeAction>()
+                .map_err(|_| anyhow::anyhow!("side {side}"))?,
             amount: pc::irr(r.dec("amount_irr")?)?,
             sell_all: terms["sellAll"].as_bool().unwrap_or(false),
             quantity: pc::quantity(r.dec("quantity")?)?,
@@ -583,7 +591,10 @@ impl PortfolioStore for PgStore {
         .await
         .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
-        let entries = rows.iter().map(ledger_row).collect::<StoreResult<Vec<_>>>()?;
+        let entries = rows
+            .iter()
+            .map(ledger_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let record = PortfolioRecord {
             id: portfolio_id,
             user_id: Uuid::nil(),
@@ -812,12 +823,14 @@ impl PortfolioStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(AccountDeletion::Deleted)
     }

@@ -158,17 +158,15 @@ pub fn holdings_from_rows(rows: Vec<HoldingLotRow>) -> anyhow::Result<Vec<Holdin
 }
 
 /// A stored target allocation (all three or none).
-pub fn target(
-    f: Option<Decimal>,
-    g: Option<Decimal>,
-    u: Option<Decimal>,
-) -> Option<Allocation> {
+pub fn target(f: Option<Decimal>, g: Option<Decimal>, u: Option<Decimal>) -> Option<Allocation> {
     Some(Allocation::new(f?, g?, u?))
 }
 
 /// A risk score column.
 pub fn score(value: Option<i64>) -> anyhow::Result<Option<u8>> {
-    value.map(|v| u8::try_from(v).context("risk score")).transpose()
+    value
+        .map(|v| u8::try_from(v).context("risk score"))
+        .transpose()
 }
 
 /// An activity row with its columns decoded.
@@ -193,10 +191,7 @@ pub fn activity(
 }
 
 /// Whether a holding changed between the loaded and the new state (quantity, frozen or lots).
-pub fn holding_changed(
-    loaded: Option<&HoldingRecord>,
-    new: &blu_domain::Holding,
-) -> (bool, bool) {
+pub fn holding_changed(loaded: Option<&HoldingRecord>, new: &blu_domain::Holding) -> (bool, bool) {
     match loaded {
         None => (true, !new.lots.is_empty()),
         Some(old) => (

@@ -164,7 +164,9 @@ async fn load_portfolio(
         .map_err(map_sqlx)?;
         for r in rows {
             let unpaid = r.dec("principal_irr").and_then(pc::irr).map_err(other)?
-                - r.dec("principal_paid_irr").and_then(pc::irr).map_err(other)?;
+                - r.dec("principal_paid_irr")
+                    .and_then(pc::irr)
+                    .map_err(other)?;
             record.outstanding_loan_principal += unpaid;
         }
     }
@@ -242,7 +244,10 @@ impl PortfolioTx for SqlitePortfolioTx {
         for holding in &change.holdings {
             let loaded = portfolio.as_ref().and_then(|p| p.holding(holding.asset));
             let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);
-            let holding_id = uuid_text(loaded.map_or_else(|| blu_app::ports::new_holding_id(change.portfolio_id, holding.asset), |h| h.id));
+            let holding_id = uuid_text(loaded.map_or_else(
+                || blu_app::ports::new_holding_id(change.portfolio_id, holding.asset),
+                |h| h.id,
+            ));
             if row_changed {
                 let first = holding.quantity.is_positive().then_some(now.clone());
                 sqlx::query(
@@ -582,7 +587,10 @@ impl PortfolioStore for SqliteStore {
         .await
         .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
-        let entries = rows.iter().map(ledger_row).collect::<StoreResult<Vec<_>>>()?;
+        let entries = rows
+            .iter()
+            .map(ledger_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let state = PortfolioState {
             cash,
             holdings: holdings
@@ -791,12 +799,14 @@ impl PortfolioStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(&user)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(&user)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(AccountDeletion::Deleted)
     }

@@ -95,7 +95,9 @@ async fn history(
         limit: limit(q.limit.as_deref(), 20)?,
         snapshots: q.snapshots.as_deref() == Some("true"),
     };
-    Ok(Json(state.portfolio.history(user.0.user_id, &filter).await?))
+    Ok(Json(
+        state.portfolio.history(user.0.user_id, &filter).await?,
+    ))
 }
 
 /// One full ledger entry; 404 if unknown or another user's.
@@ -109,7 +111,9 @@ async fn entry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("ledger entry"))?;
-    Ok(Json(state.portfolio.history_entry(user.0.user_id, id).await?))
+    Ok(Json(
+        state.portfolio.history_entry(user.0.user_id, id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

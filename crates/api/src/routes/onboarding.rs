@@ -47,7 +47,11 @@ pub struct QuestionnaireIn {
     pub answers: Vec<AnswerItem>,
 }
 
-async fn score(state: &AppState, user: &AuthUser, input: QuestionnaireIn) -> ApiResult<Json<RiskResult>> {
+async fn score(
+    state: &AppState,
+    user: &AuthUser,
+    input: QuestionnaireIn,
+) -> ApiResult<Json<RiskResult>> {
     Ok(Json(
         state
             .portfolio

@@ -28,7 +28,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/portfolio", tag = "portfolio", operation_id = "v1.portfolio.get",
     responses((status = 200, description = "Portfolio summary", body = Object),
         (status = 404, body = ErrorBody)))]
-async fn portfolio(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<PortfolioView>> {
+async fn portfolio(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<PortfolioView>> {
     Ok(Json(state.portfolio.portfolio(user.0.user_id).await?.0))
 }
 
@@ -37,7 +40,10 @@ async fn portfolio(State(state): State<AppState>, user: AuthUser) -> ApiResult<J
     operation_id = "v1.portfolio.holdings",
     responses((status = 200, description = "Holding array", body = Vec<Object>),
         (status = 404, body = ErrorBody)))]
-async fn holdings(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<HoldingView>>> {
+async fn holdings(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Vec<HoldingView>>> {
     Ok(Json(state.portfolio.portfolio(user.0.user_id).await?.1))
 }
 
@@ -54,9 +60,15 @@ struct SnapshotOut {
     operation_id = "v1.portfolio.snapshot",
     responses((status = 200, description = "Summary with holdings", body = Object),
         (status = 404, body = ErrorBody)))]
-async fn snapshot(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<impl Serialize>> {
+async fn snapshot(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<impl Serialize>> {
     let (portfolio, holdings) = state.portfolio.portfolio(user.0.user_id).await?;
-    Ok(Json(SnapshotOut { portfolio, holdings }))
+    Ok(Json(SnapshotOut {
+        portfolio,
+        holdings,
+    }))
 }
 
 /// Adds cash (D9: 100,000 to 100,000,000,000 IRR); nothing is invested.

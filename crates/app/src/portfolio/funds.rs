@@ -21,7 +21,11 @@ pub struct FundsAdded {
 
 impl PortfolioService {
     /// Adds cash on the locked portfolio and writes ADD_FUNDS (SAFE).
-    pub async fn add_funds(&self, user_id: Uuid, amount: Irr) -> PortfolioResult<Prepared<FundsAdded>> {
+    pub async fn add_funds(
+        &self,
+        user_id: Uuid,
+        amount: Irr,
+    ) -> PortfolioResult<Prepared<FundsAdded>> {
         let tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
         let target = target_of(&record)?;

@@ -156,7 +156,11 @@ impl PortfolioService {
     }
 
     /// `GET /history`: ledger entries newest first, keyset-paged on the sequence number.
-    pub async fn history(&self, user_id: Uuid, filter: &HistoryFilter) -> PortfolioResult<HistoryPage> {
+    pub async fn history(
+        &self,
+        user_id: Uuid,
+        filter: &HistoryFilter,
+    ) -> PortfolioResult<HistoryPage> {
         self.require_portfolio(user_id).await?;
         let query = LedgerQuery {
             entry_type: filter.entry_type,
@@ -169,7 +173,11 @@ impl PortfolioService {
         let has_more = entries.len() > filter.limit as usize;
         entries.truncate(filter.limit as usize);
         let next_cursor = has_more
-            .then(|| entries.last().map(|e| encode_cursor(e.sequence_number as i64)))
+            .then(|| {
+                entries
+                    .last()
+                    .map(|e| encode_cursor(e.sequence_number as i64))
+            })
             .flatten();
         Ok(HistoryPage {
             entries: entries

@@ -23,8 +23,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::ports::{
-    Clock, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord,
-    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
+    Clock, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord, PortfolioStore,
+    PortfolioTx, PriceCache, PriceSnapshot, StoreError,
 };
 
 pub use funds::FundsAdded;
@@ -34,9 +34,7 @@ pub use history::{
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
 pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
-pub use trade::{
-    ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView,
-};
+pub use trade::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView};
 pub use view::{FixedIncomeView, HoldingView, PortfolioView};
 
 /// Trade quotes live 30 s (D17).

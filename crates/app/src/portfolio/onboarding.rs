@@ -82,10 +82,7 @@ impl PortfolioService {
         let activity = NewActivity {
             action_type: "RISK_PROFILE_UPDATED".to_owned(),
             boundary: Boundary::Safe,
-            message: activity::risk_profile_updated(
-                assessment.profile_name,
-                assessment.risk_score,
-            ),
+            message: activity::risk_profile_updated(assessment.profile_name, assessment.risk_score),
             amount: None,
             asset: None,
             at: now,
@@ -107,7 +104,10 @@ impl PortfolioService {
             .save_consent(user_id, self.now())
             .await?
             .ok_or_else(|| {
-                onboarding_incomplete("questionnaire", "Please complete the risk questionnaire first")
+                onboarding_incomplete(
+                    "questionnaire",
+                    "Please complete the risk questionnaire first",
+                )
             })?;
         Ok(ConsentResult {
             success: true,
@@ -178,10 +178,21 @@ impl PortfolioService {
         let mut metadata = Map::new();
         metadata.insert("fxRate".into(), super::trade::number(book.fx_rate));
         metadata.insert("riskScore".into(), json!(score));
-        metadata.insert("targetAllocation".into(), serde_json::to_value(target).unwrap_or(Value::Null));
+        metadata.insert(
+            "targetAllocation".into(),
+            serde_json::to_value(target).unwrap_or(Value::Null),
+        );
         entry.metadata = Some(metadata);
         let activity = movement.activity(Some(amount), None);
-        let change = change_set(None, portfolio_id, entry, &after, &funding.state, activity, now)?;
+        let change = change_set(
+            None,
+            portfolio_id,
+            entry,
+            &after,
+            &funding.state,
+            activity,
+            now,
+        )?;
         let ledger_entry_id = change.entry.id.to_string();
         // The response describes the portfolio as it will be once committed.
         let record = crate::ports::PortfolioRecord {

@@ -121,10 +121,11 @@ impl PortfolioService {
             .as_ref()
             .is_some_and(|t| t.chars().count() > 512)
         {
-            return Err(
-                RuleViolation::invalid_field("notificationToken", "must be at most 512 characters")
-                    .into(),
-            );
+            return Err(RuleViolation::invalid_field(
+                "notificationToken",
+                "must be at most 512 characters",
+            )
+            .into());
         }
         let settings = self
             .store

@@ -42,9 +42,10 @@ pub struct ExecuteRequest {
 impl TradeInput {
     /// Checks 1, 2 and 4 of §5.4.
     fn parse(&self) -> PortfolioResult<TradeRequest> {
-        let action: TradeAction = self.action.parse().map_err(|_| {
-            RuleViolation::invalid_field("action", "must be BUY or SELL")
-        })?;
+        let action: TradeAction = self
+            .action
+            .parse()
+            .map_err(|_| RuleViolation::invalid_field("action", "must be BUY or SELL"))?;
         let asset = parse_asset_id(&self.asset_id)?;
         let request = TradeRequest {
             action,
@@ -173,7 +174,11 @@ fn mismatch(field: &str, quoted: impl Serialize, requested: impl Serialize) -> P
 }
 
 /// Business-rules §5.3: the quote must be the caller's, unused, unexpired and match.
-fn check_quote(quote: Option<TradeQuote>, request: &TradeRequest, now: Timestamp) -> PortfolioResult<TradeQuote> {
+fn check_quote(
+    quote: Option<TradeQuote>,
+    request: &TradeRequest,
+    now: Timestamp,
+) -> PortfolioResult<TradeQuote> {
     let quote = quote.ok_or(PortfolioError::Quote(QuoteError::NotFound))?;
     if quote.consumed {
         return Err(PortfolioError::Quote(QuoteError::InUse));
@@ -193,14 +198,22 @@ fn check_quote(quote: Option<TradeQuote>, request: &TradeRequest, now: Timestamp
         return Err(mismatch("sellAll", quote.sell_all, request.sell_all));
     }
     if !request.sell_all && Some(quote.amount) != request.amount {
-        return Err(mismatch("amountIrr", quote.amount, request.amount.unwrap_or(Irr::ZERO)));
+        return Err(mismatch(
+            "amountIrr",
+            quote.amount,
+            request.amount.unwrap_or(Irr::ZERO),
+        ));
     }
     Ok(quote)
 }
 
 impl PortfolioService {
     /// `POST /trade/preview`: the plan at the current fresh price and a 30-second quote.
-    pub async fn preview_trade(&self, user_id: Uuid, input: &TradeInput) -> PortfolioResult<PreviewResult> {
+    pub async fn preview_trade(
+        &self,
+        user_id: Uuid,
+        input: &TradeInput,
+    ) -> PortfolioResult<PreviewResult> {
         let request = input.parse()?;
         let record = self
             .store
@@ -301,8 +314,14 @@ impl PortfolioService {
             request.acknowledged_warning,
         )?;
         let (entry_type, message) = match plan.action {
-            TradeAction::Buy => (EntryType::TradeBuy, activity::bought(plan.asset, plan.amount)),
-            TradeAction::Sell => (EntryType::TradeSell, activity::sold(plan.asset, plan.amount)),
+            TradeAction::Buy => (
+                EntryType::TradeBuy,
+                activity::bought(plan.asset, plan.amount),
+            ),
+            TradeAction::Sell => (
+                EntryType::TradeSell,
+                activity::sold(plan.asset, plan.amount),
+            ),
         };
         let movement = Movement {
             portfolio_id: record.id,

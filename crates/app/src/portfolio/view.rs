@@ -199,7 +199,10 @@ pub(super) fn build(
 
 impl PortfolioService {
     /// The portfolio and its holdings at the latest prices (reads never fail on stale prices).
-    pub async fn portfolio(&self, user_id: Uuid) -> PortfolioResult<(PortfolioView, Vec<HoldingView>)> {
+    pub async fn portfolio(
+        &self,
+        user_id: Uuid,
+    ) -> PortfolioResult<(PortfolioView, Vec<HoldingView>)> {
         let record = self
             .store
             .portfolio(user_id)

@@ -273,8 +273,11 @@ pub trait PortfolioStore: Send + Sync {
     async fn save_quote(&self, quote: &TradeQuote) -> StoreResult<()>;
 
     /// Ledger entries of the user's portfolio, newest first.
-    async fn ledger_page(&self, user_id: Uuid, query: &LedgerQuery)
-    -> StoreResult<Vec<LedgerEntry>>;
+    async fn ledger_page(
+        &self,
+        user_id: Uuid,
+        query: &LedgerQuery,
+    ) -> StoreResult<Vec<LedgerEntry>>;
 
     /// One ledger entry of the user's portfolio.
     async fn ledger_entry(&self, user_id: Uuid, id: Uuid) -> StoreResult<Option<LedgerEntry>>;
@@ -329,8 +332,10 @@ pub trait PortfolioStore: Send + Sync {
     ) -> StoreResult<AccountDeletion>;
 
     /// Claims an idempotency key (api.md §1.11).
-    async fn claim_idempotency(&self, request: &IdempotencyRequest)
-    -> StoreResult<IdempotencyClaim>;
+    async fn claim_idempotency(
+        &self,
+        request: &IdempotencyRequest,
+    ) -> StoreResult<IdempotencyClaim>;
 
     /// Stores the response of a claimed key (routes whose effect has no portfolio transaction).
     async fn complete_idempotency(

@@ -71,7 +71,8 @@ impl TestApp {
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.send(reqwest::Method::GET, path, token, None, None).await
+        self.send(reqwest::Method::GET, path, token, None, None)
+            .await
     }
 
     pub async fn admin_get(&self, path: &str) -> Response {
@@ -87,7 +88,11 @@ impl TestApp {
     pub async fn onboarded(&self) -> Session {
         let session = self.login(&random_phone()).await;
         let r = self
-            .post_auth("/api/v1/onboarding/questionnaire", &session.access, answers(&SCORE_6))
+            .post_auth(
+                "/api/v1/onboarding/questionnaire",
+                &session.access,
+                answers(&SCORE_6),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         let r = self
@@ -120,7 +125,9 @@ impl TestApp {
 
     pub async fn verify_ledger(&self, portfolio_id: &str) -> Value {
         let r = self
-            .admin_get(&format!("/admin/v1/portfolios/{portfolio_id}/ledger/verify"))
+            .admin_get(&format!(
+                "/admin/v1/portfolios/{portfolio_id}/ledger/verify"
+            ))
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()

@@ -4,8 +4,8 @@
 mod auth;
 mod basics;
 mod fixtures;
-mod history;
 mod helpers;
+mod history;
 mod instances;
 mod portfolio;
 mod trade;

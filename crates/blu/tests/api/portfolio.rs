@@ -24,36 +24,69 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     assert_eq!(questions["questions"][0]["options"][0]["id"], "option_0");
 
     // No portfolio yet: 404 with the resource named.
-    let body = assert_error(app.get_auth("/api/v1/portfolio", token).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    let body = assert_error(
+        app.get_auth("/api/v1/portfolio", token).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
     assert_eq!(body["error"]["details"]["resource"], "portfolio");
 
     // Consent before the questionnaire is refused.
     let r = app
-        .post_auth("/api/v1/onboarding/consent", token, json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true}))
+        .post_auth(
+            "/api/v1/onboarding/consent",
+            token,
+            json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true}),
+        )
         .await;
     let body = assert_error(r, StatusCode::CONFLICT, "ONBOARDING_INCOMPLETE").await;
-    assert_eq!(body["error"]["details"]["missing"], json!(["questionnaire"]));
+    assert_eq!(
+        body["error"]["details"]["missing"],
+        json!(["questionnaire"])
+    );
 
-    let r = app.post_auth("/api/v1/onboarding/questionnaire", token, answers(&SCORE_6)).await;
+    let r = app
+        .post_auth("/api/v1/onboarding/questionnaire", token, answers(&SCORE_6))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let risk: Value = r.json().await.unwrap();
     assert_eq!(risk["riskScore"], 6);
     assert_eq!(risk["riskTier"], "MEDIUM");
     assert_eq!(risk["profileName"], "Balanced");
-    assert_eq!(risk["targetAllocation"].to_string(), r#"{"FOUNDATION":0.5,"GROWTH":0.35,"UPSIDE":0.15}"#);
+    assert_eq!(
+        risk["targetAllocation"].to_string(),
+        r#"{"FOUNDATION":0.5,"GROWTH":0.35,"UPSIDE":0.15}"#
+    );
 
     // Funding before consent names the missing step.
-    let r = app.post_auth("/api/v1/onboarding/initial-funding", token, json!({"amountIrr": 100_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/onboarding/initial-funding",
+            token,
+            json!({"amountIrr": 100_000_000}),
+        )
+        .await;
     let body = assert_error(r, StatusCode::CONFLICT, "ONBOARDING_INCOMPLETE").await;
     assert_eq!(body["error"]["details"]["missing"], json!(["consent"]));
 
     let r = app
-        .post_auth("/api/v1/onboarding/consent", token, json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true}))
+        .post_auth(
+            "/api/v1/onboarding/consent",
+            token,
+            json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // Example F1: 100,000,000 IRR at score 6 → holdings 99,998,966, cash 1,034.
-    let r = app.post_auth("/api/v1/onboarding/initial-funding", token, json!({"amountIrr": 100_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/onboarding/initial-funding",
+            token,
+            json!({"amountIrr": 100_000_000}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let funded: Value = r.json().await.unwrap();
     assert_eq!(num(&funded["cashIrr"]), "1034");
@@ -86,10 +119,21 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     }
 
     // onboardingComplete once funded; a second funding is refused.
-    let r = app.verify(&phone, &{ app.send_otp(&phone).await; app.latest_code(&phone).await }).await;
+    let r = app
+        .verify(&phone, &{
+            app.send_otp(&phone).await;
+            app.latest_code(&phone).await
+        })
+        .await;
     let login: Value = r.json().await.unwrap();
     assert_eq!(login["onboardingComplete"], true);
-    let r = app.post_auth("/api/v1/onboarding/initial-funding", token, json!({"amountIrr": 100_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/onboarding/initial-funding",
+            token,
+            json!({"amountIrr": 100_000_000}),
+        )
+        .await;
     assert_error(r, StatusCode::CONFLICT, "PORTFOLIO_EXISTS").await;
 
     // Snapshot: summary plus holdings with stable ids; GET /portfolio has no holdings.
@@ -98,19 +142,49 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     let snapshot: Value = r.json().await.unwrap();
     assert_eq!(snapshot["holdings"].as_array().unwrap().len(), 15);
     assert_eq!(snapshot["holdingsCount"], 15);
-    let btc_id = snapshot["holdings"].as_array().unwrap().iter().find(|h| h["assetId"] == "BTC").unwrap()["id"].clone();
-    assert_eq!(btc_id, holdings.iter().find(|h| h["assetId"] == "BTC").unwrap()["id"]);
-    let fixed = snapshot["holdings"].as_array().unwrap().iter().find(|h| h["assetId"] == "IRR_FIXED_INCOME").unwrap();
+    let btc_id = snapshot["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["assetId"] == "BTC")
+        .unwrap()["id"]
+        .clone();
+    assert_eq!(
+        btc_id,
+        holdings.iter().find(|h| h["assetId"] == "BTC").unwrap()["id"]
+    );
+    let fixed = snapshot["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["assetId"] == "IRR_FIXED_INCOME")
+        .unwrap();
     assert_eq!(num(&fixed["fixedIncome"]["principal"]), "15000000");
-    let summary: Value = app.get_auth("/api/v1/portfolio", token).await.json().await.unwrap();
+    let summary: Value = app
+        .get_auth("/api/v1/portfolio", token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(summary.get("holdings").is_none());
     assert_eq!(num(&summary["totalValueIrr"]), "100000000");
     assert_eq!(summary["pricesStatus"], "live");
-    let list: Value = app.get_auth("/api/v1/portfolio/holdings", token).await.json().await.unwrap();
+    let list: Value = app
+        .get_auth("/api/v1/portfolio/holdings", token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 15);
 
     // Add funds (D9): 100 % to cash, no holdings field.
-    let r = app.post_auth("/api/v1/portfolio/add-funds", token, json!({"amountIrr": 100_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/portfolio/add-funds",
+            token,
+            json!({"amountIrr": 100_000_000}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let added: Value = r.json().await.unwrap();
     assert_eq!(num(&added["newCashIrr"]), "100001034");
@@ -119,7 +193,13 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     assert!(added.get("holdings").is_none());
 
     // Preview BUY BTC 10,000,000 (§5.2): spread 30,000; q = floor8(9,970,000 / 141,960,000,000).
-    let r = app.post_auth("/api/v1/trade/preview", token, json!({"assetId": "BTC", "side": "buy", "amountIRR": 10_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/trade/preview",
+            token,
+            json!({"assetId": "BTC", "side": "buy", "amountIRR": 10_000_000}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let preview: Value = r.json().await.unwrap();
     assert_eq!(preview["valid"], true);
@@ -133,7 +213,9 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
 
     // Execute at the quote; the quote is single use.
     let execute = json!({"assetId": "BTC", "action": "BUY", "amountIrr": 10_000_000, "acknowledgedWarning": true, "quoteId": quote});
-    let r = app.post_auth("/api/v1/trade/execute", token, execute.clone()).await;
+    let r = app
+        .post_auth("/api/v1/trade/execute", token, execute.clone())
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let bought: Value = r.json().await.unwrap();
     assert_eq!(num(&bought["newCashIrr"]), "90001034");
@@ -157,14 +239,25 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     assert_eq!(r.status(), StatusCode::OK);
     let history: Value = r.json().await.unwrap();
     let entries = history["entries"].as_array().unwrap();
-    let types: Vec<&str> = entries.iter().map(|e| e["entryType"].as_str().unwrap()).collect();
-    assert_eq!(types, ["TRADE_SELL", "TRADE_BUY", "ADD_FUNDS", "PORTFOLIO_CREATED"]);
+    let types: Vec<&str> = entries
+        .iter()
+        .map(|e| e["entryType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["TRADE_SELL", "TRADE_BUY", "ADD_FUNDS", "PORTFOLIO_CREATED"]
+    );
     assert_eq!(entries[0]["sequenceNumber"], 4);
     assert_eq!(num(&entries[0]["spreadIrr"]), "7500");
     assert!(entries[0].get("beforeSnapshot").is_none());
     assert_eq!(history["hasMore"], false);
     let first = entries[3]["id"].as_str().unwrap();
-    let full: Value = app.get_auth(&format!("/api/v1/history/{first}"), token).await.json().await.unwrap();
+    let full: Value = app
+        .get_auth(&format!("/api/v1/history/{first}"), token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(full["legs"].as_array().unwrap().len(), 15);
     assert_eq!(num(&full["afterSnapshot"]["cashIrr"]), "1034");
     assert_eq!(full["prevHash"], "0".repeat(64));
@@ -173,7 +266,12 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     let r = app.get_auth("/api/v1/history/export", token).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
-    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("blu-history-"));
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("blu-history-")
+    );
     let csv = r.text().await.unwrap();
     assert!(csv.starts_with('\u{feff}'));
     let lines: Vec<&str> = csv.trim_end().lines().collect();
@@ -182,7 +280,12 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     assert!(lines[4].starts_with("4,") && lines[4].contains("TRADE_SELL"));
 
     // Activity: integer ids and messages.
-    let activity: Value = app.get_auth("/api/v1/activity", token).await.json().await.unwrap();
+    let activity: Value = app
+        .get_auth("/api/v1/activity", token)
+        .await
+        .json()
+        .await
+        .unwrap();
     let items = activity["activities"].as_array().unwrap();
     assert_eq!(items.len(), 4);
     assert!(items[0]["id"].is_i64());
@@ -194,7 +297,12 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     assert_eq!(report["entryCount"], 4);
     assert_eq!(report["chain"]["valid"], true, "{report}");
     assert_eq!(report["replay"]["matches"], true, "{report}");
-    let all: Value = app.admin_get("/admin/v1/ledger/verify").await.json().await.unwrap();
+    let all: Value = app
+        .admin_get("/admin/v1/ledger/verify")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all["checked"], 1);
     assert_eq!(all["failed"], json!([]));
 }
@@ -204,11 +312,22 @@ async fn initial_funding_without_prices_is_refused_with_prices_stale_and_creates
     // The default (simulated) source has no feed yet: prices are offline.
     let app = spawn_app().await;
     let session = app.onboarded().await;
-    let r = app.post_auth("/api/v1/onboarding/initial-funding", &session.access, json!({"amountIrr": 100_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/onboarding/initial-funding",
+            &session.access,
+            json!({"amountIrr": 100_000_000}),
+        )
+        .await;
     assert_eq!(r.headers()["retry-after"], "30");
     let body = assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "PRICES_STALE").await;
     assert_eq!(body["error"]["details"]["maxAgeSeconds"], 120);
-    assert_error(app.get_auth("/api/v1/portfolio", &session.access).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    assert_error(
+        app.get_auth("/api/v1/portfolio", &session.access).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -217,14 +336,38 @@ async fn funding_and_add_funds_amount_limits_are_validation_errors() {
     let session = app.onboarded().await;
     let t = session.access.as_str();
     for amount in [json!(999_999), json!(100_000_000_001u64), json!("abc")] {
-        let r = app.post_auth("/api/v1/onboarding/initial-funding", t, json!({"amountIrr": amount})).await;
+        let r = app
+            .post_auth(
+                "/api/v1/onboarding/initial-funding",
+                t,
+                json!({"amountIrr": amount}),
+            )
+            .await;
         assert_error(r, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     }
-    let r = app.post_auth("/api/v1/portfolio/add-funds", t, json!({"amountIrr": 5_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/portfolio/add-funds",
+            t,
+            json!({"amountIrr": 5_000_000}),
+        )
+        .await;
     assert_error(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let r = app.post_auth("/api/v1/onboarding/initial-funding", t, json!({"amountIrr": 1_000_000})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/onboarding/initial-funding",
+            t,
+            json!({"amountIrr": 1_000_000}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = app.post_auth("/api/v1/portfolio/add-funds", t, json!({"amountIrr": 99_999})).await;
+    let r = app
+        .post_auth(
+            "/api/v1/portfolio/add-funds",
+            t,
+            json!({"amountIrr": 99_999}),
+        )
+        .await;
     let body = assert_error(r, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     assert_eq!(num(&body["error"]["details"]["min"]), "100000");
 }
@@ -236,15 +379,32 @@ async fn a_retake_changes_the_target_writes_activity_and_trades_nothing() {
     let t = session.access.as_str();
     let mut conservative = SCORE_6;
     conservative[5] = ("q_crash_20", "crash_sell_all");
-    let r = app.post_auth("/api/v1/profile/retake-quiz", t, answers(&conservative)).await;
+    let r = app
+        .post_auth("/api/v1/profile/retake-quiz", t, answers(&conservative))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let risk: Value = r.json().await.unwrap();
     assert!(risk["riskScore"].as_u64().unwrap() <= 3);
-    let activity: Value = app.get_auth("/api/v1/history/activity", t).await.json().await.unwrap();
+    let activity: Value = app
+        .get_auth("/api/v1/history/activity", t)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(activity["activities"][0]["type"], "RISK_PROFILE_UPDATED");
-    let history: Value = app.get_auth("/api/v1/history", t).await.json().await.unwrap();
+    let history: Value = app
+        .get_auth("/api/v1/history", t)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history["entries"].as_array().unwrap().len(), 1);
-    let profile: Value = app.get_auth("/api/v1/profile", t).await.json().await.unwrap();
+    let profile: Value = app
+        .get_auth("/api/v1/profile", t)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(profile["riskScore"], risk["riskScore"]);
     assert_eq!(profile["onboardingComplete"], true);
 }
@@ -257,12 +417,33 @@ async fn profile_settings_update_and_account_deletion_revokes_the_session() {
     let r = app.send(Method::PUT, "/api/v1/profile/settings", t, Some(json!({"language": "en", "notificationsEnabled": false, "notificationToken": "fcm-123"})), None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let settings: Value = r.json().await.unwrap();
-    assert_eq!(settings, json!({"language": "en", "notificationsEnabled": false, "biometricEnabled": false}));
-    let r = app.send(Method::PUT, "/api/v1/profile/settings", t, Some(json!({"notificationToken": "x".repeat(513)})), None).await;
+    assert_eq!(
+        settings,
+        json!({"language": "en", "notificationsEnabled": false, "biometricEnabled": false})
+    );
+    let r = app
+        .send(
+            Method::PUT,
+            "/api/v1/profile/settings",
+            t,
+            Some(json!({"notificationToken": "x".repeat(513)})),
+            None,
+        )
+        .await;
     assert_error(r, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
-    let r = app.send(Method::DELETE, "/api/v1/profile", t, None, None).await;
+    let r = app
+        .send(Method::DELETE, "/api/v1/profile", t, None, None)
+        .await;
     assert_error(r, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
-    let r = app.send(Method::DELETE, "/api/v1/profile", t, Some(json!({"confirm": true})), None).await;
+    let r = app
+        .send(
+            Method::DELETE,
+            "/api/v1/profile",
+            t,
+            Some(json!({"confirm": true})),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app.get_auth("/api/v1/profile", t).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

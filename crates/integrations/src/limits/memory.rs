@@ -29,7 +29,7 @@ impl MemoryRateLimiter {
     fn decide(&self, limits: &[Limit], now: Instant) -> RateDecision {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.hits += 1;
-        if state.hits % SWEEP_EVERY == 0 {
+        if state.hits.is_multiple_of(SWEEP_EVERY) {
             state.logs.retain(|_, (window, log)| {
                 log.back()
                     .is_some_and(|last| now.duration_since(*last) < *window)

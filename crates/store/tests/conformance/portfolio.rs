@@ -132,7 +132,10 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
     assert_eq!(record.head.as_ref().unwrap().sequence_number, 1);
     let usdt = record.holding(AssetId::Usdt).unwrap();
     assert_eq!(usdt.id, new_holding_id(portfolio_id, AssetId::Usdt));
-    assert_eq!(record.holding(AssetId::IrrFixedIncome).unwrap().lots.len(), 1);
+    assert_eq!(
+        record.holding(AssetId::IrrFixedIncome).unwrap().lots.len(),
+        1
+    );
     // A second movement under the lock: sell the whole USDT holding, keep the row at 0.
     let tx = store.lock(user).await.unwrap().unwrap();
     let locked = tx.portfolio().unwrap().clone();
@@ -168,19 +171,35 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
     let after = store.portfolio(user).await.unwrap().unwrap();
     assert_eq!(after.cash, Irr::new(701_000));
     assert_eq!(after.holding(AssetId::Usdt).unwrap().id, usdt.id);
-    assert_eq!(after.holding(AssetId::Usdt).unwrap().quantity, Quantity::ZERO);
+    assert_eq!(
+        after.holding(AssetId::Usdt).unwrap().quantity,
+        Quantity::ZERO
+    );
     assert_eq!(after.head.as_ref().unwrap().sequence_number, 2);
     // Pages, single entries and the verification input read the same rows.
     let page = store
-        .ledger_page(user, &LedgerQuery { limit: 1, ..LedgerQuery::default() })
+        .ledger_page(
+            user,
+            &LedgerQuery {
+                limit: 1,
+                ..LedgerQuery::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(page[0].sequence_number, 2);
     let id = Uuid::parse_str(page[0].id.as_str()).unwrap();
-    assert_eq!(store.ledger_entry(user, id).await.unwrap().unwrap(), page[0]);
+    assert_eq!(
+        store.ledger_entry(user, id).await.unwrap().unwrap(),
+        page[0]
+    );
     let stranger = db.scored_user().await;
     assert!(store.ledger_entry(stranger, id).await.unwrap().is_none());
-    let (entries, current) = store.verification_input(portfolio_id).await.unwrap().unwrap();
+    let (entries, current) = store
+        .verification_input(portfolio_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(entries.len(), 2);
     // The rows hash as they were sealed (both backends store the exact hashed content).
     assert!(entries.iter().all(|e| e.recompute_hash() == e.entry_hash));
@@ -191,7 +210,10 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
     let activity = store.activity_page(user, None, 10).await.unwrap();
     assert_eq!(activity.len(), 2);
     assert!(activity[0].id > activity[1].id);
-    let older = store.activity_page(user, Some(activity[0].id), 10).await.unwrap();
+    let older = store
+        .activity_page(user, Some(activity[0].id), 10)
+        .await
+        .unwrap();
     assert_eq!(older.len(), 1);
 }
 
@@ -267,9 +289,18 @@ pub(super) async fn an_idempotency_key_is_claimed_once_completed_and_replayed(db
         expired_before: now.plus_seconds(-86_400),
         abandoned_before: now.plus_seconds(-120),
     };
-    assert_eq!(store.claim_idempotency(&request("a", t0())).await.unwrap(), IdempotencyClaim::Started);
-    assert_eq!(store.claim_idempotency(&request("a", t0())).await.unwrap(), IdempotencyClaim::InProgress);
-    assert_eq!(store.claim_idempotency(&request("b", t0())).await.unwrap(), IdempotencyClaim::Mismatch);
+    assert_eq!(
+        store.claim_idempotency(&request("a", t0())).await.unwrap(),
+        IdempotencyClaim::Started
+    );
+    assert_eq!(
+        store.claim_idempotency(&request("a", t0())).await.unwrap(),
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(
+        store.claim_idempotency(&request("b", t0())).await.unwrap(),
+        IdempotencyClaim::Mismatch
+    );
     let completion = IdempotencyCompletion {
         user_id: user,
         key: "k".into(),
@@ -279,22 +310,41 @@ pub(super) async fn an_idempotency_key_is_claimed_once_completed_and_replayed(db
     store.complete_idempotency(&completion, t0()).await.unwrap();
     assert_eq!(
         store.claim_idempotency(&request("a", t0())).await.unwrap(),
-        IdempotencyClaim::Replay { status: 201, body: completion.body.clone() }
+        IdempotencyClaim::Replay {
+            status: 201,
+            body: completion.body.clone()
+        }
     );
     // After 24 h the key is free again.
     let later = t0().plus_seconds(86_401);
-    assert_eq!(store.claim_idempotency(&request("b", later)).await.unwrap(), IdempotencyClaim::Started);
+    assert_eq!(
+        store.claim_idempotency(&request("b", later)).await.unwrap(),
+        IdempotencyClaim::Started
+    );
     store.release_idempotency(user, "k").await.unwrap();
-    assert_eq!(store.claim_idempotency(&request("c", later)).await.unwrap(), IdempotencyClaim::Started);
+    assert_eq!(
+        store.claim_idempotency(&request("c", later)).await.unwrap(),
+        IdempotencyClaim::Started
+    );
 }
 
 pub(super) async fn consent_needs_a_score_and_settings_and_deletion_round_trip(db: &TestDb) {
     let store = db.portfolios();
     let (unscored, _) = db.store.login_user("+989120000001", t0()).await.unwrap();
-    assert!(store.save_consent(unscored.id, t0()).await.unwrap().is_none());
+    assert!(
+        store
+            .save_consent(unscored.id, t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let user = db.scored_user().await;
     let first = store.save_consent(user, t0()).await.unwrap().unwrap();
-    let again = store.save_consent(user, t0().plus_seconds(5)).await.unwrap().unwrap();
+    let again = store
+        .save_consent(user, t0().plus_seconds(5))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first, again);
     let settings = store
         .update_settings(
