@@ -65,6 +65,23 @@ macro_rules! ledger_columns {
     };
 }
 
+/// The target allocation columns of a users row.
+fn target_row(r: &PgRow) -> anyhow::Result<Option<blu_domain::Allocation>> {
+    Ok(pc::target(
+        r.opt_dec("target_foundation")?,
+        r.opt_dec("target_growth")?,
+        r.opt_dec("target_upside")?,
+    ))
+}
+
+fn settings_row(r: &PgRow) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        language: r.try_get("language")?,
+        notifications_enabled: r.try_get("notifications_enabled")?,
+        notification_token: r.try_get("notification_token")?,
+    })
+}
+
 fn ledger_row(r: &PgRow) -> StoreResult<LedgerEntry> {
     let g = || -> anyhow::Result<LedgerEntry> {
         LedgerParts {
@@ -154,11 +171,7 @@ async fn load_portfolio(
             last_rebalance_at: r.opt_ts("last_rebalance_at")?,
             created_at: r.ts("created_at")?,
             risk_score: pc::score(r.try_get("risk_score")?)?,
-            target: pc::target(
-                r.opt_dec("target_foundation")?,
-                r.opt_dec("target_growth")?,
-                r.opt_dec("target_upside")?,
-            ),
+            target: target_row(&r)?,
             holdings: Vec::new(),
             head: match (head_sequence, head_hash) {
                 (Some(s), Some(h)) => Some(ChainHead {
@@ -465,11 +478,7 @@ impl PortfolioStore for PgStore {
                 let g = || -> anyhow::Result<OnboardingRecord> {
                     Ok(OnboardingRecord {
                         risk_score: pc::score(r.try_get("risk_score")?)?,
-                        target: pc::target(
-                            r.opt_dec("target_foundation")?,
-                            r.opt_dec("target_growth")?,
-                            r.opt_dec("target_upside")?,
-                        ),
+                        target: target_row(&r)?,
                         consents_given: r.try_get("consents")?,
                     })
                 };
@@ -718,21 +727,13 @@ impl PortfolioStore for PgStore {
                 created_at: r.ts("created_at")?,
                 last_login_at: r.opt_ts("last_login_at")?,
                 risk_score: pc::score(r.try_get("risk_score")?)?,
-                target: pc::target(
-                    r.opt_dec("target_foundation")?,
-                    r.opt_dec("target_growth")?,
-                    r.opt_dec("target_upside")?,
-                ),
+                target: target_row(&r)?,
                 consent_risk: r.try_get("consent_risk")?,
                 consent_loss: r.try_get("consent_loss")?,
                 consent_no_guarantee: r.try_get("consent_no_guarantee")?,
                 consented_at: r.opt_ts("consent_at")?,
                 has_portfolio: r.try_get("has_portfolio")?,
-                settings: Settings {
-                    language: r.try_get("language")?,
-                    notifications_enabled: r.try_get("notifications_enabled")?,
-                    notification_token: r.try_get("notification_token")?,
-                },
+                settings: settings_row(&r)?,
             })
         };
         g().map(Some).map_err(other)
@@ -759,15 +760,7 @@ impl PortfolioStore for PgStore {
         .fetch_optional(self.pg_pool())
         .await
         .map_err(map_sqlx)?;
-        let Some(r) = row else { return Ok(None) };
-        let g = || -> anyhow::Result<Settings> {
-            Ok(Settings {
-                language: r.try_get("language")?,
-                notifications_enabled: r.try_get("notifications_enabled")?,
-                notification_token: r.try_get("notification_token")?,
-            })
-        };
-        g().map(Some).map_err(other)
+        row.map(|r| settings_row(&r).map_err(other)).transpose()
     }
 
     async fn delete_account(

@@ -3,7 +3,7 @@
 //! here, so both build identical domain values.
 
 use anyhow::{Context, anyhow};
-use blu_app::ports::{ActivityRecord, HoldingRecord};
+use blu_app::ports::{ActivityRecord, HoldingRecord, NewActivity};
 use blu_domain::fixed_income::Lot;
 use blu_domain::ledger::{Leg, UuidText};
 use blu_domain::{Allocation, AssetId, Boundary, Irr, LedgerEntry, Quantity, Snapshot, Timestamp};
@@ -181,12 +181,14 @@ pub fn activity(
 ) -> anyhow::Result<ActivityRecord> {
     Ok(ActivityRecord {
         id,
-        action_type,
-        boundary: boundary(boundary_text)?,
-        message,
-        amount: amount.map(irr).transpose()?,
-        asset: asset_id.map(asset).transpose()?,
-        at,
+        activity: NewActivity {
+            action_type,
+            boundary: boundary(boundary_text)?,
+            message,
+            amount: amount.map(irr).transpose()?,
+            asset: asset_id.map(asset).transpose()?,
+            at,
+        },
     })
 }
 

@@ -52,6 +52,15 @@ macro_rules! ledger_columns {
     };
 }
 
+/// The target allocation columns of a users row.
+fn target_row(r: &SqliteRow) -> anyhow::Result<Option<blu_domain::Allocation>> {
+    Ok(pc::target(
+        r.opt_dec("target_foundation")?,
+        r.opt_dec("target_growth")?,
+        r.opt_dec("target_upside")?,
+    ))
+}
+
 fn ledger_row(r: &SqliteRow) -> StoreResult<LedgerEntry> {
     let g = || -> anyhow::Result<LedgerEntry> {
         let doc = |c: &str| -> anyhow::Result<serde_json::Value> {
@@ -133,11 +142,7 @@ async fn load_portfolio(
             last_rebalance_at: r.opt_ts("last_rebalance_at")?,
             created_at: r.ts("created_at")?,
             risk_score: pc::score(r.try_get("risk_score")?)?,
-            target: pc::target(
-                r.opt_dec("target_foundation")?,
-                r.opt_dec("target_growth")?,
-                r.opt_dec("target_upside")?,
-            ),
+            target: target_row(&r)?,
             holdings: Vec::new(),
             head: match (head_sequence, head_hash) {
                 (Some(s), Some(h)) => Some(ChainHead {
@@ -468,11 +473,7 @@ impl PortfolioStore for SqliteStore {
                 let g = || -> anyhow::Result<OnboardingRecord> {
                     Ok(OnboardingRecord {
                         risk_score: pc::score(r.try_get("risk_score")?)?,
-                        target: pc::target(
-                            r.opt_dec("target_foundation")?,
-                            r.opt_dec("target_growth")?,
-                            r.opt_dec("target_upside")?,
-                        ),
+                        target: target_row(&r)?,
                         consents_given: r.try_get("consents")?,
                     })
                 };
@@ -711,11 +712,7 @@ impl PortfolioStore for SqliteStore {
                 created_at: r.ts("created_at")?,
                 last_login_at: r.opt_ts("last_login_at")?,
                 risk_score: pc::score(r.try_get("risk_score")?)?,
-                target: pc::target(
-                    r.opt_dec("target_foundation")?,
-                    r.opt_dec("target_growth")?,
-                    r.opt_dec("target_upside")?,
-                ),
+                target: target_row(&r)?,
                 consent_risk: r.try_get("consent_risk")?,
                 consent_loss: r.try_get("consent_loss")?,
                 consent_no_guarantee: r.try_get("consent_no_guarantee")?,

@@ -125,14 +125,15 @@ pub fn decode_cursor(cursor: &str) -> Option<i64> {
 }
 
 fn activity_item(r: ActivityRecord) -> ActivityItem {
+    let a = r.activity;
     ActivityItem {
         id: r.id,
-        kind: r.action_type,
-        boundary: r.boundary,
-        message: r.message,
-        timestamp: r.at,
-        amount_irr: r.amount,
-        asset_id: r.asset,
+        kind: a.action_type,
+        boundary: a.boundary,
+        message: a.message,
+        timestamp: a.at,
+        amount_irr: a.amount,
+        asset_id: a.asset,
     }
 }
 

@@ -94,16 +94,11 @@ pub struct NewActivity {
     pub at: Timestamp,
 }
 
-/// A stored activity row.
+/// A stored activity row: its integer id (the wire id and keyset cursor) and content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActivityRecord {
     pub id: i64,
-    pub action_type: String,
-    pub boundary: Boundary,
-    pub message: String,
-    pub amount: Option<Irr>,
-    pub asset: Option<AssetId>,
-    pub at: Timestamp,
+    pub activity: NewActivity,
 }
 
 /// The stored response of an idempotent request, written with the business effect.

@@ -23,6 +23,11 @@ pub fn answers(set: &[(&str, &str); 9]) -> Value {
     json!({ "answers": set.iter().map(|(q, o)| json!({"questionId": q, "optionId": o})).collect::<Vec<_>>() })
 }
 
+/// The three consents of `POST /onboarding/consent`.
+pub fn consents() -> Value {
+    json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true})
+}
+
 /// A pinned price file: `{}` = registry default prices at FX 1,456,000.
 pub fn price_file() -> String {
     let path = std::env::temp_dir().join(format!("blu-prices-{}.json", uuid::Uuid::new_v4()));
@@ -96,11 +101,7 @@ impl TestApp {
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         let r = self
-            .post_auth(
-                "/api/v1/onboarding/consent",
-                &session.access,
-                json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true}),
-            )
+            .post_auth("/api/v1/onboarding/consent", &session.access, consents())
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         session

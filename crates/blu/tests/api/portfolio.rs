@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fixtures::{SCORE_6, answers, num, spawn_priced};
+use crate::fixtures::{SCORE_6, answers, consents, num, spawn_priced};
 use crate::helpers::{assert_error, spawn_app};
 
 #[tokio::test]
@@ -34,11 +34,7 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
 
     // Consent before the questionnaire is refused.
     let r = app
-        .post_auth(
-            "/api/v1/onboarding/consent",
-            token,
-            json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true}),
-        )
+        .post_auth("/api/v1/onboarding/consent", token, consents())
         .await;
     let body = assert_error(r, StatusCode::CONFLICT, "ONBOARDING_INCOMPLETE").await;
     assert_eq!(
@@ -71,11 +67,7 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
     assert_eq!(body["error"]["details"]["missing"], json!(["consent"]));
 
     let r = app
-        .post_auth(
-            "/api/v1/onboarding/consent",
-            token,
-            json!({"consentRisk": true, "consentLoss": true, "consentNoGuarantee": true}),
-        )
+        .post_auth("/api/v1/onboarding/consent", token, consents())
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
