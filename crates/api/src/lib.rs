@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod portfolio_support;
 pub mod routes;
 pub mod state;
 pub mod stream;
@@ -31,12 +32,19 @@ fn api_routes() -> OpenApiRouter<AppState> {
     let user_api = OpenApiRouter::new()
         .merge(routes::auth::router())
         .routes(routes!(stream::ws::stream))
-        .merge(routes::prices::router());
+        .merge(routes::prices::router())
+        .merge(routes::onboarding::router())
+        .merge(routes::portfolio::router())
+        .merge(routes::trade::router())
+        .merge(routes::history::router())
+        .merge(routes::profile::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
         .nest(
             "/admin/v1",
-            routes::admin::router().merge(routes::clock::router()),
+            routes::admin::router()
+                .merge(routes::clock::router())
+                .merge(routes::admin_ledger::router()),
         )
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))
@@ -62,6 +70,10 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     }
     let router = router
         .route_layer(from_fn(middleware::metrics))
+        .layer(from_fn_with_state(
+            state.clone(),
+            portfolio_support::idempotency,
+        ))
         .layer(from_fn_with_state(
             state.clone(),
             routes::clock::sync_middleware,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use blu_app::Secret;
 use blu_app::auth::AuthService;
+use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{BusinessClock, PriceCache, RateLimiter, SmsGateway, Store};
 use blu_app::prices::PriceService;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -37,6 +38,7 @@ pub struct ApiSettings {
 pub struct AppState {
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<AuthService>,
+    pub portfolio: Arc<PortfolioService>,
     pub store: Arc<dyn Store>,
     pub sms: Arc<dyn SmsGateway>,
     pub limiter: Arc<dyn RateLimiter>,

@@ -6,3 +6,4 @@ pub mod prices;
 pub mod startup;
 pub mod streaming;
 pub mod telemetry;
+pub mod verify;

@@ -1,5 +1,5 @@
 //! `blu serve` (API; in the embedded default also jobs and the price feed), `blu migrate`,
-//! `blu openapi`.
+//! `blu openapi`, `blu verify-ledger [--portfolio <id>]`.
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
@@ -22,6 +22,13 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document as JSON.
     Openapi,
+    /// Recompute every ledger hash chain and replay it against the balances (exit 1 on any
+    /// failure).
+    VerifyLedger {
+        /// Only this portfolio.
+        #[arg(long)]
+        portfolio: Option<uuid::Uuid>,
+    },
 }
 
 #[tokio::main]
@@ -43,6 +50,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let store = open_store(&config).await?;
             tracing::info!(database = store.backend(), "migrations applied");
+            Ok(())
+        }
+        Command::VerifyLedger { portfolio } => {
+            let ok = blu::verify::run(&config, portfolio).await?;
+            if !ok {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Openapi => unreachable!("handled before configuration is read"),

@@ -9,6 +9,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
+use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{BusinessClock, PriceBus, PriceCache, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
@@ -46,19 +47,25 @@ fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Opens the database (running migrations) as configured.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let database = blu_store::connect(
+    Ok(open_database(config).await?.into_store())
+}
+
+/// Opens the database (running migrations) as configured, with its concrete backend.
+pub async fn open_database(config: &Config) -> anyhow::Result<blu_store::Database> {
+    blu_store::connect(
         config.database_url.as_deref(),
         &config.data_dir,
         config.database_max_connections,
     )
     .await
-    .context("opening the database")?;
-    Ok(database.into_store())
+    .context("opening the database")
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = open_store(&config).await?;
+        let database = open_database(&config).await?;
+        let portfolio_store = database.portfolio_store();
+        let store = database.into_store();
         let redis_client = match &config.redis_url {
             Some(url) => Some(
                 redis::Client::open(url.as_str()).context("REDIS_URL is not a valid Redis URL")?,
@@ -109,6 +116,12 @@ impl Application {
             crate::prices::start(&config, store.clone(), clock.clone(), streaming.bus.clone())
                 .await?;
         let prices: Arc<dyn PriceCache> = price_service.clone();
+        let portfolio = PortfolioService::new(
+            portfolio_store,
+            prices.clone(),
+            clock.clone(),
+            config.price_max_age,
+        );
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -125,6 +138,7 @@ impl Application {
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
+            portfolio: Arc::new(portfolio),
             store,
             sms,
             limiter,

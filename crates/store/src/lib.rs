@@ -11,18 +11,21 @@ pub mod error;
 mod jobs_sql;
 pub mod pg;
 mod pg_jobs;
+pub mod pg_portfolio;
 mod pg_prices;
+pub mod portfolio_codec;
 mod prices_sql;
 pub mod reference;
 pub mod sqlite;
 mod sqlite_jobs;
+pub mod sqlite_portfolio;
 mod sqlite_prices;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::bail;
-use blu_app::ports::Store;
+use blu_app::ports::{PortfolioStore, Store};
 
 pub use pg::PgStore;
 pub use reference::AssetRow;
@@ -41,6 +44,14 @@ pub enum Database {
 }
 
 impl Database {
+    /// The portfolio store of the same database.
+    pub fn portfolio_store(&self) -> Arc<dyn PortfolioStore> {
+        match self {
+            Database::Postgres(store) => Arc::new(store.clone()),
+            Database::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
     /// The store behind the port.
     pub fn into_store(self) -> Arc<dyn Store> {
         match self {

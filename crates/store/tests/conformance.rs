@@ -390,10 +390,17 @@ conformance!(
     money_and_quantities_round_trip_exactly_and_normalized,
     a_negative_cash_balance_is_refused_by_the_database,
     a_uniqueness_violation_is_reported_as_a_conflict,
+    a_committed_movement_reads_back_with_lots_head_and_stable_holding_ids,
+    a_quote_is_read_only_by_its_owner_and_consumed_once,
+    an_idempotency_key_is_claimed_once_completed_and_replayed,
+    consent_needs_a_score_and_settings_and_deletion_round_trip,
 );
 
+#[path = "conformance/portfolio.rs"]
+mod portfolio;
 #[path = "conformance/prices.rs"]
 mod prices;
+use portfolio::*;
 
 fn t0() -> Timestamp {
     // Sub-second digits on purpose: every backend must keep microseconds.

@@ -1,8 +1,14 @@
 //! One module per resource; each exposes `router()`.
 
 pub mod admin;
+pub mod admin_ledger;
 pub mod admin_overrides;
 pub mod auth;
 pub mod clock;
 pub mod health;
+pub mod history;
+pub mod onboarding;
+pub mod portfolio;
 pub mod prices;
+pub mod profile;
+pub mod trade;

@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod jobs;
 pub mod limits;
+pub mod portfolio;
 pub mod price_feed;
 pub mod prices;
 pub mod push;
@@ -13,6 +14,12 @@ pub mod stream;
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use jobs::{ClaimedRun, JobStore, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use portfolio::{
+    AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
+    IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,
+    PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate, Settings,
+    SettingsUpdate, TradeQuote, new_holding_id,
+};
 pub use price_feed::{
     DailyClose, FX_SUBJECT, FetchedPrice, FxSource, PriceOverride, PriceSource, PriceStore,
     PriceWrite, SourceError, StoredPrices,

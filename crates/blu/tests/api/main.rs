@@ -4,9 +4,13 @@
 mod auth;
 mod basics;
 mod clock;
+mod fixtures;
 mod helpers;
+mod history;
 mod hostile;
 mod instances;
+mod portfolio;
 mod price_service;
 mod prices;
 mod stream;
+mod trade;

@@ -1,0 +1,243 @@
+//! Shared pieces of the portfolio routes: the error mapping of the portfolio use cases, the
+//! idempotency middleware (D29, api.md §1.11) and the response helper that commits a money
+//! movement together with its stored response.
+
+use axum::body::{Body as AxumBody, to_bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use blu_app::portfolio::{PortfolioError, Prepared, QuoteError};
+use blu_app::ports::{Clock, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest};
+use blu_domain::ledger::CanonicalValue;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{MAX_BODY_BYTES, bearer_token};
+use crate::state::AppState;
+
+impl From<PortfolioError> for ApiError {
+    fn from(e: PortfolioError) -> ApiError {
+        match e {
+            PortfolioError::Rule(v) => v.into(),
+            PortfolioError::NoPortfolio => ApiError::not_found("portfolio"),
+            PortfolioError::NotFound(resource) => ApiError::not_found(resource),
+            PortfolioError::Quote(QuoteError::NotFound) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "QUOTE_NOT_FOUND",
+                "This quote was not found; please preview the trade again",
+            ),
+            PortfolioError::Quote(QuoteError::InUse) => ApiError::new(
+                StatusCode::CONFLICT,
+                "QUOTE_IN_USE",
+                "This quote has already been used",
+            ),
+            PortfolioError::Quote(QuoteError::Expired { valid_until }) => ApiError::new(
+                StatusCode::GONE,
+                "QUOTE_EXPIRED",
+                "This quote has expired; please preview the trade again",
+            )
+            .with("validUntil", valid_until.to_rfc3339_millis()),
+            PortfolioError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The idempotency key of the current request, set by the middleware once claimed.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey {
+    pub user_id: Uuid,
+    pub key: String,
+}
+
+/// Extracts the claimed idempotency key, if any.
+pub struct Idem(pub Option<IdempotencyKey>);
+
+impl FromRequestParts<AppState> for Idem {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        Ok(Idem(parts.extensions.get::<IdempotencyKey>().cloned()))
+    }
+}
+
+/// Marks a response whose idempotency record was written in the business transaction.
+#[derive(Clone, Copy, Debug)]
+struct IdempotencyStored;
+
+const REPLAYED: &str = "idempotent-replayed";
+
+/// A JSON response from already-serialized bytes.
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Commits a money movement with its response stored under the request's idempotency key in
+/// the same transaction, and answers with exactly the stored bytes.
+pub async fn commit_json<T: Serialize>(
+    prepared: Prepared<T>,
+    idem: Idem,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let body = serde_json::to_vec(&prepared.outcome).map_err(|e| ApiError::internal(&e))?;
+    let completion = idem.0.map(|k| IdempotencyCompletion {
+        user_id: k.user_id,
+        key: k.key,
+        status: status.as_u16(),
+        body: body.clone(),
+    });
+    let stored = completion.is_some();
+    prepared.commit(completion).await?;
+    let mut response = json_bytes(status, body);
+    if stored {
+        response.extensions_mut().insert(IdempotencyStored);
+    }
+    Ok(response)
+}
+
+/// 1–255 printable ASCII characters.
+fn valid_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// SHA-256 over method, path and the SHA-256 of the canonical JSON body (keys sorted,
+/// numbers normalised); a body that is not JSON is hashed as sent.
+pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
+    let blank = body.iter().all(u8::is_ascii_whitespace);
+    let canonical: Vec<u8> = if blank {
+        b"{}".to_vec()
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(value) => CanonicalValue::from_json(&value)
+                .to_canonical_string()
+                .into_bytes(),
+            Err(_) => body.to_vec(),
+        }
+    };
+    let body_hash = hex::encode(Sha256::digest(&canonical));
+    hex::encode(Sha256::digest(
+        format!("{method}\n{path}\n{body_hash}").as_bytes(),
+    ))
+}
+
+/// Idempotency for every mutating route under `/api/v1` (D29). `/auth/*` accepts the header
+/// but never stores; requests without a valid session run unchanged (and fail with 401).
+pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mutating = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let path = req.uri().path().to_owned();
+    if !mutating || !path.starts_with("/api/v1/") {
+        return next.run(req).await;
+    }
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return next.run(req).await;
+    };
+    let key = match raw.to_str() {
+        Ok(k) if valid_key(k) => k.to_owned(),
+        _ => {
+            return ApiError::validation(
+                "Idempotency-Key",
+                "must be 1 to 255 printable ASCII characters",
+            )
+            .into_response();
+        }
+    };
+    if path.starts_with("/api/v1/auth/") {
+        return next.run(req).await;
+    }
+    let Some(token) = bearer_token(req.headers()) else {
+        return next.run(req).await;
+    };
+    let Ok(context) = state.auth.authenticate(token).await else {
+        return next.run(req).await;
+    };
+    let user_id = context.user_id;
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+    };
+    let now = state.clock.now();
+    let request = IdempotencyRequest {
+        user_id,
+        key: key.clone(),
+        method: parts.method.to_string(),
+        path: path.clone(),
+        fingerprint: fingerprint(&parts.method, &path, &bytes),
+        now,
+        expired_before: now.plus_seconds(-24 * 3600),
+        abandoned_before: now.plus_seconds(-120),
+    };
+    let store = state.portfolio.store().clone();
+    let claim = match store.claim_idempotency(&request).await {
+        Ok(claim) => claim,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match claim {
+        IdempotencyClaim::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = json_bytes(status, body);
+            response
+                .headers_mut()
+                .insert(REPLAYED, HeaderValue::from_static("true"));
+            response
+        }
+        IdempotencyClaim::Mismatch => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was already used for a different request",
+        )
+        .into_response(),
+        IdempotencyClaim::InProgress => ApiError::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_KEY_IN_PROGRESS",
+            "A request with this Idempotency-Key is still being processed",
+        )
+        .retry_after(1)
+        .into_response(),
+        IdempotencyClaim::Started => {
+            let mut req = Request::from_parts(parts, AxumBody::from(bytes));
+            req.extensions_mut().insert(IdempotencyKey {
+                user_id,
+                key: key.clone(),
+            });
+            let response = next.run(req).await;
+            let status = response.status();
+            if status.is_server_error()
+                || status == StatusCode::UNAUTHORIZED
+                || status == StatusCode::TOO_MANY_REQUESTS
+            {
+                if let Err(e) = store.release_idempotency(user_id, &key).await {
+                    tracing::error!(error = %e, "releasing an idempotency key failed");
+                }
+                return response;
+            }
+            if response.extensions().get::<IdempotencyStored>().is_some() {
+                return response;
+            }
+            let (parts, body) = response.into_parts();
+            let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+                return ApiError::internal(&"response body unreadable").into_response();
+            };
+            let completion = IdempotencyCompletion {
+                user_id,
+                key,
+                status: status.as_u16(),
+                body: bytes.to_vec(),
+            };
+            if let Err(e) = store.complete_idempotency(&completion, now).await {
+                tracing::error!(error = %e, "storing an idempotent response failed");
+            }
+            Response::from_parts(parts, AxumBody::from(bytes))
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Portfolio use cases: onboarding, portfolio reads, add funds, trade preview and execute,
+//! ledger history and activity, verification and the profile. Each money movement locks the
+//! portfolio through [`PortfolioStore::lock`], lets the domain compute the change, and returns a
+//! [`Prepared`] movement that the caller commits together with its idempotency record.
+
+mod funds;
+mod history;
+mod onboarding;
+mod profile;
+mod trade;
+mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use blu_domain::ledger::{NewEntry, SealError, UuidText};
+use blu_domain::{
+    Allocation, AssetId, Boundary, EntryType, ErrorCode, Irr, PortfolioState, PriceBook,
+    RuleViolation, Snapshot, Timestamp, value_portfolio,
+};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::ports::{
+    Clock, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord, PortfolioStore,
+    PortfolioTx, PriceCache, PriceSnapshot, StoreError,
+};
+
+pub use funds::FundsAdded;
+pub use history::{
+    ActivityItem, ActivityPage, HistoryFilter, HistoryPage, VerifyAll, VerifyFailure, VerifyReport,
+    decode_cursor, encode_cursor,
+};
+pub use onboarding::{ConsentResult, FundingResult, RiskResult};
+pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
+pub use trade::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView};
+pub use view::{FixedIncomeView, HoldingView, PortfolioView};
+
+/// Trade quotes live 30 s (D17).
+pub const QUOTE_TTL_SECONDS: i64 = 30;
+
+/// Why a portfolio use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PortfolioError {
+    /// A business rule refused (4xx by its code, or 503 `PRICES_STALE`).
+    #[error("{0}")]
+    Rule(#[from] RuleViolation),
+    /// A quote problem of `POST /trade/execute` (business-rules §5.3).
+    #[error("{0:?}")]
+    Quote(QuoteError),
+    /// The user has no portfolio yet (404 `NOT_FOUND`, resource `portfolio`).
+    #[error("no portfolio")]
+    NoPortfolio,
+    /// An unknown resource or another user's (404 `NOT_FOUND`).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Quote failures, each with its own status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuoteError {
+    /// 404 `QUOTE_NOT_FOUND`: unknown or another user's.
+    NotFound,
+    /// 409 `QUOTE_IN_USE`: already used.
+    InUse,
+    /// 410 `QUOTE_EXPIRED`.
+    Expired { valid_until: Timestamp },
+}
+
+pub type PortfolioResult<T> = Result<T, PortfolioError>;
+
+fn sealed(e: SealError) -> PortfolioError {
+    PortfolioError::Store(StoreError::Other(anyhow::anyhow!("ledger seal: {e}")))
+}
+
+/// A computed money movement holding the portfolio lock: commit it (with the idempotency
+/// record of the response) or drop it to roll back.
+pub struct Prepared<T> {
+    tx: Box<dyn PortfolioTx>,
+    change: PortfolioChange,
+    pub outcome: T,
+}
+
+impl<T> Prepared<T> {
+    /// Commits the movement; `idempotency` is stored in the same transaction.
+    pub async fn commit(
+        mut self,
+        idempotency: Option<IdempotencyCompletion>,
+    ) -> PortfolioResult<T> {
+        self.change.idempotency = idempotency;
+        match self.tx.commit(self.change).await {
+            Ok(()) => Ok(self.outcome),
+            Err(StoreError::Conflict(c)) if c.contains("portfolios") || c.contains("user_id") => {
+                Err(portfolio_exists().into())
+            }
+            Err(StoreError::Conflict(c)) if c.contains("trade_quotes") => {
+                Err(PortfolioError::Quote(QuoteError::InUse))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+pub(crate) fn portfolio_exists() -> RuleViolation {
+    RuleViolation::new(
+        ErrorCode::PortfolioExists,
+        "A portfolio already exists for this account",
+    )
+}
+
+/// The portfolio use cases.
+pub struct PortfolioService {
+    store: Arc<dyn PortfolioStore>,
+    prices: Arc<dyn PriceCache>,
+    clock: Arc<dyn Clock>,
+    price_max_age: Duration,
+}
+
+impl PortfolioService {
+    pub fn new(
+        store: Arc<dyn PortfolioStore>,
+        prices: Arc<dyn PriceCache>,
+        clock: Arc<dyn Clock>,
+        price_max_age: Duration,
+    ) -> PortfolioService {
+        PortfolioService {
+            store,
+            prices,
+            clock,
+            price_max_age,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn PortfolioStore> {
+        &self.store
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn price_max_age(&self) -> Duration {
+        self.price_max_age
+    }
+
+    /// The latest prices (any age) for valuations; an empty book without FX.
+    fn valuation_book(snapshot: &PriceSnapshot) -> PriceBook {
+        snapshot
+            .book()
+            .unwrap_or_else(|| PriceBook::new(Decimal::ZERO))
+    }
+
+    /// Fresh prices for money movement touching `assets` (D17), else `PRICES_STALE`.
+    fn fresh_book(
+        &self,
+        snapshot: &PriceSnapshot,
+        now: Timestamp,
+        assets: &[AssetId],
+    ) -> PortfolioResult<PriceBook> {
+        snapshot
+            .fresh_book(now, self.price_max_age, assets)
+            .map_err(|stale| {
+                RuleViolation::new(
+                    ErrorCode::PricesStale,
+                    "Prices are being updated. Please try again in a moment.",
+                )
+                .with("assetIds", stale)
+                .with("maxAgeSeconds", self.price_max_age.as_secs())
+                .into()
+            })
+    }
+
+    async fn lock(&self, user_id: Uuid) -> PortfolioResult<Box<dyn PortfolioTx>> {
+        self.store
+            .lock(user_id)
+            .await?
+            .ok_or(PortfolioError::NotFound("user"))
+    }
+}
+
+/// The target of a portfolio (always set: a portfolio cannot exist without a risk score).
+fn target_of(record: &PortfolioRecord) -> PortfolioResult<Allocation> {
+    record.target.ok_or_else(|| {
+        PortfolioError::Store(StoreError::Other(anyhow::anyhow!(
+            "portfolio {} has no target allocation",
+            record.id
+        )))
+    })
+}
+
+fn uuid_text(id: Uuid) -> UuidText {
+    UuidText::parse(&id.hyphenated().to_string()).expect("a uuid prints as a uuid")
+}
+
+/// The parts every ledger-writing movement shares.
+struct Movement<'a> {
+    portfolio_id: Uuid,
+    entry_type: EntryType,
+    boundary: Boundary,
+    message: String,
+    before: (&'a PortfolioState, &'a PriceBook),
+    after: (&'a PortfolioState, &'a PriceBook),
+    target: &'a Allocation,
+    now: Timestamp,
+}
+
+impl Movement<'_> {
+    /// The unsealed entry with canonical before/after snapshots.
+    fn entry(&self) -> (NewEntry, Snapshot) {
+        let before = Snapshot::capture(
+            &value_portfolio(self.before.0, self.before.1, self.now),
+            self.target,
+        );
+        let after = Snapshot::capture(
+            &value_portfolio(self.after.0, self.after.1, self.now),
+            self.target,
+        );
+        let entry = NewEntry::new(
+            uuid_text(Uuid::now_v7()),
+            uuid_text(self.portfolio_id),
+            self.entry_type,
+            self.now,
+            before,
+            after.clone(),
+            self.boundary,
+            self.message.clone(),
+        );
+        (entry, after)
+    }
+
+    fn activity(&self, amount: Option<Irr>, asset: Option<AssetId>) -> NewActivity {
+        NewActivity {
+            action_type: self.entry_type.as_str().to_owned(),
+            boundary: self.boundary,
+            message: self.message.clone(),
+            amount,
+            asset,
+            at: self.now,
+        }
+    }
+}
+
+/// Seals `entry` after `record`'s head and builds the change set.
+fn change_set(
+    record: Option<&PortfolioRecord>,
+    portfolio_id: Uuid,
+    entry: NewEntry,
+    after: &Snapshot,
+    state: &PortfolioState,
+    activity: NewActivity,
+    now: Timestamp,
+) -> PortfolioResult<PortfolioChange> {
+    let entry = entry
+        .seal(record.and_then(|r| r.head.as_ref()))
+        .map_err(sealed)?;
+    Ok(PortfolioChange {
+        portfolio_id,
+        create: record.is_none(),
+        cash: state.cash,
+        holdings: state.holdings.clone(),
+        status: after.status,
+        entry,
+        activity,
+        consumed_quote: None,
+        idempotency: None,
+        now,
+    })
+}
+
+/// Serializes `Option<Timestamp>` as an RFC 3339 string with milliseconds.
+pub(crate) mod opt_millis {
+    use blu_domain::Timestamp;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&t.to_rfc3339_millis()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Serializes `Timestamp` as an RFC 3339 string with milliseconds.
+pub(crate) mod ts_millis {
+    use blu_domain::Timestamp;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_millis())
+    }
+}
+
+/// `{"success": true}`-style acknowledgement bodies.
+#[derive(Clone, Debug, Serialize)]
+pub struct Success {
+    pub success: bool,
+}

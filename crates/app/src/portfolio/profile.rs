@@ -1,0 +1,155 @@
+//! `GET /profile`, `PUT /profile/settings`, `DELETE /profile` (api.md §11).
+
+use blu_domain::{Allocation, ErrorCode, RiskTier, RuleViolation, Timestamp, risk_profile};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{PortfolioError, PortfolioResult, PortfolioService, opt_millis, ts_millis};
+use crate::ports::{AccountDeletion, Settings, SettingsUpdate};
+
+/// The user's consents.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentsView {
+    pub risk: bool,
+    pub loss: bool,
+    pub no_guarantee: bool,
+    #[serde(with = "opt_millis", skip_serializing_if = "Option::is_none")]
+    pub consented_at: Option<Timestamp>,
+}
+
+/// `settings` of the profile.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    pub language: String,
+    pub notifications_enabled: bool,
+    pub biometric_enabled: bool,
+}
+
+impl From<Settings> for SettingsView {
+    fn from(s: Settings) -> SettingsView {
+        SettingsView {
+            language: s.language,
+            notifications_enabled: s.notifications_enabled,
+            biometric_enabled: false,
+        }
+    }
+}
+
+/// The body of `GET /profile`; risk fields are omitted until the questionnaire is scored.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileView {
+    pub id: Uuid,
+    pub phone: String,
+    #[serde(with = "ts_millis")]
+    pub created_at: Timestamp,
+    #[serde(with = "opt_millis", skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_score: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_tier: Option<RiskTier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_name_fa: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_allocation: Option<Allocation>,
+    pub consents: ConsentsView,
+    pub onboarding_complete: bool,
+    pub settings: SettingsView,
+}
+
+/// The body of `DELETE /profile`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deleted {
+    pub success: bool,
+    #[serde(with = "ts_millis")]
+    pub deleted_at: Timestamp,
+}
+
+impl PortfolioService {
+    pub async fn profile(&self, user_id: Uuid) -> PortfolioResult<ProfileView> {
+        let p = self
+            .store
+            .profile(user_id)
+            .await?
+            .ok_or(PortfolioError::NotFound("user"))?;
+        let profile = p.risk_score.and_then(risk_profile);
+        let complete = p.risk_score.is_some()
+            && p.consent_risk
+            && p.consent_loss
+            && p.consent_no_guarantee
+            && p.has_portfolio;
+        Ok(ProfileView {
+            id: p.id,
+            phone: p.phone,
+            created_at: p.created_at,
+            last_login_at: p.last_login_at,
+            risk_score: p.risk_score,
+            risk_tier: p.risk_score.map(RiskTier::for_score),
+            profile_name: profile.map(|x| x.kind.name_en()),
+            profile_name_fa: profile.map(|x| x.kind.name_fa()),
+            target_allocation: p.target,
+            consents: ConsentsView {
+                risk: p.consent_risk,
+                loss: p.consent_loss,
+                no_guarantee: p.consent_no_guarantee,
+                consented_at: p.consented_at,
+            },
+            onboarding_complete: complete,
+            settings: p.settings.into(),
+        })
+    }
+
+    pub async fn update_settings(
+        &self,
+        user_id: Uuid,
+        update: &SettingsUpdate,
+    ) -> PortfolioResult<SettingsView> {
+        if let Some(language) = &update.language
+            && language != "fa"
+            && language != "en"
+        {
+            return Err(RuleViolation::invalid_field("language", "must be fa or en").into());
+        }
+        if update
+            .notification_token
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > 512)
+        {
+            return Err(RuleViolation::invalid_field(
+                "notificationToken",
+                "must be at most 512 characters",
+            )
+            .into());
+        }
+        let settings = self
+            .store
+            .update_settings(user_id, update, self.now())
+            .await?
+            .ok_or(PortfolioError::NotFound("user"))?;
+        Ok(settings.into())
+    }
+
+    /// Closes the account (api.md §11 `DELETE /profile`).
+    pub async fn delete_account(&self, user_id: Uuid) -> PortfolioResult<Deleted> {
+        let now = self.now();
+        let anonymised = format!("deleted:{}", user_id.simple());
+        match self.store.delete_account(user_id, &anonymised, now).await? {
+            AccountDeletion::Deleted => Ok(Deleted {
+                success: true,
+                deleted_at: now,
+            }),
+            AccountDeletion::ActiveLoansExist => Err(RuleViolation::new(
+                ErrorCode::ActiveLoansExist,
+                "Please settle your active loans before closing the account",
+            )
+            .into()),
+            AccountDeletion::NotFound => Err(PortfolioError::NotFound("user")),
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The portfolio storage port: a unit of work that holds the portfolio lock while a money
+//! movement is computed and applied, plus the read-only queries of the portfolio, history,
+//! activity, profile and verification use cases.
+//!
+//! A money movement is: [`PortfolioStore::lock`] (one transaction: PostgreSQL `SELECT … FOR
+//! UPDATE` on the portfolio row inside the tenant transaction, SQLite `BEGIN IMMEDIATE`) loads the
+//! whole state; the domain computes the change; [`PortfolioTx::commit`] writes cash, holdings,
+//! lots, the sealed ledger entry, the activity row, the consumed quote and the idempotency
+//! record, and commits. Dropping the unit of work without committing rolls everything back.
+
+use async_trait::async_trait;
+use blu_domain::fixed_income::Lot;
+use blu_domain::ledger::ChainHead;
+use blu_domain::trade::TradeAction;
+use blu_domain::{
+    Allocation, AssetId, Boundary, EntryType, Holding, Irr, LedgerEntry, PortfolioState,
+    PortfolioStatus, Quantity, Timestamp,
+};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::store::StoreResult;
+
+/// One holding row with its fixed-income lots (oldest first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldingRecord {
+    pub id: Uuid,
+    pub asset: AssetId,
+    pub quantity: Quantity,
+    pub frozen: bool,
+    pub first_purchased_at: Option<Timestamp>,
+    pub lots: Vec<Lot>,
+}
+
+/// A portfolio as loaded in one consistent read: the row, its holdings and lots, the owner's
+/// target, the ledger head and the counts the portfolio view reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortfolioRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub cash: Irr,
+    pub last_rebalance_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub risk_score: Option<u8>,
+    pub target: Option<Allocation>,
+    /// Registry order.
+    pub holdings: Vec<HoldingRecord>,
+    pub head: Option<ChainHead>,
+    pub active_loans: i64,
+    pub active_protections: i64,
+    /// Σ unpaid principal of ACTIVE loans.
+    pub outstanding_loan_principal: Irr,
+}
+
+impl PortfolioRecord {
+    /// The domain state (cash, holdings with lots).
+    pub fn state(&self) -> PortfolioState {
+        PortfolioState {
+            cash: self.cash,
+            holdings: self
+                .holdings
+                .iter()
+                .map(|h| Holding {
+                    asset: h.asset,
+                    quantity: h.quantity,
+                    frozen: h.frozen,
+                    lots: h.lots.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn holding(&self, asset: AssetId) -> Option<&HoldingRecord> {
+        self.holdings.iter().find(|h| h.asset == asset)
+    }
+}
+
+/// The onboarding facts of a user, read under the lock before a portfolio exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnboardingRecord {
+    pub risk_score: Option<u8>,
+    pub target: Option<Allocation>,
+    pub consents_given: bool,
+}
+
+/// An activity row to write (api.md §2.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewActivity {
+    pub action_type: String,
+    pub boundary: Boundary,
+    pub message: String,
+    pub amount: Option<Irr>,
+    pub asset: Option<AssetId>,
+    pub at: Timestamp,
+}
+
+/// A stored activity row: its integer id (the wire id and keyset cursor) and content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityRecord {
+    pub id: i64,
+    pub activity: NewActivity,
+}
+
+/// The stored response of an idempotent request, written with the business effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyCompletion {
+    pub user_id: Uuid,
+    pub key: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// The outcome of claiming an idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use (or the earlier record expired): run the request.
+    Started,
+    /// Same key and fingerprint, completed: replay this response.
+    Replay { status: u16, body: Vec<u8> },
+    /// Same key, another request.
+    Mismatch,
+    /// Same key, still running.
+    InProgress,
+}
+
+/// A new idempotency claim.
+#[derive(Clone, Debug)]
+pub struct IdempotencyRequest {
+    pub user_id: Uuid,
+    pub key: String,
+    pub method: String,
+    pub path: String,
+    pub fingerprint: String,
+    pub now: Timestamp,
+    /// Records created before this instant are expired (24 h) and replaced.
+    pub expired_before: Timestamp,
+    /// IN_PROGRESS records created before this instant belong to a crashed request and are
+    /// taken over.
+    pub abandoned_before: Timestamp,
+}
+
+/// A trade quote (business-rules §5.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradeQuote {
+    pub id: String,
+    pub user_id: Uuid,
+    pub portfolio_id: Uuid,
+    pub asset: AssetId,
+    pub action: TradeAction,
+    /// The requested amount (0 for a `sellAll` request).
+    pub amount: Irr,
+    pub sell_all: bool,
+    pub quantity: Quantity,
+    pub price_usd: Option<Decimal>,
+    pub price_irr: Decimal,
+    pub fx_rate: Option<Decimal>,
+    pub spread: Irr,
+    /// `AVAILABLE` or `CONSUMED`.
+    pub consumed: bool,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// Everything one money movement writes, computed by the domain from the locked state.
+#[derive(Clone, Debug)]
+pub struct PortfolioChange {
+    pub portfolio_id: Uuid,
+    /// True for initial funding: the portfolio row is inserted.
+    pub create: bool,
+    pub cash: Irr,
+    /// The full holdings after the change (a holding sold out stays with quantity 0).
+    pub holdings: Vec<Holding>,
+    pub status: PortfolioStatus,
+    pub entry: LedgerEntry,
+    pub activity: NewActivity,
+    pub consumed_quote: Option<String>,
+    pub idempotency: Option<IdempotencyCompletion>,
+    pub now: Timestamp,
+}
+
+/// A locked portfolio (or, before funding, a locked user).
+#[async_trait]
+pub trait PortfolioTx: Send {
+    fn onboarding(&self) -> &OnboardingRecord;
+    fn portfolio(&self) -> Option<&PortfolioRecord>;
+    /// A quote of the locked user (`None` when unknown or another user's).
+    async fn quote(&mut self, id: &str) -> StoreResult<Option<TradeQuote>>;
+    /// Applies the change and commits. A uniqueness conflict (a second portfolio) is
+    /// `StoreError::Conflict`.
+    async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()>;
+}
+
+/// Filters of `GET /history`.
+#[derive(Clone, Debug, Default)]
+pub struct LedgerQuery {
+    pub entry_type: Option<EntryType>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Keyset: entries with a smaller sequence number.
+    pub before_sequence: Option<u64>,
+    pub limit: u32,
+}
+
+/// A user's profile (api.md §11 `GET /profile`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub id: Uuid,
+    pub phone: String,
+    pub created_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+    pub risk_score: Option<u8>,
+    pub target: Option<Allocation>,
+    pub consent_risk: bool,
+    pub consent_loss: bool,
+    pub consent_no_guarantee: bool,
+    pub consented_at: Option<Timestamp>,
+    pub has_portfolio: bool,
+    pub settings: Settings,
+}
+
+/// User settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub language: String,
+    pub notifications_enabled: bool,
+    pub notification_token: Option<String>,
+}
+
+/// A partial settings update (absent = unchanged).
+#[derive(Clone, Debug, Default)]
+pub struct SettingsUpdate {
+    pub language: Option<String>,
+    pub notifications_enabled: Option<bool>,
+    pub notification_token: Option<String>,
+}
+
+/// A scored questionnaire to store on the user.
+#[derive(Clone, Debug)]
+pub struct RiskUpdate {
+    pub score: u8,
+    pub tier: String,
+    pub profile_name: String,
+    pub target: Allocation,
+    pub version: String,
+    pub answers: serde_json::Value,
+    pub breakdown: serde_json::Value,
+    pub at: Timestamp,
+}
+
+/// The result of closing an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountDeletion {
+    Deleted,
+    ActiveLoansExist,
+    NotFound,
+}
+
+/// Portfolio storage.
+#[async_trait]
+pub trait PortfolioStore: Send + Sync {
+    /// Opens the unit of work of a money movement for `user_id`, holding its portfolio lock.
+    /// `None` when the user does not exist (or was deleted).
+    async fn lock(&self, user_id: Uuid) -> StoreResult<Option<Box<dyn PortfolioTx>>>;
+
+    /// The user's portfolio, read without locking.
+    async fn portfolio(&self, user_id: Uuid) -> StoreResult<Option<PortfolioRecord>>;
+
+    async fn save_quote(&self, quote: &TradeQuote) -> StoreResult<()>;
+
+    /// Ledger entries of the user's portfolio, newest first.
+    async fn ledger_page(
+        &self,
+        user_id: Uuid,
+        query: &LedgerQuery,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+
+    /// One ledger entry of the user's portfolio.
+    async fn ledger_entry(&self, user_id: Uuid, id: Uuid) -> StoreResult<Option<LedgerEntry>>;
+
+    /// Every ledger entry of a portfolio, ascending sequence, with its current state: the input
+    /// of verification (operator access, no tenant). `None` when the portfolio is unknown.
+    async fn verification_input(
+        &self,
+        portfolio_id: Uuid,
+    ) -> StoreResult<Option<(Vec<LedgerEntry>, PortfolioState)>>;
+
+    /// Every portfolio id (operator access).
+    async fn portfolio_ids(&self) -> StoreResult<Vec<Uuid>>;
+
+    /// Activity of the user's portfolio, newest first, ids below `before_id`.
+    async fn activity_page(
+        &self,
+        user_id: Uuid,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivityRecord>>;
+
+    /// Stores a scored questionnaire; with a portfolio, also the activity row (one
+    /// transaction). Returns whether a portfolio exists.
+    async fn save_risk(
+        &self,
+        user_id: Uuid,
+        update: &RiskUpdate,
+        activity: &NewActivity,
+    ) -> StoreResult<bool>;
+
+    /// Records the three consents; `None` when the questionnaire was not scored yet. Returns
+    /// the (first) consent time.
+    async fn save_consent(&self, user_id: Uuid, now: Timestamp) -> StoreResult<Option<Timestamp>>;
+
+    async fn profile(&self, user_id: Uuid) -> StoreResult<Option<ProfileRecord>>;
+
+    async fn update_settings(
+        &self,
+        user_id: Uuid,
+        update: &SettingsUpdate,
+        now: Timestamp,
+    ) -> StoreResult<Option<Settings>>;
+
+    /// Closes an account: refuses while a loan is ACTIVE; else cancels ACTIVE protections,
+    /// revokes sessions, anonymises the phone and marks the user deleted (ledger kept).
+    async fn delete_account(
+        &self,
+        user_id: Uuid,
+        anonymised_phone: &str,
+        now: Timestamp,
+    ) -> StoreResult<AccountDeletion>;
+
+    /// Claims an idempotency key (api.md §1.11).
+    async fn claim_idempotency(
+        &self,
+        request: &IdempotencyRequest,
+    ) -> StoreResult<IdempotencyClaim>;
+
+    /// Stores the response of a claimed key (routes whose effect has no portfolio transaction).
+    async fn complete_idempotency(
+        &self,
+        completion: &IdempotencyCompletion,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Forgets an IN_PROGRESS claim (5xx, 401, 429: the key may be retried).
+    async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()>;
+}
+
+/// The id of a new holding: derived from the portfolio and the asset (a name-based UUID over
+/// SHA-256), so the id a use case reports before commit is the id the store writes, and a
+/// holding keeps one id per portfolio and asset.
+pub fn new_holding_id(portfolio_id: Uuid, asset: AssetId) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(portfolio_id.as_bytes())
+        .chain_update(asset.as_str().as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+}

@@ -1,0 +1,893 @@
+//! SQLite implementation of the portfolio port. Money movements run in a `BEGIN IMMEDIATE`
+//! transaction (`SqliteStore::write_tx`), which takes the database write lock before the state
+//! is read, so the read-compute-write of one movement cannot interleave with another. Values
+//! are stored in the canonical text forms of `codec`.
+
+use async_trait::async_trait;
+use blu_app::ports::{
+    AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
+    IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,
+    PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate, Settings,
+    SettingsUpdate, StoreError, StoreResult, TradeQuote,
+};
+use blu_domain::ledger::ChainHead;
+use blu_domain::trade::TradeAction;
+use blu_domain::{Irr, LedgerEntry, PortfolioState, Timestamp};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use uuid::Uuid;
+
+use crate::codec::{SqliteRowExt, dec_text, ts_text, uuid_text};
+use crate::error::map_sqlx;
+use crate::portfolio_codec::{self as pc, HoldingLotRow, LedgerParts};
+use crate::sqlite::SqliteStore;
+
+fn other(e: anyhow::Error) -> StoreError {
+    StoreError::Other(e)
+}
+
+fn json_text(text: Option<String>) -> anyhow::Result<Option<serde_json::Value>> {
+    Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+}
+
+const PORTFOLIO_SELECT: &str = "SELECT p.id, p.user_id, p.cash_irr, p.last_rebalance_at, \
+     p.created_at, u.risk_score, u.target_foundation, u.target_growth, u.target_upside, \
+     (SELECT count(*) FROM loans l WHERE l.portfolio_id = p.id AND l.status = 'ACTIVE') AS active_loans, \
+     (SELECT count(*) FROM protections x WHERE x.portfolio_id = p.id AND x.status = 'ACTIVE') AS active_protections, \
+     (SELECT sequence_number FROM ledger WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) AS head_sequence, \
+     (SELECT entry_hash FROM ledger WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) AS head_hash \
+     FROM portfolios p JOIN users u ON u.id = p.user_id \
+     WHERE p.user_id = $1 AND u.deleted_at IS NULL";
+
+const HOLDINGS_SELECT: &str = "SELECT h.id, h.asset_id, h.quantity, h.frozen, \
+     h.first_purchased_at, l.units, l.purchased_at \
+     FROM holdings h LEFT JOIN fixed_income_lots l ON l.holding_id = h.id \
+     WHERE h.portfolio_id = $1 ORDER BY h.id, l.purchased_at, l.id";
+
+macro_rules! ledger_columns {
+    () => {
+        "id, portfolio_id, sequence_number, entry_type, created_at, before_snapshot, \
+         after_snapshot, asset_id, quantity, amount_irr, price_irr, spread_irr, boundary, loan_id, \
+         protection_id, message, legs, metadata, prev_hash, entry_hash"
+    };
+}
+
+/// The target allocation columns of a users row.
+fn target_row(r: &SqliteRow) -> anyhow::Result<Option<blu_domain::Allocation>> {
+    Ok(pc::target(
+        r.opt_dec("target_foundation")?,
+        r.opt_dec("target_growth")?,
+        r.opt_dec("target_upside")?,
+    ))
+}
+
+fn ledger_row(r: &SqliteRow) -> StoreResult<LedgerEntry> {
+    let g = || -> anyhow::Result<LedgerEntry> {
+        let doc = |c: &str| -> anyhow::Result<serde_json::Value> {
+            Ok(serde_json::from_str(&r.try_get::<String, _>(c)?)?)
+        };
+        LedgerParts {
+            id: r.uuid("id")?,
+            portfolio_id: r.uuid("portfolio_id")?,
+            sequence_number: r.try_get("sequence_number")?,
+            entry_type: r.try_get("entry_type")?,
+            created_at: r.ts("created_at")?,
+            before_snapshot: doc("before_snapshot")?,
+            after_snapshot: doc("after_snapshot")?,
+            asset_id: r.try_get("asset_id")?,
+            quantity: r.opt_dec("quantity")?,
+            amount_irr: r.opt_dec("amount_irr")?,
+            price_irr: r.opt_dec("price_irr")?,
+            spread_irr: r.opt_dec("spread_irr")?,
+            boundary: r.try_get("boundary")?,
+            loan_id: r.opt_uuid("loan_id")?,
+            protection_id: r.opt_uuid("protection_id")?,
+            message: r.try_get("message")?,
+            legs: json_text(r.try_get("legs")?)?,
+            metadata: json_text(r.try_get("metadata")?)?,
+            prev_hash: r.try_get("prev_hash")?,
+            entry_hash: r.try_get("entry_hash")?,
+        }
+        .into_entry()
+    };
+    g().map_err(other)
+}
+
+async fn load_holdings(
+    conn: &mut SqliteConnection,
+    portfolio_id: Uuid,
+) -> StoreResult<Vec<HoldingRecord>> {
+    let rows = sqlx::query(HOLDINGS_SELECT)
+        .bind(uuid_text(portfolio_id))
+        .fetch_all(conn)
+        .await
+        .map_err(map_sqlx)?;
+    let g = || -> anyhow::Result<Vec<HoldingRecord>> {
+        let parts = rows
+            .iter()
+            .map(|r| {
+                Ok(HoldingLotRow {
+                    id: r.uuid("id")?,
+                    asset_id: r.try_get("asset_id")?,
+                    quantity: r.dec("quantity")?,
+                    frozen: r.try_get("frozen")?,
+                    first_purchased_at: r.opt_ts("first_purchased_at")?,
+                    lot_units: r.opt_dec("units")?,
+                    lot_purchased_at: r.opt_ts("purchased_at")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        pc::holdings_from_rows(parts)
+    };
+    g().map_err(other)
+}
+
+async fn load_portfolio(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+) -> StoreResult<Option<PortfolioRecord>> {
+    let row = sqlx::query(PORTFOLIO_SELECT)
+        .bind(uuid_text(user_id))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    let Some(r) = row else { return Ok(None) };
+    let g = || -> anyhow::Result<PortfolioRecord> {
+        let head_sequence: Option<i64> = r.try_get("head_sequence")?;
+        let head_hash: Option<String> = r.try_get("head_hash")?;
+        Ok(PortfolioRecord {
+            id: r.uuid("id")?,
+            user_id: r.uuid("user_id")?,
+            cash: pc::irr(r.dec("cash_irr")?)?,
+            last_rebalance_at: r.opt_ts("last_rebalance_at")?,
+            created_at: r.ts("created_at")?,
+            risk_score: pc::score(r.try_get("risk_score")?)?,
+            target: target_row(&r)?,
+            holdings: Vec::new(),
+            head: match (head_sequence, head_hash) {
+                (Some(s), Some(h)) => Some(ChainHead {
+                    sequence_number: u64::try_from(s)?,
+                    entry_hash: h,
+                }),
+                _ => None,
+            },
+            active_loans: r.try_get("active_loans")?,
+            active_protections: r.try_get("active_protections")?,
+            outstanding_loan_principal: Irr::ZERO,
+        })
+    };
+    let mut record = g().map_err(other)?;
+    if record.active_loans > 0 {
+        // Summed here: SQLite arithmetic on TEXT decimals would go through floating point.
+        let rows = sqlx::query(
+            "SELECT principal_irr, principal_paid_irr FROM loans \
+             WHERE portfolio_id = $1 AND status = 'ACTIVE'",
+        )
+        .bind(uuid_text(record.id))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+        for r in rows {
+            let unpaid = r.dec("principal_irr").and_then(pc::irr).map_err(other)?
+                - r.dec("principal_paid_irr")
+                    .and_then(pc::irr)
+                    .map_err(other)?;
+            record.outstanding_loan_principal += unpaid;
+        }
+    }
+    record.holdings = load_holdings(conn, record.id).await?;
+    Ok(Some(record))
+}
+
+/// A locked portfolio on SQLite (the database write lock).
+struct SqlitePortfolioTx {
+    tx: Transaction<'static, Sqlite>,
+    user_id: Uuid,
+    onboarding: OnboardingRecord,
+    portfolio: Option<PortfolioRecord>,
+}
+
+#[async_trait]
+impl PortfolioTx for SqlitePortfolioTx {
+    fn onboarding(&self) -> &OnboardingRecord {
+        &self.onboarding
+    }
+
+    fn portfolio(&self) -> Option<&PortfolioRecord> {
+        self.portfolio.as_ref()
+    }
+
+    async fn quote(&mut self, id: &str) -> StoreResult<Option<TradeQuote>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, portfolio_id, asset_id, side, amount_irr, quantity, price_usd, \
+             price_irr, fx_rate, spread_irr, terms, state, expires_at, created_at \
+             FROM trade_quotes WHERE id = $1 AND user_id = $2",
+        )
+        .bind(id)
+        .bind(uuid_text(self.user_id))
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx)?;
+        row.map(|r| quote_row(&r)).transpose()
+    }
+
+    async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()> {
+        let SqlitePortfolioTx {
+            mut tx,
+            user_id,
+            portfolio,
+            ..
+        } = *self;
+        let now = ts_text(change.now);
+        let portfolio_id = uuid_text(change.portfolio_id);
+        if change.create {
+            sqlx::query(
+                "INSERT INTO portfolios (id, user_id, cash_irr, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(&portfolio_id)
+            .bind(uuid_text(user_id))
+            .bind(dec_text(change.cash.value()))
+            .bind(change.status.as_str())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        } else {
+            sqlx::query(
+                "UPDATE portfolios SET cash_irr = $2, status = $3, version = version + 1, \
+                 updated_at = $4 WHERE id = $1",
+            )
+            .bind(&portfolio_id)
+            .bind(dec_text(change.cash.value()))
+            .bind(change.status.as_str())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        for holding in &change.holdings {
+            let loaded = portfolio.as_ref().and_then(|p| p.holding(holding.asset));
+            let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);
+            let holding_id = uuid_text(loaded.map_or_else(
+                || blu_app::ports::new_holding_id(change.portfolio_id, holding.asset),
+                |h| h.id,
+            ));
+            if row_changed {
+                let first = holding.quantity.is_positive().then_some(now.clone());
+                sqlx::query(
+                    "INSERT INTO holdings (id, portfolio_id, asset_id, quantity, frozen, \
+                     first_purchased_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                     ON CONFLICT (portfolio_id, asset_id) DO UPDATE SET \
+                     quantity = excluded.quantity, frozen = excluded.frozen, \
+                     first_purchased_at = COALESCE(holdings.first_purchased_at, excluded.first_purchased_at), \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&holding_id)
+                .bind(&portfolio_id)
+                .bind(holding.asset.as_str())
+                .bind(dec_text(holding.quantity.value()))
+                .bind(holding.frozen)
+                .bind(first)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            }
+            if lots_changed {
+                sqlx::query("DELETE FROM fixed_income_lots WHERE holding_id = $1")
+                    .bind(&holding_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+                for lot in &holding.lots {
+                    sqlx::query(
+                        "INSERT INTO fixed_income_lots (id, portfolio_id, holding_id, units, \
+                         purchased_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(uuid_text(Uuid::now_v7()))
+                    .bind(&portfolio_id)
+                    .bind(&holding_id)
+                    .bind(dec_text(lot.units.value()))
+                    .bind(ts_text(lot.purchased_at))
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+                }
+            }
+        }
+        insert_ledger(&mut tx, &change.entry).await?;
+        insert_activity(&mut tx, change.portfolio_id, &change.activity).await?;
+        if let Some(quote_id) = &change.consumed_quote {
+            let done = sqlx::query(
+                "UPDATE trade_quotes SET state = 'CONSUMED', consumed_at = $2 \
+                 WHERE id = $1 AND state = 'AVAILABLE'",
+            )
+            .bind(quote_id)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict("trade_quotes_consumed".into()));
+            }
+        }
+        if let Some(completion) = &change.idempotency {
+            complete(&mut tx, completion, &now).await?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+}
+
+async fn insert_ledger(conn: &mut SqliteConnection, entry: &LedgerEntry) -> StoreResult<()> {
+    let (before, after, legs, metadata) = pc::ledger_documents(entry).map_err(other)?;
+    sqlx::query(concat!(
+        "INSERT INTO ledger (",
+        ledger_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20)"
+    ))
+    .bind(entry.id.as_str())
+    .bind(entry.portfolio_id.as_str())
+    .bind(i64::try_from(entry.sequence_number).map_err(|e| other(e.into()))?)
+    .bind(entry.entry_type.as_str())
+    .bind(ts_text(entry.created_at))
+    .bind(before.to_string())
+    .bind(after.to_string())
+    .bind(entry.asset_id.map(|a| a.as_str()))
+    .bind(entry.quantity.map(|q| dec_text(q.value())))
+    .bind(entry.amount_irr.map(|a| dec_text(a.value())))
+    .bind(entry.price_irr.map(dec_text))
+    .bind(entry.spread_irr.map(|a| dec_text(a.value())))
+    .bind(entry.boundary.as_str())
+    .bind(entry.loan_id.as_ref().map(|t| t.as_str().to_owned()))
+    .bind(entry.protection_id.as_ref().map(|t| t.as_str().to_owned()))
+    .bind(&entry.message)
+    .bind(legs.map(|v| v.to_string()))
+    .bind(metadata.map(|v| v.to_string()))
+    .bind(&entry.prev_hash)
+    .bind(&entry.entry_hash)
+    .execute(conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(())
+}
+
+async fn insert_activity(
+    conn: &mut SqliteConnection,
+    portfolio_id: Uuid,
+    activity: &NewActivity,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO action_log (portfolio_id, action_type, boundary, message, amount_irr, \
+         asset_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(uuid_text(portfolio_id))
+    .bind(&activity.action_type)
+    .bind(activity.boundary.as_str())
+    .bind(&activity.message)
+    .bind(activity.amount.map(|a| dec_text(a.value())))
+    .bind(activity.asset.map(|a| a.as_str()))
+    .bind(ts_text(activity.at))
+    .execute(conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(())
+}
+
+async fn complete(
+    conn: &mut SqliteConnection,
+    completion: &IdempotencyCompletion,
+    now: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET state = 'COMPLETED', status_code = $3, response_body = $4, \
+         completed_at = $5 WHERE user_id = $1 AND key = $2",
+    )
+    .bind(uuid_text(completion.user_id))
+    .bind(&completion.key)
+    .bind(i32::from(completion.status))
+    .bind(&completion.body)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(())
+}
+
+fn quote_row(r: &SqliteRow) -> StoreResult<TradeQuote> {
+    let g = || -> anyhow::Result<TradeQuote> {
+        let terms: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("terms")?)?;
+        let side: String = r.try_get("side")?;
+        let state: String = r.try_get("state")?;
+        Ok(TradeQuote {
+            id: r.try_get("id")?,
+            user_id: r.uuid("user_id")?,
+            portfolio_id: r.uuid("portfolio_id")?,
+            asset: pc::asset(&r.try_get::<String, _>("asset_id")?)?,
+            action: side
+                .parse::<TradeAction>()
+                .map_err(|_| anyhow::anyhow!("side {side}"))?,
+            amount: pc::irr(r.dec("amount_irr")?)?,
+            sell_all: terms["sellAll"].as_bool().unwrap_or(false),
+            quantity: pc::quantity(r.dec("quantity")?)?,
+            price_usd: r.opt_dec("price_usd")?,
+            price_irr: r.dec("price_irr")?,
+            fx_rate: r.opt_dec("fx_rate")?,
+            spread: pc::irr(r.dec("spread_irr")?)?,
+            consumed: state != "AVAILABLE",
+            expires_at: r.ts("expires_at")?,
+            created_at: r.ts("created_at")?,
+        })
+    };
+    g().map_err(other)
+}
+
+fn activity_row(r: &SqliteRow) -> StoreResult<ActivityRecord> {
+    let g = || -> anyhow::Result<ActivityRecord> {
+        pc::activity(
+            r.try_get("id")?,
+            r.try_get("action_type")?,
+            &r.try_get::<String, _>("boundary")?,
+            r.try_get("message")?,
+            r.opt_dec("amount_irr")?,
+            r.try_get::<Option<String>, _>("asset_id")?.as_deref(),
+            r.ts("created_at")?,
+        )
+    };
+    g().map_err(other)
+}
+
+fn settings_row(r: &SqliteRow) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        language: r.try_get("language")?,
+        notifications_enabled: r.try_get("notifications_enabled")?,
+        notification_token: r.try_get("notification_token")?,
+    })
+}
+
+#[async_trait]
+impl PortfolioStore for SqliteStore {
+    async fn lock(&self, user_id: Uuid) -> StoreResult<Option<Box<dyn PortfolioTx>>> {
+        let mut tx = self.write_tx().await?;
+        let portfolio = load_portfolio(&mut tx, user_id).await?;
+        let onboarding = match &portfolio {
+            Some(p) => OnboardingRecord {
+                risk_score: p.risk_score,
+                target: p.target,
+                consents_given: true,
+            },
+            None => {
+                let row = sqlx::query(
+                    "SELECT risk_score, target_foundation, target_growth, target_upside, \
+                     consent_risk AND consent_loss AND consent_no_guarantee AS consents \
+                     FROM users WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(uuid_text(user_id))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+                let Some(r) = row else { return Ok(None) };
+                let g = || -> anyhow::Result<OnboardingRecord> {
+                    Ok(OnboardingRecord {
+                        risk_score: pc::score(r.try_get("risk_score")?)?,
+                        target: target_row(&r)?,
+                        consents_given: r.try_get("consents")?,
+                    })
+                };
+                g().map_err(other)?
+            }
+        };
+        Ok(Some(Box::new(SqlitePortfolioTx {
+            tx,
+            user_id,
+            onboarding,
+            portfolio,
+        })))
+    }
+
+    async fn portfolio(&self, user_id: Uuid) -> StoreResult<Option<PortfolioRecord>> {
+        let mut conn = self.sqlite_pool().acquire().await.map_err(map_sqlx)?;
+        load_portfolio(&mut conn, user_id).await
+    }
+
+    async fn save_quote(&self, quote: &TradeQuote) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO trade_quotes (id, user_id, portfolio_id, asset_id, side, amount_irr, \
+             quantity, price_usd, price_irr, fx_rate, spread_irr, terms, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&quote.id)
+        .bind(uuid_text(quote.user_id))
+        .bind(uuid_text(quote.portfolio_id))
+        .bind(quote.asset.as_str())
+        .bind(quote.action.as_str())
+        .bind(dec_text(quote.amount.value()))
+        .bind(dec_text(quote.quantity.value()))
+        .bind(quote.price_usd.map(dec_text))
+        .bind(dec_text(quote.price_irr))
+        .bind(quote.fx_rate.map(dec_text))
+        .bind(dec_text(quote.spread.value()))
+        .bind(serde_json::json!({ "sellAll": quote.sell_all }).to_string())
+        .bind(ts_text(quote.expires_at))
+        .bind(ts_text(quote.created_at))
+        .execute(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn ledger_page(
+        &self,
+        user_id: Uuid,
+        query: &LedgerQuery,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let before = query
+            .before_sequence
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            ledger_columns!(),
+            " FROM ledger WHERE portfolio_id = (SELECT id FROM portfolios WHERE user_id = $1) \
+             AND ($2 IS NULL OR entry_type = $2) \
+             AND ($3 IS NULL OR created_at >= $3) \
+             AND ($4 IS NULL OR created_at <= $4) \
+             AND ($5 IS NULL OR sequence_number < $5) \
+             ORDER BY sequence_number DESC LIMIT $6"
+        ))
+        .bind(uuid_text(user_id))
+        .bind(query.entry_type.map(|t| t.as_str()))
+        .bind(query.from.map(ts_text))
+        .bind(query.to.map(ts_text))
+        .bind(before)
+        .bind(i64::from(query.limit))
+        .fetch_all(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        rows.iter().map(ledger_row).collect()
+    }
+
+    async fn ledger_entry(&self, user_id: Uuid, id: Uuid) -> StoreResult<Option<LedgerEntry>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            ledger_columns!(),
+            " FROM ledger WHERE id = $2 \
+             AND portfolio_id = (SELECT id FROM portfolios WHERE user_id = $1)"
+        ))
+        .bind(uuid_text(user_id))
+        .bind(uuid_text(id))
+        .fetch_optional(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        row.as_ref().map(ledger_row).transpose()
+    }
+
+    async fn verification_input(
+        &self,
+        portfolio_id: Uuid,
+    ) -> StoreResult<Option<(Vec<LedgerEntry>, PortfolioState)>> {
+        // One read transaction: a consistent view of the ledger and the balances.
+        let mut tx = self.sqlite_pool().begin().await.map_err(map_sqlx)?;
+        let row = sqlx::query("SELECT cash_irr FROM portfolios WHERE id = $1")
+            .bind(uuid_text(portfolio_id))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let Some(row) = row else { return Ok(None) };
+        let cash = row.dec("cash_irr").and_then(pc::irr).map_err(other)?;
+        let holdings = load_holdings(&mut tx, portfolio_id).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            ledger_columns!(),
+            " FROM ledger WHERE portfolio_id = $1 ORDER BY sequence_number"
+        ))
+        .bind(uuid_text(portfolio_id))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        let entries = rows
+            .iter()
+            .map(ledger_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let state = PortfolioState {
+            cash,
+            holdings: holdings
+                .into_iter()
+                .map(|h| blu_domain::Holding {
+                    asset: h.asset,
+                    quantity: h.quantity,
+                    frozen: h.frozen,
+                    lots: h.lots,
+                })
+                .collect(),
+        };
+        Ok(Some((entries, state)))
+    }
+
+    async fn portfolio_ids(&self) -> StoreResult<Vec<Uuid>> {
+        let rows = sqlx::query("SELECT id FROM portfolios ORDER BY created_at, id")
+            .fetch_all(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        rows.iter().map(|r| r.uuid("id").map_err(other)).collect()
+    }
+
+    async fn activity_page(
+        &self,
+        user_id: Uuid,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivityRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, action_type, boundary, message, amount_irr, asset_id, created_at \
+             FROM action_log WHERE portfolio_id = (SELECT id FROM portfolios WHERE user_id = $1) \
+             AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(uuid_text(user_id))
+        .bind(before_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        rows.iter().map(activity_row).collect()
+    }
+
+    async fn save_risk(
+        &self,
+        user_id: Uuid,
+        update: &RiskUpdate,
+        activity: &NewActivity,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let [f, g, u] = update.target.values();
+        sqlx::query(
+            "UPDATE users SET risk_score = $2, risk_tier = $3, risk_profile_name = $4, \
+             target_foundation = $5, target_growth = $6, target_upside = $7, \
+             questionnaire_version = $8, questionnaire_answers = $9, risk_breakdown = $10, \
+             risk_scored_at = $11, updated_at = $11 WHERE id = $1",
+        )
+        .bind(uuid_text(user_id))
+        .bind(i64::from(update.score))
+        .bind(&update.tier)
+        .bind(&update.profile_name)
+        .bind(dec_text(f))
+        .bind(dec_text(g))
+        .bind(dec_text(u))
+        .bind(&update.version)
+        .bind(update.answers.to_string())
+        .bind(update.breakdown.to_string())
+        .bind(ts_text(update.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let portfolio: Option<String> =
+            sqlx::query_scalar("SELECT id FROM portfolios WHERE user_id = $1")
+                .bind(uuid_text(user_id))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        if let Some(id) = &portfolio {
+            let portfolio_id = crate::codec::parse_uuid_text(id).map_err(other)?;
+            insert_activity(&mut tx, portfolio_id, activity).await?;
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(portfolio.is_some())
+    }
+
+    async fn save_consent(&self, user_id: Uuid, now: Timestamp) -> StoreResult<Option<Timestamp>> {
+        let row = sqlx::query(
+            "UPDATE users SET consent_risk = 1, consent_loss = 1, consent_no_guarantee = 1, \
+             consent_at = COALESCE(consent_at, $2), updated_at = $2 \
+             WHERE id = $1 AND risk_score IS NOT NULL AND deleted_at IS NULL RETURNING consent_at",
+        )
+        .bind(uuid_text(user_id))
+        .bind(ts_text(now))
+        .fetch_optional(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        row.map(|r| r.ts("consent_at").map_err(other)).transpose()
+    }
+
+    async fn profile(&self, user_id: Uuid) -> StoreResult<Option<ProfileRecord>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.phone, u.created_at, u.last_login_at, u.risk_score, \
+             u.target_foundation, u.target_growth, u.target_upside, u.consent_risk, u.consent_loss, \
+             u.consent_no_guarantee, u.consent_at, u.language, u.notifications_enabled, \
+             u.notification_token, \
+             EXISTS (SELECT 1 FROM portfolios p WHERE p.user_id = u.id) AS has_portfolio \
+             FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL",
+        )
+        .bind(uuid_text(user_id))
+        .fetch_optional(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        let Some(r) = row else { return Ok(None) };
+        let g = || -> anyhow::Result<ProfileRecord> {
+            Ok(ProfileRecord {
+                id: r.uuid("id")?,
+                phone: r.try_get("phone")?,
+                created_at: r.ts("created_at")?,
+                last_login_at: r.opt_ts("last_login_at")?,
+                risk_score: pc::score(r.try_get("risk_score")?)?,
+                target: target_row(&r)?,
+                consent_risk: r.try_get("consent_risk")?,
+                consent_loss: r.try_get("consent_loss")?,
+                consent_no_guarantee: r.try_get("consent_no_guarantee")?,
+                consented_at: r.opt_ts("consent_at")?,
+                has_portfolio: r.try_get("has_portfolio")?,
+                settings: settings_row(&r)?,
+            })
+        };
+        g().map(Some).map_err(other)
+    }
+
+    async fn update_settings(
+        &self,
+        user_id: Uuid,
+        update: &SettingsUpdate,
+        now: Timestamp,
+    ) -> StoreResult<Option<Settings>> {
+        let row = sqlx::query(
+            "UPDATE users SET language = COALESCE($2, language), \
+             notifications_enabled = COALESCE($3, notifications_enabled), \
+             notification_token = COALESCE($4, notification_token), updated_at = $5 \
+             WHERE id = $1 AND deleted_at IS NULL \
+             RETURNING language, notifications_enabled, notification_token",
+        )
+        .bind(uuid_text(user_id))
+        .bind(&update.language)
+        .bind(update.notifications_enabled)
+        .bind(&update.notification_token)
+        .bind(ts_text(now))
+        .fetch_optional(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        row.map(|r| settings_row(&r).map_err(other)).transpose()
+    }
+
+    async fn delete_account(
+        &self,
+        user_id: Uuid,
+        anonymised_phone: &str,
+        now: Timestamp,
+    ) -> StoreResult<AccountDeletion> {
+        let mut tx = self.write_tx().await?;
+        let now = ts_text(now);
+        let user = uuid_text(user_id);
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(&user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        if exists.is_none() {
+            return Ok(AccountDeletion::NotFound);
+        }
+        let active_loans: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM loans l JOIN portfolios p ON p.id = l.portfolio_id \
+             WHERE p.user_id = $1 AND l.status = 'ACTIVE'",
+        )
+        .bind(&user)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        if active_loans > 0 {
+            return Ok(AccountDeletion::ActiveLoansExist);
+        }
+        sqlx::query(
+            "UPDATE protections SET status = 'CANCELLED', cancelled_at = $2, updated_at = $2 \
+             WHERE status = 'ACTIVE' AND portfolio_id IN (SELECT id FROM portfolios WHERE user_id = $1)",
+        )
+        .bind(&user)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE users SET phone = $2, deleted_at = $3, notification_token = NULL, \
+             questionnaire_answers = NULL, updated_at = $3 WHERE id = $1",
+        )
+        .bind(&user)
+        .bind(anonymised_phone)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(&user)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(AccountDeletion::Deleted)
+    }
+
+    async fn claim_idempotency(
+        &self,
+        request: &IdempotencyRequest,
+    ) -> StoreResult<IdempotencyClaim> {
+        let mut tx = self.write_tx().await?;
+        let user = uuid_text(request.user_id);
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 \
+             AND (created_at < $3 OR (state = 'IN_PROGRESS' AND created_at < $4))",
+        )
+        .bind(&user)
+        .bind(&request.key)
+        .bind(ts_text(request.expired_before))
+        .bind(ts_text(request.abandoned_before))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, method, path, fingerprint, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(&user)
+        .bind(&request.key)
+        .bind(&request.method)
+        .bind(&request.path)
+        .bind(&request.fingerprint)
+        .bind(ts_text(request.now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let claim = if inserted.rows_affected() == 1 {
+            IdempotencyClaim::Started
+        } else {
+            let r = sqlx::query(
+                "SELECT fingerprint, state, status_code, response_body FROM idempotency_keys \
+                 WHERE user_id = $1 AND key = $2",
+            )
+            .bind(&user)
+            .bind(&request.key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+            let g = || -> anyhow::Result<IdempotencyClaim> {
+                let fingerprint: String = r.try_get("fingerprint")?;
+                let state: String = r.try_get("state")?;
+                Ok(if fingerprint != request.fingerprint {
+                    IdempotencyClaim::Mismatch
+                } else if state == "COMPLETED" {
+                    IdempotencyClaim::Replay {
+                        status: u16::try_from(r.try_get::<i64, _>("status_code")?)?,
+                        body: r.try_get("response_body")?,
+                    }
+                } else {
+                    IdempotencyClaim::InProgress
+                })
+            };
+            g().map_err(other)?
+        };
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(claim)
+    }
+
+    async fn complete_idempotency(
+        &self,
+        completion: &IdempotencyCompletion,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut conn = self.sqlite_pool().acquire().await.map_err(map_sqlx)?;
+        complete(&mut conn, completion, &ts_text(now)).await
+    }
+
+    async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'IN_PROGRESS'",
+        )
+        .bind(uuid_text(user_id))
+        .bind(key)
+        .execute(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        Ok(())
+    }
+}

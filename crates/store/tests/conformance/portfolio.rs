@@ -1,0 +1,374 @@
+//! Conformance cases of the portfolio port (`PortfolioStore`), run on both backends by the
+//! `conformance!` list of the parent suite.
+
+use std::sync::Arc;
+
+use blu_app::ports::{
+    IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, LedgerQuery, NewActivity,
+    PortfolioChange, PortfolioStore, RiskUpdate, SettingsUpdate, TradeQuote, new_holding_id,
+};
+use blu_domain::fixed_income::Lot;
+use blu_domain::ledger::{NewEntry, UuidText, verify};
+use blu_domain::trade::TradeAction;
+use blu_domain::{
+    Allocation, AssetId, Boundary, EntryType, Holding, Irr, PortfolioState, PortfolioStatus,
+    Quantity, Snapshot, Timestamp,
+};
+use rust_decimal_macros::dec;
+use uuid::Uuid;
+
+use super::{Backend, TestDb, t0};
+
+impl TestDb {
+    fn portfolios(&self) -> Arc<dyn PortfolioStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
+            Backend::Postgres { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
+    /// A user with a scored questionnaire.
+    async fn scored_user(&self) -> Uuid {
+        let phone = format!("+989{:09}", Uuid::new_v4().as_u128() % 1_000_000_000);
+        let (user, _) = self.store.login_user(&phone, t0()).await.unwrap();
+        let update = RiskUpdate {
+            score: 6,
+            tier: "MEDIUM".into(),
+            profile_name: "Balanced".into(),
+            target: target(),
+            version: "v10.1".into(),
+            answers: serde_json::json!([]),
+            breakdown: serde_json::json!({}),
+            at: t0(),
+        };
+        let has_portfolio = self
+            .portfolios()
+            .save_risk(user.id, &update, &activity(EntryType::AddFunds))
+            .await
+            .unwrap();
+        assert!(!has_portfolio);
+        user.id
+    }
+}
+
+fn target() -> Allocation {
+    Allocation::new(dec!(0.5), dec!(0.35), dec!(0.15))
+}
+
+fn q(v: rust_decimal::Decimal) -> Quantity {
+    Quantity::exact(v).unwrap()
+}
+
+fn activity(kind: EntryType) -> NewActivity {
+    NewActivity {
+        action_type: kind.as_str().into(),
+        boundary: Boundary::Safe,
+        message: "Started with 1M IRR".into(),
+        amount: Some(Irr::new(1_000_000)),
+        asset: None,
+        at: t0(),
+    }
+}
+
+fn uuid_text(id: Uuid) -> UuidText {
+    UuidText::parse(&id.to_string()).unwrap()
+}
+
+/// Creates a portfolio: cash 1,000, USDT 0.5 and one fixed-income lot.
+async fn create(db: &TestDb, user: Uuid) -> (Uuid, PortfolioState) {
+    let store = db.portfolios();
+    let tx = store.lock(user).await.unwrap().expect("the user exists");
+    assert!(tx.portfolio().is_none());
+    assert_eq!(tx.onboarding().risk_score, Some(6));
+    let mut fi = Holding::new(AssetId::IrrFixedIncome, q(dec!(2)));
+    fi.lots.push(Lot {
+        units: q(dec!(2)),
+        purchased_at: t0(),
+    });
+    let state = PortfolioState {
+        cash: Irr::new(1_000),
+        holdings: vec![Holding::new(AssetId::Usdt, q(dec!(0.5))), fi],
+    };
+    let portfolio_id = Uuid::now_v7();
+    let mut entry = NewEntry::new(
+        uuid_text(Uuid::now_v7()),
+        uuid_text(portfolio_id),
+        EntryType::PortfolioCreated,
+        t0(),
+        Snapshot::empty(),
+        Snapshot::empty(),
+        Boundary::Safe,
+        "Started",
+    );
+    entry.amount_irr = Some(Irr::new(1_000));
+    let entry = entry.seal(None).unwrap();
+    tx.commit(PortfolioChange {
+        portfolio_id,
+        create: true,
+        cash: state.cash,
+        holdings: state.holdings.clone(),
+        status: PortfolioStatus::Balanced,
+        entry,
+        activity: activity(EntryType::PortfolioCreated),
+        consumed_quote: None,
+        idempotency: None,
+        now: t0(),
+    })
+    .await
+    .unwrap();
+    (portfolio_id, state)
+}
+
+pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_holding_ids(
+    db: &TestDb,
+) {
+    let user = db.scored_user().await;
+    let (portfolio_id, state) = create(db, user).await;
+    let store = db.portfolios();
+    let record = store.portfolio(user).await.unwrap().expect("stored");
+    assert_eq!(record.id, portfolio_id);
+    assert_eq!(record.state(), state);
+    assert_eq!(record.target, Some(target()));
+    assert_eq!(record.head.as_ref().unwrap().sequence_number, 1);
+    let usdt = record.holding(AssetId::Usdt).unwrap();
+    assert_eq!(usdt.id, new_holding_id(portfolio_id, AssetId::Usdt));
+    assert_eq!(
+        record.holding(AssetId::IrrFixedIncome).unwrap().lots.len(),
+        1
+    );
+    // A second movement under the lock: sell the whole USDT holding, keep the row at 0.
+    let tx = store.lock(user).await.unwrap().unwrap();
+    let locked = tx.portfolio().unwrap().clone();
+    let mut next = locked.state();
+    next.cash += Irr::new(700_000);
+    next.holding_mut(AssetId::Usdt).unwrap().quantity = Quantity::ZERO;
+    let entry = NewEntry::new(
+        uuid_text(Uuid::now_v7()),
+        uuid_text(portfolio_id),
+        EntryType::AddFunds,
+        t0().plus_seconds(1),
+        Snapshot::empty(),
+        Snapshot::empty(),
+        Boundary::Safe,
+        "Added",
+    )
+    .seal(locked.head.as_ref())
+    .unwrap();
+    tx.commit(PortfolioChange {
+        portfolio_id,
+        create: false,
+        cash: next.cash,
+        holdings: next.holdings.clone(),
+        status: PortfolioStatus::Balanced,
+        entry,
+        activity: activity(EntryType::AddFunds),
+        consumed_quote: None,
+        idempotency: None,
+        now: t0().plus_seconds(1),
+    })
+    .await
+    .unwrap();
+    let after = store.portfolio(user).await.unwrap().unwrap();
+    assert_eq!(after.cash, Irr::new(701_000));
+    assert_eq!(after.holding(AssetId::Usdt).unwrap().id, usdt.id);
+    assert_eq!(
+        after.holding(AssetId::Usdt).unwrap().quantity,
+        Quantity::ZERO
+    );
+    assert_eq!(after.head.as_ref().unwrap().sequence_number, 2);
+    // Pages, single entries and the verification input read the same rows.
+    let page = store
+        .ledger_page(
+            user,
+            &LedgerQuery {
+                limit: 1,
+                ..LedgerQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page[0].sequence_number, 2);
+    let id = Uuid::parse_str(page[0].id.as_str()).unwrap();
+    assert_eq!(
+        store.ledger_entry(user, id).await.unwrap().unwrap(),
+        page[0]
+    );
+    let stranger = db.scored_user().await;
+    assert!(store.ledger_entry(stranger, id).await.unwrap().is_none());
+    let (entries, current) = store
+        .verification_input(portfolio_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    // The rows hash as they were sealed (both backends store the exact hashed content).
+    assert!(entries.iter().all(|e| e.recompute_hash() == e.entry_hash));
+    assert_eq!(entries[1].prev_hash, entries[0].entry_hash);
+    assert_eq!(verify(&entries, &current).entry_count, 2);
+    assert_eq!(current.cash, Irr::new(701_000));
+    assert!(store.portfolio_ids().await.unwrap().contains(&portfolio_id));
+    let activity = store.activity_page(user, None, 10).await.unwrap();
+    assert_eq!(activity.len(), 2);
+    assert!(activity[0].id > activity[1].id);
+    let older = store
+        .activity_page(user, Some(activity[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+}
+
+pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &TestDb) {
+    let user = db.scored_user().await;
+    let (portfolio_id, _) = create(db, user).await;
+    let store = db.portfolios();
+    let quote = TradeQuote {
+        id: format!("tq_{}", Uuid::new_v4().simple()),
+        user_id: user,
+        portfolio_id,
+        asset: AssetId::Btc,
+        action: TradeAction::Buy,
+        amount: Irr::new(10_000_000),
+        sell_all: false,
+        quantity: q(dec!(0.00007023)),
+        price_usd: Some(dec!(97500)),
+        price_irr: dec!(141960000000),
+        fx_rate: Some(dec!(1456000)),
+        spread: Irr::new(30_000),
+        consumed: false,
+        expires_at: t0().plus_seconds(30),
+        created_at: t0(),
+    };
+    store.save_quote(&quote).await.unwrap();
+    let stranger = db.scored_user().await;
+    let mut other = store.lock(stranger).await.unwrap().unwrap();
+    assert!(other.quote(&quote.id).await.unwrap().is_none());
+    drop(other);
+    let mut tx = store.lock(user).await.unwrap().unwrap();
+    assert_eq!(tx.quote(&quote.id).await.unwrap().unwrap(), quote);
+    let locked = tx.portfolio().unwrap().clone();
+    let entry = NewEntry::new(
+        uuid_text(Uuid::now_v7()),
+        uuid_text(portfolio_id),
+        EntryType::AddFunds,
+        t0(),
+        Snapshot::empty(),
+        Snapshot::empty(),
+        Boundary::Safe,
+        "x",
+    )
+    .seal(locked.head.as_ref())
+    .unwrap();
+    tx.commit(PortfolioChange {
+        portfolio_id,
+        create: false,
+        cash: locked.cash,
+        holdings: locked.state().holdings,
+        status: PortfolioStatus::Balanced,
+        entry,
+        activity: activity(EntryType::AddFunds),
+        consumed_quote: Some(quote.id.clone()),
+        idempotency: None,
+        now: t0(),
+    })
+    .await
+    .unwrap();
+    let mut tx = store.lock(user).await.unwrap().unwrap();
+    assert!(tx.quote(&quote.id).await.unwrap().unwrap().consumed);
+}
+
+pub(super) async fn an_idempotency_key_is_claimed_once_completed_and_replayed(db: &TestDb) {
+    let user = db.scored_user().await;
+    let store = db.portfolios();
+    let request = |fingerprint: &str, now: Timestamp| IdempotencyRequest {
+        user_id: user,
+        key: "k".into(),
+        method: "POST".into(),
+        path: "/api/v1/portfolio/add-funds".into(),
+        fingerprint: fingerprint.into(),
+        now,
+        expired_before: now.plus_seconds(-86_400),
+        abandoned_before: now.plus_seconds(-120),
+    };
+    assert_eq!(
+        store.claim_idempotency(&request("a", t0())).await.unwrap(),
+        IdempotencyClaim::Started
+    );
+    assert_eq!(
+        store.claim_idempotency(&request("a", t0())).await.unwrap(),
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(
+        store.claim_idempotency(&request("b", t0())).await.unwrap(),
+        IdempotencyClaim::Mismatch
+    );
+    let completion = IdempotencyCompletion {
+        user_id: user,
+        key: "k".into(),
+        status: 201,
+        body: br#"{"ok":1}"#.to_vec(),
+    };
+    store.complete_idempotency(&completion, t0()).await.unwrap();
+    assert_eq!(
+        store.claim_idempotency(&request("a", t0())).await.unwrap(),
+        IdempotencyClaim::Replay {
+            status: 201,
+            body: completion.body.clone()
+        }
+    );
+    // After 24 h the key is free again.
+    let later = t0().plus_seconds(86_401);
+    assert_eq!(
+        store.claim_idempotency(&request("b", later)).await.unwrap(),
+        IdempotencyClaim::Started
+    );
+    store.release_idempotency(user, "k").await.unwrap();
+    assert_eq!(
+        store.claim_idempotency(&request("c", later)).await.unwrap(),
+        IdempotencyClaim::Started
+    );
+}
+
+pub(super) async fn consent_needs_a_score_and_settings_and_deletion_round_trip(db: &TestDb) {
+    let store = db.portfolios();
+    let (unscored, _) = db.store.login_user("+989120000001", t0()).await.unwrap();
+    assert!(
+        store
+            .save_consent(unscored.id, t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let user = db.scored_user().await;
+    let first = store.save_consent(user, t0()).await.unwrap().unwrap();
+    let again = store
+        .save_consent(user, t0().plus_seconds(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, again);
+    let settings = store
+        .update_settings(
+            user,
+            &SettingsUpdate {
+                language: Some("en".into()),
+                notifications_enabled: Some(false),
+                notification_token: Some("tok".into()),
+            },
+            t0(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(settings.language, "en");
+    assert!(!settings.notifications_enabled);
+    let profile = store.profile(user).await.unwrap().unwrap();
+    assert_eq!(profile.risk_score, Some(6));
+    assert!(profile.consent_risk && profile.consent_loss && profile.consent_no_guarantee);
+    assert_eq!(profile.settings.notification_token.as_deref(), Some("tok"));
+    assert_eq!(
+        store.delete_account(user, "deleted:x", t0()).await.unwrap(),
+        blu_app::ports::AccountDeletion::Deleted
+    );
+    assert!(store.profile(user).await.unwrap().is_none());
+    assert!(store.lock(user).await.unwrap().is_none());
+}
