@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::fixtures::{SCORE_6, answers, consents, num, spawn_priced};
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::assert_error;
 
 #[tokio::test]
 async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_numbers() {
@@ -301,9 +301,12 @@ async fn a_user_walks_from_login_to_a_verified_ledger_with_the_worked_example_nu
 
 #[tokio::test]
 async fn initial_funding_without_prices_is_refused_with_prices_stale_and_creates_nothing() {
-    // The default (simulated) source has no feed yet: prices are offline.
-    let app = spawn_app().await;
+    // Simulated prices that are never refreshed go stale once business time moves 5 minutes.
+    let app =
+        crate::helpers::spawn_with(&[("TEST_CLOCK", "1"), ("PRICE_REFRESH_SECONDS", "3600")]).await;
     let session = app.onboarded().await;
+    let moved = app.advance_clock(json!({ "seconds": 300 })).await;
+    assert_eq!(moved.status(), StatusCode::OK);
     let r = app
         .post_auth(
             "/api/v1/onboarding/initial-funding",

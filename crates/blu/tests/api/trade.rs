@@ -158,7 +158,9 @@ async fn a_structural_trade_needs_the_acknowledgement_and_a_whole_holding_sells_
 
 #[tokio::test]
 async fn quotes_are_bound_to_their_user_their_terms_and_their_lifetime() {
-    let app = spawn_priced().await;
+    let source = crate::fixtures::price_file();
+    let app =
+        crate::helpers::spawn_with(&[("PRICE_SOURCE", source.as_str()), ("TEST_CLOCK", "1")]).await;
     let (alice, _) = app.funded(100_000_000).await;
     let (bob, _) = app.funded(100_000_000).await;
     for s in [&alice, &bob] {
@@ -217,16 +219,15 @@ async fn quotes_are_bound_to_their_user_their_terms_and_their_lifetime() {
         .send()
         .await
         .unwrap();
-    if r.status() == StatusCode::OK {
-        let r = post(
-            &app,
-            "/api/v1/trade/execute",
-            &alice.access,
-            execute(5_000_000),
-        )
-        .await;
-        assert_error(r, StatusCode::GONE, "QUOTE_EXPIRED").await;
-    }
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post(
+        &app,
+        "/api/v1/trade/execute",
+        &alice.access,
+        execute(5_000_000),
+    )
+    .await;
+    assert_error(r, StatusCode::GONE, "QUOTE_EXPIRED").await;
     let limits: Value = app
         .get_auth("/api/v1/trade/limits", &alice.access)
         .await
