@@ -44,7 +44,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
             "/admin/v1",
             routes::admin::router()
                 .merge(routes::clock::router())
-                .merge(routes::admin_ledger::router()),
+                .merge(routes::admin_ledger::router())
+                .merge(routes::admin_jobs::router()),
         )
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))

@@ -51,6 +51,8 @@ pub struct AppState {
     /// Live price streams; `None` when `ENABLE_PRICE_WEBSOCKET=false` (both transports 404).
     pub stream: Option<Arc<crate::stream::StreamHub>>,
     pub started_at: Instant,
+    /// The job engine of this process, for `/admin/v1/jobs` (absent when jobs run elsewhere).
+    pub jobs: Option<Arc<dyn blu_app::ports::JobRunner>>,
 }
 
 impl AppState {

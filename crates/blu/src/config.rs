@@ -75,6 +75,8 @@ pub struct Config {
     pub price_providers: PriceProviders,
     /// Cadence of the prices job (30 s).
     pub price_refresh_interval: Duration,
+    /// `blu serve` also runs the job engine (exactly once per tick across processes either way).
+    pub run_jobs: bool,
 }
 
 /// Endpoints of the live price providers (overridable for tests and proxies).
@@ -362,6 +364,7 @@ impl Config {
             log_format,
             refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
             price_max_age: Duration::from_secs(number(env, "PRICE_MAX_AGE_SECONDS", 120)?),
+            run_jobs: flag(env, "RUN_JOBS", true)?,
             price_providers: PriceProviders {
                 coingecko_base_url: env
                     .get("COINGECKO_BASE_URL")

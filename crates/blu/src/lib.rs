@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod jobs;
 pub mod prices;
 pub mod startup;
 pub mod streaming;

@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (the default).
     Serve,
+    /// Run the scheduled jobs (no HTTP); any number of workers share the work exactly once.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Print the OpenAPI document as JSON.
@@ -45,6 +47,12 @@ async fn main() -> anyhow::Result<()> {
             Application::build(config)
                 .await?
                 .run_until_stopped(shutdown_signal())
+                .await
+        }
+        Command::Worker => {
+            Application::build_worker(config)
+                .await?
+                .run_worker(shutdown_signal())
                 .await
         }
         Command::Migrate => {

@@ -16,16 +16,22 @@ use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+use blu_jobs::{EngineSettings, JobEngine};
+
 use crate::config::{Config, SmsProvider};
 use crate::streaming::StreamAdapters;
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
-    listener: TcpListener,
+    /// Absent for `blu worker`, which serves no HTTP.
+    listener: Option<TcpListener>,
     state: AppState,
     price_bus: Arc<dyn PriceBus>,
     /// The prices job; stopped when the server stops.
     price_refresh: blu_app::prices::RefreshLoop,
+    /// The job engine (scheduled unless `RUN_JOBS=false`; admin "run now" either way).
+    jobs: Arc<JobEngine>,
+    run_jobs: bool,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -63,6 +69,15 @@ pub async fn open_database(config: &Config) -> anyhow::Result<blu_store::Databas
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Application::build_as(config, true).await
+    }
+
+    /// `blu worker`: everything but the HTTP listener.
+    pub async fn build_worker(config: Config) -> anyhow::Result<Application> {
+        Application::build_as(config, false).await
+    }
+
+    async fn build_as(config: Config, serve_http: bool) -> anyhow::Result<Application> {
         let database = open_database(&config).await?;
         let portfolio_store = database.portfolio_store();
         let store = database.into_store();
@@ -135,6 +150,11 @@ impl Application {
             price_max_age: config.price_max_age,
             redis_key_prefix: config.redis_key_prefix.clone(),
         };
+        let jobs = Arc::new(JobEngine::new(
+            store.clone(),
+            crate::jobs::catalog(store.clone(), price_service.clone()),
+            EngineSettings::default(),
+        ));
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
@@ -148,14 +168,22 @@ impl Application {
             redis,
             metrics: metrics_handle(),
             started_at: Instant::now(),
+            jobs: Some(jobs.clone()),
             stream: streaming.hub(&config, auth, prices.clone()),
         };
-        let address = SocketAddr::from(([0, 0, 0, 0], config.port));
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("binding port {}", config.port))?;
+        let listener = if serve_http {
+            let address = SocketAddr::from(([0, 0, 0, 0], config.port));
+            Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding port {}", config.port))?,
+            )
+        } else {
+            None
+        };
         tracing::info!(
-            port = listener.local_addr()?.port(),
+            port = listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port()),
+            role = if serve_http { "serve" } else { "worker" },
             database = state.store.backend(),
             redis = config.redis_url.is_some(),
             environment = ?config.environment,
@@ -169,6 +197,8 @@ impl Application {
             state,
             price_bus: streaming.bus,
             price_refresh,
+            run_jobs: config.run_jobs,
+            jobs,
         })
     }
 
@@ -178,7 +208,11 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+            .unwrap_or(0)
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
@@ -186,6 +220,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let (stop_jobs, jobs) = self.start_jobs();
         let hub = self.state.stream.clone();
         let app = blu_api::app(self.state);
         let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
@@ -196,9 +231,43 @@ impl Application {
                 hub.shutdown().await;
             }
         };
-        axum::serve(self.listener, service)
+        let listener = self.listener.context("a worker serves no HTTP")?;
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
+        // In-flight job runs finish before the process exits (their leases would otherwise
+        // make another worker wait a full lease before retrying).
+        let _ = stop_jobs.send(true);
+        if let Some(jobs) = jobs {
+            let _ = jobs.await;
+        }
+        self.price_refresh.stop();
+        Ok(())
+    }
+
+    fn start_jobs(
+        &self,
+    ) -> (
+        tokio::sync::watch::Sender<bool>,
+        Option<tokio::task::JoinHandle<()>>,
+    ) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let handle = self
+            .run_jobs
+            .then(|| tokio::spawn(self.jobs.clone().run_until_stopped(stopped)));
+        (stop, handle)
+    }
+
+    /// `blu worker`: the job engine (and the price loop) without serving HTTP.
+    pub async fn run_worker(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let engine = tokio::spawn(self.jobs.clone().run_until_stopped(stopped));
+        shutdown.await;
+        let _ = stop.send(true);
+        let _ = engine.await;
         self.price_refresh.stop();
         Ok(())
     }

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use blu_app::ports::{ClaimedRun, JobStore, RunStatus, RunSummary, StoreError, real_now};
+use blu_app::ports::{
+    ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary, StoreError,
+    real_now,
+};
 use blu_domain::Timestamp;
 use futures::FutureExt;
 use tokio::sync::watch;
@@ -176,7 +179,9 @@ impl JobEngine {
                     continue;
                 }
             }
-            let slot = job.schedule().slot(now);
+            let Some(slot) = job.schedule().slot(now) else {
+                continue; // on demand only
+            };
             if last_slot.get(name) == Some(&slot) {
                 continue;
             }
@@ -316,5 +321,40 @@ impl JobEngine {
         }
         tracing::info!("job engine stopping; finishing in-flight runs");
         while running.join_next().await.is_some() {}
+    }
+}
+
+#[async_trait]
+impl JobRunner for JobEngine {
+    async fn list(&self) -> Result<Vec<JobInfo>, StoreError> {
+        let latest = self.store.latest_runs().await?;
+        Ok(self
+            .jobs
+            .iter()
+            .map(|job| JobInfo {
+                name: job.name().to_owned(),
+                schedule: job.schedule().describe(),
+                last_run: latest.iter().find(|r| r.job_name == job.name()).cloned(),
+            })
+            .collect())
+    }
+
+    async fn run_now(&self, name: &str) -> Result<RunSummary, RunNowError> {
+        let report = JobEngine::run_now(self, name).await.map_err(|e| match e {
+            JobError::Unknown(n) => RunNowError::Unknown(n),
+            JobError::AlreadyRunning(n) => RunNowError::AlreadyRunning(n),
+            JobError::Store(e) => RunNowError::Store(e),
+        })?;
+        Ok(RunSummary {
+            job_name: report.job,
+            scheduled_at: report.started_at,
+            run_id: report.run_id,
+            status: report.status,
+            attempts: 1,
+            started_at: report.started_at,
+            finished_at: Some(report.finished_at),
+            result: report.result,
+            error: report.error,
+        })
     }
 }

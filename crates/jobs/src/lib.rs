@@ -10,6 +10,7 @@
 //! tick changes nothing twice. Admin "run now" goes through the same claim.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 mod engine;
 mod schedule;
 

@@ -11,12 +11,15 @@ pub enum Schedule {
     Every(Duration),
     /// One tick a day at this UTC time.
     DailyAt { hour: u32, minute: u32 },
+    /// Never scheduled; runs only when an operator asks (its own loop, or manual work).
+    OnDemand,
 }
 
 impl Schedule {
-    /// The start of the tick containing `now`.
-    pub fn slot(&self, now: Timestamp) -> Timestamp {
-        match *self {
+    /// The start of the tick containing `now`; `None` for on-demand jobs.
+    pub fn slot(&self, now: Timestamp) -> Option<Timestamp> {
+        Some(match *self {
+            Schedule::OnDemand => return None,
             Schedule::Every(interval) => {
                 let step = i64::try_from(interval.as_micros())
                     .unwrap_or(i64::MAX)
@@ -33,7 +36,7 @@ impl Schedule {
                     today - MICROS_PER_DAY
                 })
             }
-        }
+        })
     }
 
     /// Human form for the admin listing (`every 30s`, `daily 05:30 UTC`).
@@ -45,6 +48,7 @@ impl Schedule {
             Schedule::Every(d) if d.as_secs() % 60 == 0 => format!("every {}m", d.as_secs() / 60),
             Schedule::Every(d) => format!("every {}s", d.as_secs()),
             Schedule::DailyAt { hour, minute } => format!("daily {hour:02}:{minute:02} UTC"),
+            Schedule::OnDemand => "on demand".to_owned(),
         }
     }
 }
@@ -62,11 +66,11 @@ mod tests {
         let every = Schedule::Every(Duration::from_secs(30));
         assert_eq!(
             every.slot(at("2026-01-20T12:00:44.5Z")),
-            at("2026-01-20T12:00:30Z")
+            Some(at("2026-01-20T12:00:30Z"))
         );
         assert_eq!(
             every.slot(at("2026-01-20T12:00:30Z")),
-            at("2026-01-20T12:00:30Z")
+            Some(at("2026-01-20T12:00:30Z"))
         );
         assert_eq!(every.describe(), "every 30s");
         assert_eq!(
@@ -83,12 +87,13 @@ mod tests {
         };
         assert_eq!(
             daily.slot(at("2026-01-20T06:00:00Z")),
-            at("2026-01-20T05:30:00Z")
+            Some(at("2026-01-20T05:30:00Z"))
         );
         assert_eq!(
             daily.slot(at("2026-01-20T05:29:59Z")),
-            at("2026-01-19T05:30:00Z")
+            Some(at("2026-01-19T05:30:00Z"))
         );
         assert_eq!(daily.describe(), "daily 05:30 UTC");
+        assert_eq!(Schedule::OnDemand.slot(at("2026-01-20T06:00:00Z")), None);
     }
 }

@@ -150,7 +150,9 @@ async fn a_failing_tick_is_retried_with_backoff_up_to_three_attempts() {
 async fn a_dead_workers_tick_is_taken_over_after_its_lease() {
     let store = store().await;
     let schedule = Schedule::Every(Duration::from_secs(3600));
-    let slot = schedule.slot(real_now());
+    let slot = schedule
+        .slot(real_now())
+        .expect("an interval schedule has ticks");
     // A worker claimed the tick and died without finishing or extending its lease.
     let claimed = store
         .claim_run(

@@ -1,6 +1,7 @@
 //! One module per resource; each exposes `router()`.
 
 pub mod admin;
+pub mod admin_jobs;
 pub mod admin_ledger;
 pub mod admin_overrides;
 pub mod auth;

@@ -116,3 +116,30 @@ pub trait JobStore: Send + Sync {
     /// One run, by id.
     async fn run(&self, run_id: Uuid) -> StoreResult<Option<RunSummary>>;
 }
+
+/// A job as the operator API lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobInfo {
+    pub name: String,
+    /// `every 30s`, `daily 05:30 UTC`, `on demand`.
+    pub schedule: String,
+    pub last_run: Option<RunSummary>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunNowError {
+    #[error("unknown job {0}")]
+    Unknown(String),
+    #[error("job {0} is already running")]
+    AlreadyRunning(String),
+    #[error(transparent)]
+    Store(#[from] super::StoreError),
+}
+
+/// The operator's handle on the job engine (`/admin/v1/jobs`).
+#[async_trait]
+pub trait JobRunner: Send + Sync {
+    async fn list(&self) -> StoreResult<Vec<JobInfo>>;
+    /// Runs a job now through the engine's exactly-once claim and waits for its outcome.
+    async fn run_now(&self, name: &str) -> Result<RunSummary, RunNowError>;
+}

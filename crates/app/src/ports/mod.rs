@@ -12,7 +12,7 @@ pub mod store;
 pub mod stream;
 
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
-pub use jobs::{ClaimedRun, JobStore, RunStatus, RunSummary};
+pub use jobs::{ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
 pub use portfolio::{
     AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,

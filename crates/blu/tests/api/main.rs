@@ -9,6 +9,7 @@ mod helpers;
 mod history;
 mod hostile;
 mod instances;
+mod jobs;
 mod portfolio;
 mod price_service;
 mod prices;
