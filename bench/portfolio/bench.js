@@ -144,14 +144,36 @@ async function load(users, operation, seconds, record) {
 
 const STAT_COLUMNS = ["xact_commit", "xact_rollback", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated", "tup_deleted"];
 
+const psql = (url, sql) => execFileSync("psql", [url, "-Atc", sql]).toString().trim();
+
+// pg_stat_database of the bench database, plus per-table scans from its pg_stat_user_tables.
 function databaseStats() {
   if (!PG_ADMIN_URL || !DB_NAME) return null;
-  const row = execFileSync("psql", [PG_ADMIN_URL, "-Atc", `SELECT ${STAT_COLUMNS.join(",")} FROM pg_stat_database WHERE datname = '${DB_NAME}'`])
-    .toString()
-    .trim()
+  const row = psql(PG_ADMIN_URL, `SELECT ${STAT_COLUMNS.join(",")} FROM pg_stat_database WHERE datname = '${DB_NAME}'`)
     .split("|")
     .map(Number);
-  return Object.fromEntries(STAT_COLUMNS.map((c, i) => [c, row[i]]));
+  const stats = Object.fromEntries(STAT_COLUMNS.map((c, i) => [c, row[i]]));
+  const dbUrl = new URL(PG_ADMIN_URL);
+  dbUrl.pathname = `/${DB_NAME}`;
+  stats.tables = {};
+  const tables = psql(dbUrl.href, "SELECT relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0) FROM pg_stat_user_tables");
+  for (const line of tables.split("\n").filter(Boolean)) {
+    const [name, seqScan, seqRead, idxScan] = line.split("|");
+    stats.tables[name] = { seq_scan: Number(seqScan), seq_tup_read: Number(seqRead), idx_scan: Number(idxScan) };
+  }
+  return stats;
+}
+
+// Per request: scans of each table that the phase touched.
+function tableScans(before, after, requests) {
+  const out = {};
+  for (const [name, a] of Object.entries(after.tables)) {
+    const b = before.tables[name] ?? { seq_scan: 0, seq_tup_read: 0, idx_scan: 0 };
+    const delta = (k) => Number(((a[k] - b[k]) / requests).toFixed(2));
+    const scans = { seq_scan: delta("seq_scan"), seq_tup_read: delta("seq_tup_read"), idx_scan: delta("idx_scan") };
+    if (scans.seq_scan || scans.idx_scan) out[name] = scans;
+  }
+  return out;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -201,6 +223,7 @@ async function measure(users, name) {
     result.db_per_request = Object.fromEntries(
       STAT_COLUMNS.map((c) => [c, Number(((after[c] - before[c]) / latencies.length).toFixed(2))]),
     );
+    result.table_scans_per_request = tableScans(before, after, latencies.length);
   }
   return result;
 }
