@@ -101,13 +101,17 @@ async function createUser(i) {
   return { token, nextSell: false };
 }
 
-async function inBatches(count, size, fn) {
-  const out = [];
-  for (let start = 0; start < count; start += size) {
-    const batch = [];
-    for (let i = start; i < Math.min(count, start + size); i++) batch.push(fn(i));
-    out.push(...(await Promise.all(batch)));
-  }
+// Runs fn(0) … fn(count - 1) with at most `limit` in flight; results in index order.
+async function pooled(count, limit, fn) {
+  const out = new Array(count);
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
   return out;
 }
 
@@ -265,7 +269,7 @@ async function countRoundTrips(users, name) {
 
 async function main() {
   let t = Date.now();
-  const users = await inBatches(USERS, CONNECTIONS, createUser);
+  const users = await pooled(USERS, CONNECTIONS, createUser);
   console.log(`created, onboarded and funded ${users.length} users in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
   const results = [];
@@ -284,14 +288,14 @@ async function main() {
     }
   }
 
-  console.log("\n| Endpoint | Requests | Throughput | p50 | p99 | max | Errors | DB round trips / request | Transactions / request |");
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log("\n| Endpoint | Requests | Throughput | p50 | p99 | max | Errors | DB round trips / request | Statements / request | Transactions / request |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     const c = counts.find((x) => x.endpoint === r.endpoint);
     const errors = Object.entries(r.errors).map(([k, n]) => `${n} × ${k}`).join(", ") || "0";
     const xacts = r.db_per_request ? (r.db_per_request.xact_commit + r.db_per_request.xact_rollback).toFixed(2) : "–";
     console.log(
-      `| \`${r.endpoint}\` | ${r.requests} | ${r.throughput_rps} req/s | ${r.p50_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${errors} | ${c ? c.round_trips_per_request : "–"} | ${xacts} |`,
+      `| \`${r.endpoint}\` | ${r.requests} | ${r.throughput_rps} req/s | ${r.p50_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${errors} | ${c ? c.round_trips_per_request : "–"} | ${c ? c.statements_per_request : "–"} | ${xacts} |`,
     );
   }
   agent.destroy();
