@@ -112,6 +112,7 @@ async fn create(db: &TestDb, user: Uuid) -> (Uuid, PortfolioState) {
         activity: activity(EntryType::PortfolioCreated),
         consumed_quote: None,
         idempotency: None,
+        rebalanced: false,
         now: t0(),
     })
     .await
@@ -164,6 +165,7 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
         activity: activity(EntryType::AddFunds),
         consumed_quote: None,
         idempotency: None,
+        rebalanced: false,
         now: t0().plus_seconds(1),
     })
     .await
@@ -268,6 +270,7 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
         activity: activity(EntryType::AddFunds),
         consumed_quote: Some(quote.id.clone()),
         idempotency: None,
+        rebalanced: false,
         now: t0(),
     })
     .await
