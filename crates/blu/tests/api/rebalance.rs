@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use blu_domain::hram::{HramPreset, HramWeights};
+use blu_domain::hram::{HramPreset, HramWeights, PriceHistory};
 use blu_domain::rebalance::{RebalanceInput, RebalanceMode, plan_rebalance};
 use blu_domain::{Allocation, AssetId, Holding, Irr, PortfolioState, PriceBook, Quantity, Timestamp};
 use reqwest::{Method, StatusCode};
@@ -506,4 +506,94 @@ async fn bad_modes_and_amounts_are_validation_errors_and_a_balanced_portfolio_ne
         "NO_REBALANCE_NEEDED",
     )
     .await;
+}
+
+async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The stored daily closes as the price history API serves them.
+async fn stored_history(app: &TestApp) -> PriceHistory {
+    let mut history = PriceHistory::new();
+    for asset in AssetId::ALL.into_iter().filter(|a| !a.is_fixed_income()) {
+        let body = ok_json(
+            app.get(&format!("/api/v1/prices/{}/history?days=61", asset.as_str()))
+                .await,
+        )
+        .await;
+        let closes: Vec<(i64, Decimal)> = body["closes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let day = Timestamp::parse_rfc3339(&format!(
+                    "{}T00:00:00Z",
+                    c["date"].as_str().unwrap()
+                ))
+                .unwrap();
+                (PriceHistory::day_of(day), dec(&c["priceUsd"]))
+            })
+            .collect();
+        history.set_series(asset, closes);
+    }
+    history
+}
+
+#[tokio::test]
+async fn intra_layer_weights_come_from_the_stored_daily_closes() {
+    let (app, _) = spawn_rebalance(&[]).await;
+    // Four UTC days of closes; PAXG moves every day through an admin override.
+    for (day, paxg) in ["2700", "2750", "2650", "2800"].into_iter().enumerate() {
+        if day > 0 {
+            assert_eq!(app.advance_clock(json!({"seconds": 86_400})).await.status(), StatusCode::OK);
+        }
+        assert_eq!(app.run_job("prices").await.status(), StatusCode::OK);
+        admin(
+            &app,
+            Method::PUT,
+            "/admin/v1/overrides/prices/PAXG",
+            Some(json!({"priceUsd": paxg.parse::<f64>().unwrap(), "ttlSeconds": 3600})),
+        )
+        .await;
+    }
+    // Back to the pinned default price for today's valuation.
+    admin(&app, Method::DELETE, "/admin/v1/overrides/prices/PAXG", None).await;
+    assert_eq!(app.run_job("prices").await.status(), StatusCode::OK);
+
+    let (session, _) = drifted(&app).await;
+    let t = session.access.as_str();
+    let state = state_of(&app, t).await;
+    let history = stored_history(&app).await;
+    assert!(history.closes(AssetId::Paxg).len() >= 4);
+    let weights = HramWeights::compute(&history, &HramPreset::Balanced.params());
+    let fallback = HramWeights::without_history(HramPreset::Balanced);
+    assert_ne!(weights.get(AssetId::Paxg), fallback.get(AssetId::Paxg));
+
+    let plan = preview(&app, t, "").await;
+    let target = Allocation::new(Decimal::new(50, 2), Decimal::new(35, 2), Decimal::new(15, 2));
+    let book = PriceBook::defaults();
+    let input = |weights| RebalanceInput {
+        state: &state,
+        target: &target,
+        prices: &book,
+        weights,
+        mode: RebalanceMode::HoldingsOnly,
+        use_cash_amount: None,
+        now: Timestamp::parse_rfc3339("2026-01-20T12:00:00Z").unwrap(),
+    };
+    let expected = plan_rebalance(&input(&weights)).unwrap();
+    let without = plan_rebalance(&input(&fallback)).unwrap();
+    let trades = |p: &blu_domain::rebalance::RebalancePlan| {
+        serde_json::to_value(&p.trades).unwrap().to_string()
+    };
+    assert_eq!(plan["trades"].to_string(), trades(&expected));
+    assert_ne!(trades(&expected), trades(&without));
 }
