@@ -403,8 +403,8 @@ mod portfolio;
 mod prices;
 #[path = "conformance/rebalance.rs"]
 mod rebalance;
-use rebalance::*;
 use portfolio::*;
+use rebalance::*;
 
 fn t0() -> Timestamp {
     // Sub-second digits on purpose: every backend must keep microseconds.

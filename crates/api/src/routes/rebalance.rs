@@ -4,9 +4,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use blu_app::portfolio::{
-    RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights,
-};
+use blu_app::portfolio::{RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -67,7 +65,9 @@ fn cash_amount(text: Option<&str>) -> ApiResult<Option<Decimal>> {
     responses((status = 200, description = "Drift and cooldown", body = Object),
         (status = 404, body = ErrorBody)))]
 async fn status(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<RebalanceStatus>> {
-    Ok(Json(state.portfolio.rebalance_status(user.0.user_id).await?))
+    Ok(Json(
+        state.portfolio.rebalance_status(user.0.user_id).await?,
+    ))
 }
 
 /// The rebalance plan at the latest prices; the cooldown and stale prices are reported, never

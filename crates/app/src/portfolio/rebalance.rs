@@ -53,9 +53,9 @@ impl RebalanceRequest {
 
     fn use_cash(&self) -> PortfolioResult<Option<Irr>> {
         match self.use_cash_amount {
-            Some(amount) if amount.is_sign_negative() && !amount.is_zero() => Err(
-                RuleViolation::invalid_field("useCashAmount", "must not be negative").into(),
-            ),
+            Some(amount) if amount.is_sign_negative() && !amount.is_zero() => {
+                Err(RuleViolation::invalid_field("useCashAmount", "must not be negative").into())
+            }
             amount => Ok(amount.map(Irr::round)),
         }
     }
@@ -460,7 +460,11 @@ impl PortfolioService {
     }
 }
 
-fn preview_view(plan: RebalancePlan, window: &Cooldown, prices_status: &'static str) -> RebalancePreview {
+fn preview_view(
+    plan: RebalancePlan,
+    window: &Cooldown,
+    prices_status: &'static str,
+) -> RebalancePreview {
     RebalancePreview {
         mode: plan.mode,
         use_cash_amount: plan.use_cash_amount,

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use blu_domain::hram::{HramPreset, HramWeights, PriceHistory};
 use blu_domain::rebalance::{RebalanceInput, RebalanceMode, plan_rebalance};
-use blu_domain::{Allocation, AssetId, Holding, Irr, PortfolioState, PriceBook, Quantity, Timestamp};
+use blu_domain::{
+    Allocation, AssetId, Holding, Irr, PortfolioState, PriceBook, Quantity, Timestamp,
+};
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -152,9 +154,18 @@ fn assert_leg_rules(plan: &Value, holdings: &Value) {
 }
 
 /// Compares a preview with the domain plan computed from the same state, prices and weights.
-fn assert_matches_domain(plan: &Value, state: &PortfolioState, mode: RebalanceMode, cash: Option<i64>) {
+fn assert_matches_domain(
+    plan: &Value,
+    state: &PortfolioState,
+    mode: RebalanceMode,
+    cash: Option<i64>,
+) {
     let book = PriceBook::defaults();
-    let target = Allocation::new(Decimal::new(50, 2), Decimal::new(35, 2), Decimal::new(15, 2));
+    let target = Allocation::new(
+        Decimal::new(50, 2),
+        Decimal::new(35, 2),
+        Decimal::new(15, 2),
+    );
     // Today's single close per asset leaves every HRAM fallback active (§6.3.3).
     let weights = HramWeights::without_history(HramPreset::Balanced);
     let expected = plan_rebalance(&RebalanceInput {
@@ -173,7 +184,10 @@ fn assert_matches_domain(plan: &Value, state: &PortfolioState, mode: RebalanceMo
     assert_eq!(plan["trades"].to_string(), expected_trades.to_string());
     assert_eq!(dec(&plan["totalSellIrr"]), expected.total_sell_irr.value());
     assert_eq!(dec(&plan["totalBuyIrr"]), expected.total_buy_irr.value());
-    assert_eq!(dec(&plan["cashDeployedIrr"]), expected.cash_deployed_irr.value());
+    assert_eq!(
+        dec(&plan["cashDeployedIrr"]),
+        expected.cash_deployed_irr.value()
+    );
     assert_eq!(dec(&plan["spreadIrr"]), expected.spread_irr.value());
     assert_eq!(dec(&plan["residualDrift"]), expected.residual_drift_pp);
     assert_eq!(
@@ -208,11 +222,20 @@ async fn previews_in_every_mode_match_the_domain_plan_and_keep_the_leg_rules() {
     assert_matches_domain(&holdings_only, &state, RebalanceMode::HoldingsOnly, None);
     assert_leg_rules(&holdings_only, &holdings);
     assert_eq!(holdings_only["cashDeployedIrr"], 0);
-    assert!(holdings_only["trades"].as_array().unwrap().iter().any(|l| l["side"] == "SELL" && l["assetId"] == "BTC"));
+    assert!(
+        holdings_only["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["side"] == "SELL" && l["assetId"] == "BTC")
+    );
     assert_eq!(holdings_only["hasLockedCollateral"], false);
     assert_eq!(holdings_only["pricesStatus"], "live");
     assert_eq!(holdings_only["status"], "ATTENTION_REQUIRED");
-    assert_eq!(holdings_only["cooldown"], json!({"active": false, "waived": false, "hoursRemaining": 0}));
+    assert_eq!(
+        holdings_only["cooldown"],
+        json!({"active": false, "waived": false, "hoursRemaining": 0})
+    );
     let growth = &holdings_only["gapAnalysis"][1];
     assert_eq!(growth["layer"], "GROWTH");
     assert!(growth["gapIrr"].as_i64().unwrap() < 0);
@@ -237,7 +260,12 @@ async fn execute_applies_the_plan_writes_one_rebalance_entry_and_the_ledger_stil
     let t = session.access.as_str();
     let plan = preview(&app, t, "?mode=HOLDINGS_ONLY").await;
     let legs = plan["trades"].as_array().unwrap().len();
-    let sells = plan["trades"].as_array().unwrap().iter().filter(|l| l["side"] == "SELL").count();
+    let sells = plan["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["side"] == "SELL")
+        .count();
 
     let r = app
         .send(
@@ -255,7 +283,10 @@ async fn execute_applies_the_plan_writes_one_rebalance_entry_and_the_ledger_stil
     assert_eq!(done["newStatus"], "BALANCED");
     assert!(dec(&done["residualDrift"]) < Decimal::from(2));
     let growth = dec(&done["newAllocation"]["GROWTH"]);
-    assert!((growth - Decimal::new(35, 2)).abs() < Decimal::new(1, 2), "{done}");
+    assert!(
+        (growth - Decimal::new(35, 2)).abs() < Decimal::new(1, 2),
+        "{done}"
+    );
     // The same key replays the same response without a second rebalance.
     let replay = app
         .send(
@@ -277,7 +308,10 @@ async fn execute_applies_the_plan_writes_one_rebalance_entry_and_the_ledger_stil
     assert_eq!(entry["entryType"], "REBALANCE");
     assert_eq!(
         entry["message"],
-        format!("Rebalanced portfolio ({sells} sells, {} buys)", legs - sells)
+        format!(
+            "Rebalanced portfolio ({sells} sells, {} buys)",
+            legs - sells
+        )
     );
     let ledger_legs = entry["legs"].as_array().unwrap();
     assert_eq!(ledger_legs.len(), legs);
@@ -289,7 +323,10 @@ async fn execute_applies_the_plan_writes_one_rebalance_entry_and_the_ledger_stil
             assert!(leg[field].is_number(), "{leg}");
         }
     }
-    let gross: i64 = ledger_legs.iter().map(|l| l["amountIrr"].as_i64().unwrap()).sum();
+    let gross: i64 = ledger_legs
+        .iter()
+        .map(|l| l["amountIrr"].as_i64().unwrap())
+        .sum();
     assert_eq!(entry["amountIrr"], gross);
     let metadata = &entry["metadata"];
     assert_eq!(metadata["mode"], "HOLDINGS_ONLY");
@@ -337,7 +374,10 @@ async fn a_second_rebalance_within_24_hours_is_too_soon_unless_the_drift_exceeds
     buy(&app, t, "SOL", 8_000_000).await;
     let status = ok_json(app.get_auth("/api/v1/rebalance/status", t).await).await;
     let drift = dec(&status["driftPct"]);
-    assert!(drift > Decimal::from(2) && drift <= Decimal::from(10), "{status}");
+    assert!(
+        drift > Decimal::from(2) && drift <= Decimal::from(10),
+        "{status}"
+    );
     assert_eq!(status["cooldownWaived"], false);
     let body = assert_error(
         execute(&app, t, json!({"mode": "HOLDINGS_ONLY"})).await,
@@ -368,7 +408,10 @@ async fn a_second_rebalance_within_24_hours_is_too_soon_unless_the_drift_exceeds
         "REBALANCE_TOO_SOON",
     )
     .await;
-    assert_eq!(app.advance_clock(json!({"seconds": 86_400})).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.advance_clock(json!({"seconds": 86_400})).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.run_job("prices").await.status(), StatusCode::OK);
     let status = ok_json(app.get_auth("/api/v1/rebalance/status", t).await).await;
     assert_eq!(status["canRebalance"], true);
@@ -393,14 +436,13 @@ async fn freeze(vars: &HashMap<String, String>, portfolio_id: &str, asset: &str)
         let path = std::path::Path::new(&vars["DATA_DIR"]).join("blu.db");
         let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
         let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let done = sqlx::query(
-            "UPDATE holdings SET frozen = 1 WHERE portfolio_id = $1 AND asset_id = $2",
-        )
-        .bind(portfolio_id)
-        .bind(asset)
-        .execute(&pool)
-        .await
-        .unwrap();
+        let done =
+            sqlx::query("UPDATE holdings SET frozen = 1 WHERE portfolio_id = $1 AND asset_id = $2")
+                .bind(portfolio_id)
+                .bind(asset)
+                .execute(&pool)
+                .await
+                .unwrap();
         assert_eq!(done.rows_affected(), 1);
     }
 }
@@ -426,7 +468,10 @@ async fn frozen_collateral_is_never_sold_and_is_reported() {
     );
     assert!(!plan["trades"].as_array().unwrap().is_empty());
     let growth = &plan["gapAnalysis"][1];
-    assert!(growth["frozenIrr"].as_i64().unwrap() > 40_000_000, "{growth}");
+    assert!(
+        growth["frozenIrr"].as_i64().unwrap() > 40_000_000,
+        "{growth}"
+    );
     assert_eq!(plan["gapSummary"]["hasFrozenAssets"], true);
 
     ok_json(execute(&app, t, json!({"mode": "HOLDINGS_ONLY"})).await).await;
@@ -441,14 +486,16 @@ async fn frozen_collateral_is_never_sold_and_is_reported() {
 #[tokio::test]
 async fn stale_prices_leave_the_preview_working_and_refuse_the_execute() {
     // Simulated prices (fixed ones never go stale) that are not refreshed for an hour.
-    let app = spawn_from(
-        test_vars(&[("TEST_CLOCK", "1"), ("PRICE_REFRESH_SECONDS", "3600")]).await,
-    )
-    .await;
+    let app =
+        spawn_from(test_vars(&[("TEST_CLOCK", "1"), ("PRICE_REFRESH_SECONDS", "3600")]).await)
+            .await;
     let (session, _) = drifted(&app).await;
     let t = session.access.as_str();
     let before = state_of(&app, t).await;
-    assert_eq!(app.advance_clock(json!({"seconds": 300})).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.advance_clock(json!({"seconds": 300})).await.status(),
+        StatusCode::OK
+    );
 
     let plan = preview(&app, t, "").await;
     assert_eq!(plan["pricesStatus"], "stale");
@@ -465,7 +512,8 @@ async fn bad_modes_and_amounts_are_validation_errors_and_a_balanced_portfolio_ne
     let (app, _) = spawn_rebalance(&[]).await;
     let stranger = app.onboarded().await;
     assert_error(
-        app.get_auth("/api/v1/rebalance/preview", &stranger.access).await,
+        app.get_auth("/api/v1/rebalance/preview", &stranger.access)
+            .await,
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
     )
@@ -479,7 +527,8 @@ async fn bad_modes_and_amounts_are_validation_errors_and_a_balanced_portfolio_ne
         "?mode=SMART&useCashAmount=999999999999",
     ] {
         assert_error(
-            app.get_auth(&format!("/api/v1/rebalance/preview{query}"), t).await,
+            app.get_auth(&format!("/api/v1/rebalance/preview{query}"), t)
+                .await,
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
         )
@@ -525,8 +574,11 @@ async fn stored_history(app: &TestApp) -> PriceHistory {
     let mut history = PriceHistory::new();
     for asset in AssetId::ALL.into_iter().filter(|a| !a.is_fixed_income()) {
         let body = ok_json(
-            app.get(&format!("/api/v1/prices/{}/history?days=61", asset.as_str()))
-                .await,
+            app.get(&format!(
+                "/api/v1/prices/{}/history?days=61",
+                asset.as_str()
+            ))
+            .await,
         )
         .await;
         let closes: Vec<(i64, Decimal)> = body["closes"]
@@ -534,11 +586,9 @@ async fn stored_history(app: &TestApp) -> PriceHistory {
             .unwrap()
             .iter()
             .map(|c| {
-                let day = Timestamp::parse_rfc3339(&format!(
-                    "{}T00:00:00Z",
-                    c["date"].as_str().unwrap()
-                ))
-                .unwrap();
+                let day =
+                    Timestamp::parse_rfc3339(&format!("{}T00:00:00Z", c["date"].as_str().unwrap()))
+                        .unwrap();
                 (PriceHistory::day_of(day), dec(&c["priceUsd"]))
             })
             .collect();
@@ -553,7 +603,10 @@ async fn intra_layer_weights_come_from_the_stored_daily_closes() {
     // Four UTC days of closes; PAXG moves every day through an admin override.
     for (day, paxg) in ["2700", "2750", "2650", "2800"].into_iter().enumerate() {
         if day > 0 {
-            assert_eq!(app.advance_clock(json!({"seconds": 86_400})).await.status(), StatusCode::OK);
+            assert_eq!(
+                app.advance_clock(json!({"seconds": 86_400})).await.status(),
+                StatusCode::OK
+            );
         }
         assert_eq!(app.run_job("prices").await.status(), StatusCode::OK);
         admin(
@@ -565,7 +618,13 @@ async fn intra_layer_weights_come_from_the_stored_daily_closes() {
         .await;
     }
     // Back to the pinned default price for today's valuation.
-    admin(&app, Method::DELETE, "/admin/v1/overrides/prices/PAXG", None).await;
+    admin(
+        &app,
+        Method::DELETE,
+        "/admin/v1/overrides/prices/PAXG",
+        None,
+    )
+    .await;
     assert_eq!(app.run_job("prices").await.status(), StatusCode::OK);
 
     let (session, _) = drifted(&app).await;
@@ -578,7 +637,11 @@ async fn intra_layer_weights_come_from_the_stored_daily_closes() {
     assert_ne!(weights.get(AssetId::Paxg), fallback.get(AssetId::Paxg));
 
     let plan = preview(&app, t, "").await;
-    let target = Allocation::new(Decimal::new(50, 2), Decimal::new(35, 2), Decimal::new(15, 2));
+    let target = Allocation::new(
+        Decimal::new(50, 2),
+        Decimal::new(35, 2),
+        Decimal::new(15, 2),
+    );
     let book = PriceBook::defaults();
     let input = |weights| RebalanceInput {
         state: &state,
@@ -596,4 +659,17 @@ async fn intra_layer_weights_come_from_the_stored_daily_closes() {
     };
     assert_eq!(plan["trades"].to_string(), trades(&expected));
     assert_ne!(trades(&expected), trades(&without));
+}
+
+#[tokio::test]
+async fn the_hram_preset_defaults_to_balanced_and_is_configurable_by_name() {
+    let mut vars = test_vars(&[]).await;
+    let config = blu::config::Config::from_source(&vars).unwrap();
+    assert_eq!(config.hram_preset, HramPreset::Balanced);
+    vars.insert("HRAM_PRESET".into(), "conservative".into());
+    let config = blu::config::Config::from_source(&vars).unwrap();
+    assert_eq!(config.hram_preset, HramPreset::Conservative);
+    vars.insert("HRAM_PRESET".into(), "WEIGHTLESS".into());
+    let err = blu::config::Config::from_source(&vars).unwrap_err();
+    assert!(err.to_string().contains("HRAM_PRESET"), "{err}");
 }

@@ -55,7 +55,12 @@ pub(super) async fn a_rebalance_commit_sets_last_rebalance_at_and_other_movement
     let (portfolio_id, _) = create(db, user).await;
     let store = db.portfolios();
     assert_eq!(
-        store.portfolio(user).await.unwrap().unwrap().last_rebalance_at,
+        store
+            .portfolio(user)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_rebalance_at,
         None
     );
     let rebalanced_at = t0().plus_seconds(60);
