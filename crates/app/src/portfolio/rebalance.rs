@@ -418,10 +418,11 @@ impl PortfolioService {
         entry.legs = Some(outcome.trades_executed.iter().map(ledger_leg).collect());
         let mut metadata = Map::new();
         metadata.insert("mode".into(), Value::String(mode.as_str().to_owned()));
-        if mode == RebalanceMode::Smart {
-            if let Some(cash) = plan.use_cash_amount {
-                metadata.insert("useCashAmount".into(), number(cash.value()));
-            }
+        if let Some(cash) = plan
+            .use_cash_amount
+            .filter(|_| mode == RebalanceMode::Smart)
+        {
+            metadata.insert("useCashAmount".into(), number(cash.value()));
         }
         metadata.insert(
             "totalSellIrr".into(),

@@ -673,3 +673,41 @@ async fn the_hram_preset_defaults_to_balanced_and_is_configurable_by_name() {
     let err = blu::config::Config::from_source(&vars).unwrap_err();
     assert!(err.to_string().contains("HRAM_PRESET"), "{err}");
 }
+
+#[tokio::test]
+async fn a_smart_rebalance_spends_at_most_the_cash_it_was_given_and_records_it() {
+    let (app, _) = spawn_rebalance(&[]).await;
+    let (session, portfolio_id) = drifted(&app).await;
+    let t = session.access.as_str();
+    let cash_before = state_of(&app, t).await.cash;
+    let done = ok_json(
+        execute(
+            &app,
+            t,
+            json!({"mode": "smart", "useCashAmount": 10_000_000}),
+        )
+        .await,
+    )
+    .await;
+    let entry = ok_json(
+        app.get_auth(
+            &format!(
+                "/api/v1/history/{}",
+                done["ledgerEntryId"].as_str().unwrap()
+            ),
+            t,
+        )
+        .await,
+    )
+    .await;
+    let metadata = &entry["metadata"];
+    assert_eq!(metadata["mode"], "SMART");
+    assert_eq!(metadata["useCashAmount"], 10_000_000);
+    let spent = cash_before.value() - state_of(&app, t).await.cash.value();
+    assert!(
+        spent > Decimal::ZERO && spent <= Decimal::from(10_000_000),
+        "{spent}"
+    );
+    let verified = app.verify_ledger(&portfolio_id).await;
+    assert_eq!(verified["replay"]["matches"], true, "{verified}");
+}
