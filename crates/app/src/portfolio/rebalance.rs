@@ -290,7 +290,52 @@ fn ledger_leg(leg: &RebalanceLeg) -> Leg {
     }
 }
 
+/// Everything a plan reads, loaded once (§4.1: one consistent read per request).
+struct PlanContext {
+    record: PortfolioRecord,
+    target: Allocation,
+    now: Timestamp,
+    snapshot: std::sync::Arc<crate::ports::PriceSnapshot>,
+    /// The latest prices, whatever their age.
+    book: blu_domain::PriceBook,
+    state: blu_domain::PortfolioState,
+    mode: RebalanceMode,
+    use_cash_amount: Option<Irr>,
+}
+
+impl PlanContext {
+    fn input<'a>(&'a self, weights: &'a HramWeights) -> RebalanceInput<'a> {
+        RebalanceInput {
+            state: &self.state,
+            target: &self.target,
+            prices: &self.book,
+            weights,
+            mode: self.mode,
+            use_cash_amount: self.use_cash_amount,
+            now: self.now,
+        }
+    }
+}
+
 impl PortfolioService {
+    fn plan_context(
+        &self,
+        record: PortfolioRecord,
+        request: &RebalanceRequest,
+    ) -> PortfolioResult<PlanContext> {
+        let snapshot = self.prices.snapshot();
+        Ok(PlanContext {
+            target: target_of(&record)?,
+            now: self.now(),
+            book: Self::valuation_book(&snapshot),
+            state: record.state(),
+            mode: request.mode()?,
+            use_cash_amount: request.use_cash()?,
+            snapshot,
+            record,
+        })
+    }
+
     async fn rebalance_record(&self, user_id: Uuid) -> PortfolioResult<PortfolioRecord> {
         self.store
             .portfolio(user_id)
@@ -329,28 +374,21 @@ impl PortfolioService {
         request: &RebalanceRequest,
         weights: &HramWeights,
     ) -> PortfolioResult<RebalancePreview> {
-        let mode = request.mode()?;
-        let use_cash_amount = request.use_cash()?;
         let record = self.rebalance_record(user_id).await?;
-        let target = target_of(&record)?;
-        let now = self.now();
-        let snapshot = self.prices.snapshot();
-        let book = Self::valuation_book(&snapshot);
-        let state = record.state();
-        let plan = plan_rebalance(&RebalanceInput {
-            state: &state,
-            target: &target,
-            prices: &book,
-            weights,
-            mode,
-            use_cash_amount,
-            now,
-        })?;
-        let window = cooldown(record.last_rebalance_at, now, plan.status.max_drift_pp);
+        let context = self.plan_context(record, request)?;
+        let plan = plan_rebalance(&context.input(weights))?;
+        let window = cooldown(
+            context.record.last_rebalance_at,
+            context.now,
+            plan.status.max_drift_pp,
+        );
         Ok(preview_view(
             plan,
             &window,
-            snapshot.status(now, self.price_max_age).as_str(),
+            context
+                .snapshot
+                .status(context.now, self.price_max_age)
+                .as_str(),
         ))
     }
 
@@ -363,25 +401,22 @@ impl PortfolioService {
         request: &RebalanceRequest,
         weights: &HramWeights,
     ) -> PortfolioResult<Prepared<RebalanceExecuted>> {
-        let mode = request.mode()?;
-        let use_cash_amount = request.use_cash()?;
         let tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
-        let target = target_of(&record)?;
-        let now = self.now();
-        let snapshot = self.prices.snapshot();
-        let book = Self::valuation_book(&snapshot);
-        let state = record.state();
-        let input = RebalanceInput {
-            state: &state,
-            target: &target,
-            prices: &book,
-            weights,
-            mode,
-            use_cash_amount,
+        let context = self.plan_context(record, request)?;
+        let PlanContext {
+            record,
+            target,
             now,
-        };
-        let before = value_portfolio(&state, &book, now).status(&target);
+            snapshot,
+            book,
+            state,
+            mode,
+            ..
+        } = &context;
+        let (now, mode) = (*now, *mode);
+        let input = context.input(weights);
+        let before = value_portfolio(state, book, now).status(target);
         cooldown(record.last_rebalance_at, now, before.max_drift_pp).check()?;
         let plan = plan_rebalance(&input)?;
         let mut assets: Vec<AssetId> = plan
@@ -393,7 +428,7 @@ impl PortfolioService {
         assets.sort_by_key(|a| a.index());
         assets.dedup();
         if !plan.is_empty() {
-            self.fresh_book(&snapshot, now, &assets)?;
+            self.fresh_book(snapshot, now, &assets)?;
         }
         let outcome = execute_rebalance(&input, record.last_rebalance_at)?;
         let sells = outcome
@@ -407,9 +442,9 @@ impl PortfolioService {
             entry_type: EntryType::Rebalance,
             boundary: outcome.boundary.boundary,
             message: format!("Rebalanced portfolio ({sells} sells, {buys} buys)"),
-            before: (&state, &book),
-            after: (&outcome.state, &book),
-            target: &target,
+            before: (state, book),
+            after: (&outcome.state, book),
+            target,
             now,
         };
         let (mut entry, after) = movement.entry();
@@ -435,7 +470,7 @@ impl PortfolioService {
         let mut activity = movement.activity(Some(amount), None);
         activity.message = activity::rebalanced();
         let mut change = change_set(
-            Some(&record),
+            Some(record),
             record.id,
             entry,
             &after,

@@ -49,6 +49,17 @@ async fn buy(app: &TestApp, t: &str, asset: &str, amount: i64) {
     .await;
 }
 
+async fn add_funds(app: &TestApp, t: &str, amount: i64) {
+    let r = app
+        .post_auth(
+            "/api/v1/portfolio/add-funds",
+            t,
+            json!({"amountIrr": amount}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 /// Funds 100,000,000 (target 0.50/0.35/0.15), sells the fixed income (so every value is exact
 /// at any instant), adds 60,000,000 and buys 40,000,000 of BTC: Growth far above target, with
 /// cash left for the cash modes.
@@ -61,14 +72,7 @@ async fn drifted(app: &TestApp) -> (Session, String) {
         json!({"action": "SELL", "assetId": "IRR_FIXED_INCOME", "sellAll": true}),
     )
     .await;
-    let r = app
-        .post_auth(
-            "/api/v1/portfolio/add-funds",
-            t,
-            json!({"amountIrr": 60_000_000}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    add_funds(app, t, 60_000_000).await;
     buy(app, t, "BTC", 40_000_000).await;
     (session, id)
 }
@@ -267,16 +271,16 @@ async fn execute_applies_the_plan_writes_one_rebalance_entry_and_the_ledger_stil
         .filter(|l| l["side"] == "SELL")
         .count();
 
-    let r = app
-        .send(
+    let keyed = || {
+        app.send(
             Method::POST,
             "/api/v1/rebalance/execute",
             t,
             Some(json!({"mode": "HOLDINGS_ONLY", "acknowledgedWarning": false})),
             Some("rebalance-1"),
         )
-        .await;
-    let done = ok_json(r).await;
+    };
+    let done = ok_json(keyed().await).await;
     assert_eq!(done["success"], true);
     assert_eq!(done["tradesExecuted"], legs);
     assert_eq!(done["boundary"], "SAFE");
@@ -288,15 +292,7 @@ async fn execute_applies_the_plan_writes_one_rebalance_entry_and_the_ledger_stil
         "{done}"
     );
     // The same key replays the same response without a second rebalance.
-    let replay = app
-        .send(
-            Method::POST,
-            "/api/v1/rebalance/execute",
-            t,
-            Some(json!({"mode": "HOLDINGS_ONLY", "acknowledgedWarning": false})),
-            Some("rebalance-1"),
-        )
-        .await;
+    let replay = keyed().await;
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(ok_json(replay).await, done);
 
@@ -360,14 +356,7 @@ async fn a_second_rebalance_within_24_hours_is_too_soon_unless_the_drift_exceeds
     let (app, _) = spawn_rebalance(&[]).await;
     let (session, _) = drifted(&app).await;
     let t = session.access.as_str();
-    let r = app
-        .post_auth(
-            "/api/v1/portfolio/add-funds",
-            t,
-            json!({"amountIrr": 30_000_000}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    add_funds(&app, t, 30_000_000).await;
     ok_json(execute(&app, t, json!({"mode": "HOLDINGS_ONLY"})).await).await;
 
     // A moderate drift (2–10 pp): the cooldown holds, preview still answers and reports it.
