@@ -36,6 +36,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::onboarding::router())
         .merge(routes::portfolio::router())
         .merge(routes::trade::router())
+        .merge(routes::rebalance::router())
         .merge(routes::history::router())
         .merge(routes::profile::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())

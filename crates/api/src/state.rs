@@ -32,6 +32,8 @@ pub struct ApiSettings {
     pub price_max_age: Duration,
     /// Namespace of Redis keys (shared with the other Redis users).
     pub redis_key_prefix: String,
+    /// HRAM preset of the rebalance intra-layer weights (business-rules §6.3.2).
+    pub hram_preset: blu_domain::hram::HramPreset,
 }
 
 #[derive(Clone)]

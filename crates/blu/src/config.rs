@@ -77,6 +77,8 @@ pub struct Config {
     pub price_refresh_interval: Duration,
     /// `blu serve` also runs the job engine (exactly once per tick across processes either way).
     pub run_jobs: bool,
+    /// HRAM preset of the rebalance intra-layer weights (business-rules §6.3.2).
+    pub hram_preset: blu_domain::hram::HramPreset,
 }
 
 /// Endpoints of the live price providers (overridable for tests and proxies).
@@ -365,6 +367,12 @@ impl Config {
             refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
             price_max_age: Duration::from_secs(number(env, "PRICE_MAX_AGE_SECONDS", 120)?),
             run_jobs: flag(env, "RUN_JOBS", true)?,
+            hram_preset: match env.get("HRAM_PRESET") {
+                None => blu_domain::hram::HramPreset::default(),
+                Some(p) => p.parse().map_err(|_| {
+                    anyhow::anyhow!("HRAM_PRESET must be one of EQUAL_WEIGHT, RISK_PARITY, MOMENTUM_TILT, MAX_DIVERSIFICATION, BALANCED, CONSERVATIVE, AGGRESSIVE, not {p:?}")
+                })?,
+            },
             price_providers: PriceProviders {
                 coingecko_base_url: env
                     .get("COINGECKO_BASE_URL")

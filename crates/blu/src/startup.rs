@@ -149,6 +149,7 @@ impl Application {
             test_clock: config.test_clock,
             price_max_age: config.price_max_age,
             redis_key_prefix: config.redis_key_prefix.clone(),
+            hram_preset: config.hram_preset,
         };
         let jobs = Arc::new(JobEngine::new(
             store.clone(),

@@ -256,6 +256,14 @@ impl PortfolioTx for PgPortfolioTx {
             .await
             .map_err(map_sqlx)?;
         }
+        if change.rebalanced {
+            sqlx::query("UPDATE portfolios SET last_rebalance_at = $2 WHERE id = $1")
+                .bind(change.portfolio_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
         for holding in &change.holdings {
             let loaded = portfolio.as_ref().and_then(|p| p.holding(holding.asset));
             let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);

@@ -394,13 +394,17 @@ conformance!(
     a_quote_is_read_only_by_its_owner_and_consumed_once,
     an_idempotency_key_is_claimed_once_completed_and_replayed,
     consent_needs_a_score_and_settings_and_deletion_round_trip,
+    a_rebalance_commit_sets_last_rebalance_at_and_other_movements_keep_it,
 );
 
 #[path = "conformance/portfolio.rs"]
 mod portfolio;
 #[path = "conformance/prices.rs"]
 mod prices;
+#[path = "conformance/rebalance.rs"]
+mod rebalance;
 use portfolio::*;
+use rebalance::*;
 
 fn t0() -> Timestamp {
     // Sub-second digits on purpose: every backend must keep microseconds.

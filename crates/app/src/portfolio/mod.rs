@@ -7,6 +7,7 @@ mod funds;
 mod history;
 mod onboarding;
 mod profile;
+mod rebalance;
 mod trade;
 mod view;
 
@@ -34,6 +35,10 @@ pub use history::{
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
 pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
+pub use rebalance::{
+    CooldownView, GapRowView, GapSummaryView, HRAM_HISTORY_DAYS, LayerAmounts, RebalanceExecuted,
+    RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights,
+};
 pub use trade::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView};
 pub use view::{FixedIncomeView, HoldingView, PortfolioView};
 
@@ -266,6 +271,7 @@ fn change_set(
         activity,
         consumed_quote: None,
         idempotency: None,
+        rebalanced: false,
         now,
     })
 }

@@ -175,6 +175,8 @@ pub struct PortfolioChange {
     pub activity: NewActivity,
     pub consumed_quote: Option<String>,
     pub idempotency: Option<IdempotencyCompletion>,
+    /// A rebalance: `portfolios.last_rebalance_at` is set to `now`.
+    pub rebalanced: bool,
     pub now: Timestamp,
 }
 
