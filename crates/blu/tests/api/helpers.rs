@@ -63,6 +63,9 @@ pub async fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
         ("JWT_REFRESH_SECRET", REFRESH_SECRET),
         ("OTP_SECRET", "test-otp-secret"),
         ("ENABLE_PUSH_NOTIFICATIONS", "false"),
+        // Tests run jobs explicitly (`POST /admin/v1/jobs/{name}/run`), so no scheduled tick
+        // races them; the engine's own scheduling is tested in `crates/jobs`.
+        ("RUN_JOBS", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
