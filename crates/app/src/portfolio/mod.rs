@@ -267,6 +267,7 @@ fn change_set(
         consumed_quote: None,
         idempotency: None,
         now,
+        loans: Vec::new(),
     })
 }
 

@@ -113,6 +113,7 @@ async fn create(db: &TestDb, user: Uuid) -> (Uuid, PortfolioState) {
         consumed_quote: None,
         idempotency: None,
         now: t0(),
+        loans: Vec::new(),
     })
     .await
     .unwrap();
@@ -165,6 +166,7 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
         consumed_quote: None,
         idempotency: None,
         now: t0().plus_seconds(1),
+        loans: Vec::new(),
     })
     .await
     .unwrap();
@@ -269,6 +271,7 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
         consumed_quote: Some(quote.id.clone()),
         idempotency: None,
         now: t0(),
+        loans: Vec::new(),
     })
     .await
     .unwrap();
