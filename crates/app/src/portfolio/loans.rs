@@ -9,7 +9,7 @@ use blu_domain::loan::{
 };
 use blu_domain::money::round_half_up;
 use blu_domain::{
-    AssetId, Boundary, EntryType, Irr, Layer, PriceBook, Quantity, RuleViolation, Timestamp,
+    AssetId, Boundary, EntryType, Irr, Layer, Quantity, RuleViolation, Timestamp,
     activity, value_portfolio,
 };
 use rust_decimal::Decimal;
@@ -473,13 +473,11 @@ impl PortfolioService {
         })
     }
 
-    /// The prices of loan creation and preview: fresh for every open holding, else a book
-    /// without them (the domain then refuses with `PRICES_STALE`).
-    fn loan_book(&self, record: &PortfolioRecord, now: Timestamp) -> PriceBook {
-        let snapshot = self.prices.snapshot();
-        snapshot
-            .fresh_book(now, self.price_max_age, &open_assets(record))
-            .unwrap_or_else(|_| PriceBook::new(Decimal::ZERO))
+    /// Refusal when the collateral price or FX is not fresh (business-rules §2.4: loan
+    /// creation needs FX and the collateral price fresh; valuations use the latest prices).
+    fn collateral_freshness(&self, collateral: AssetId, now: Timestamp) -> PortfolioResult<()> {
+        self.fresh_book(&self.prices.snapshot(), now, &[collateral])
+            .map(|_| ())
     }
 
     /// `POST /loans/preview`: 200 with `valid: false` on business refusals.
@@ -491,14 +489,20 @@ impl PortfolioService {
         let request = input.parse()?;
         let (record, loans) = self.portfolio_loans(user_id).await?;
         let now = self.now();
-        let book = self.loan_book(&record, now);
-        let preview = dl::preview_loan(
+        let book = Self::valuation_book(&self.prices.snapshot());
+        let mut preview = dl::preview_loan(
             &record.state(),
             &book,
             &domain_loans(&loans),
             request,
             now,
         );
+        if preview.refusal.is_none()
+            && let Err(PortfolioError::Rule(stale)) =
+                self.collateral_freshness(request.collateral, now)
+        {
+            preview.refusal = Some(stale);
+        }
         let terms = &preview.terms;
         Ok(LoanPreviewView {
             valid: preview.refusal.is_none(),
@@ -544,8 +548,7 @@ impl PortfolioService {
         let target = target_of(&record)?;
         let loans = tx.loans().await?;
         let now = self.now();
-        let snapshot = self.prices.snapshot();
-        let book = self.loan_book(&record, now);
+        let book = Self::valuation_book(&self.prices.snapshot());
         let state = record.state();
         let mut after = state.clone();
         let loan = dl::create_loan(
@@ -556,15 +559,8 @@ impl PortfolioService {
             request.amount,
             request.duration.months(),
             now,
-        );
-        // Stale prices surface as 503 with the ages, like every other money movement.
-        let loan = match loan {
-            Err(v) if v.code == blu_domain::ErrorCode::PricesStale => {
-                self.fresh_book(&snapshot, now, &open_assets(&record))?;
-                return Err(v.into());
-            }
-            other => other?,
-        };
+        )?;
+        self.collateral_freshness(request.collateral, now)?;
         let loan_id = Uuid::now_v7();
         let movement = Movement {
             portfolio_id: record.id,
