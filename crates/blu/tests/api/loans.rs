@@ -283,6 +283,18 @@ async fn repaying_by_installments_then_settling_early_forgives_the_unaccrued_int
 
     // EP2: day 30, payoff 24,750,000; an overpayment is capped.
     app.advance(20 * DAY).await;
+    let short = app
+        .loan_post(&repay, &session, json!({"amountIrr": 30_000_000}))
+        .await;
+    assert_error(short, StatusCode::UNPROCESSABLE_ENTITY, "INSUFFICIENT_CASH").await;
+    let r = app
+        .loan_post(
+            "/api/v1/portfolio/add-funds",
+            &session,
+            json!({"amountIrr": 10_000_000}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
     let cash_before = dec(&app.loan_json("/api/v1/portfolio", &session).await["cashIrr"]);
     let r = app
         .loan_post(&repay, &session, json!({"amountIrr": 30_000_000}))
