@@ -15,7 +15,13 @@ const DAY: i64 = 86_400;
 
 async fn spawn_loans() -> TestApp {
     let source = price_file();
-    spawn_with(&[("PRICE_SOURCE", source.as_str()), ("TEST_CLOCK", "1")]).await
+    // No scheduled ticks: each test runs `loan-health` itself, at the business time it chose.
+    spawn_with(&[
+        ("PRICE_SOURCE", source.as_str()),
+        ("TEST_CLOCK", "1"),
+        ("RUN_JOBS", "false"),
+    ])
+    .await
 }
 
 fn dec(v: &Value) -> Decimal {
