@@ -394,12 +394,17 @@ conformance!(
     a_quote_is_read_only_by_its_owner_and_consumed_once,
     an_idempotency_key_is_claimed_once_completed_and_replayed,
     consent_needs_a_score_and_settings_and_deletion_round_trip,
+    a_loan_is_written_with_its_movement_and_reads_back_with_its_installments,
+    loan_health_is_stored_only_on_active_loans_and_notifies_once,
 );
 
 #[path = "conformance/portfolio.rs"]
 mod portfolio;
+#[path = "conformance/loans.rs"]
+mod loans;
 #[path = "conformance/prices.rs"]
 mod prices;
+use loans::*;
 use portfolio::*;
 
 fn t0() -> Timestamp {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{Backend, TestDb, t0};
 
 impl TestDb {
-    fn portfolios(&self) -> Arc<dyn PortfolioStore> {
+    pub(super) fn portfolios(&self) -> Arc<dyn PortfolioStore> {
         match &self.backend {
             Backend::Sqlite { store, .. } => Arc::new(store.clone()),
             Backend::Postgres { store, .. } => Arc::new(store.clone()),
@@ -28,7 +28,7 @@ impl TestDb {
     }
 
     /// A user with a scored questionnaire.
-    async fn scored_user(&self) -> Uuid {
+    pub(super) async fn scored_user(&self) -> Uuid {
         let phone = format!("+989{:09}", Uuid::new_v4().as_u128() % 1_000_000_000);
         let (user, _) = self.store.login_user(&phone, t0()).await.unwrap();
         let update = RiskUpdate {
@@ -59,7 +59,7 @@ fn q(v: rust_decimal::Decimal) -> Quantity {
     Quantity::exact(v).unwrap()
 }
 
-fn activity(kind: EntryType) -> NewActivity {
+pub(super) fn activity(kind: EntryType) -> NewActivity {
     NewActivity {
         action_type: kind.as_str().into(),
         boundary: Boundary::Safe,
@@ -70,12 +70,12 @@ fn activity(kind: EntryType) -> NewActivity {
     }
 }
 
-fn uuid_text(id: Uuid) -> UuidText {
+pub(super) fn uuid_text(id: Uuid) -> UuidText {
     UuidText::parse(&id.to_string()).unwrap()
 }
 
 /// Creates a portfolio: cash 1,000, USDT 0.5 and one fixed-income lot.
-async fn create(db: &TestDb, user: Uuid) -> (Uuid, PortfolioState) {
+pub(super) async fn create(db: &TestDb, user: Uuid) -> (Uuid, PortfolioState) {
     let store = db.portfolios();
     let tx = store.lock(user).await.unwrap().expect("the user exists");
     assert!(tx.portfolio().is_none());
