@@ -151,7 +151,11 @@ fn number<T: std::str::FromStr>(env: &dyn Source, name: &str, default: T) -> any
 
 /// `LIQUIDATION_LTV`: a fraction in (0, 2]; default 1.00 (D24).
 fn liquidation_ltv(env: &dyn Source) -> anyhow::Result<rust_decimal::Decimal> {
-    let ltv = number(env, "LIQUIDATION_LTV", blu_domain::loan::DEFAULT_LIQUIDATION_LTV)?;
+    let ltv = number(
+        env,
+        "LIQUIDATION_LTV",
+        blu_domain::loan::DEFAULT_LIQUIDATION_LTV,
+    )?;
     if ltv <= rust_decimal::Decimal::ZERO || ltv > rust_decimal::Decimal::TWO {
         anyhow::bail!("LIQUIDATION_LTV must be a fraction above 0 and at most 2, not {ltv}");
     }

@@ -6,8 +6,7 @@ use anyhow::{Context, anyhow};
 use blu_app::ports::LoanRecord;
 use blu_domain::Timestamp;
 use blu_domain::loan::{
-    HealthStatus, Installment, InstallmentStatus, LiquidationReason, Loan, LoanDuration,
-    LoanStatus,
+    HealthStatus, Installment, InstallmentStatus, LiquidationReason, Loan, LoanDuration, LoanStatus,
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -170,7 +169,10 @@ pub fn loan_row(r: &impl LoanColumns) -> anyhow::Result<LoanRecord> {
         )),
         _ => None,
     };
-    let forgiven = r.opt_dec_col("interest_forgiven_irr")?.map(pc::irr).transpose()?;
+    let forgiven = r
+        .opt_dec_col("interest_forgiven_irr")?
+        .map(pc::irr)
+        .transpose()?;
     Ok(LoanRecord {
         id: r.uuid_col("id")?,
         portfolio_id: r.uuid_col("portfolio_id")?,
@@ -194,14 +196,21 @@ pub fn loan_row(r: &impl LoanColumns) -> anyhow::Result<LoanRecord> {
             liquidation: None,
         },
         current_ltv: r.opt_dec_col("current_ltv")?,
-        health_status: r.text_col("health_status")?.as_deref().map(health).transpose()?,
+        health_status: r
+            .text_col("health_status")?
+            .as_deref()
+            .map(health)
+            .transpose()?,
         liquidated,
         created_at: r.ts_col("created_at")?,
     })
 }
 
 /// Attaches installments (sorted by number) to their loans.
-pub fn attach(mut loans: Vec<LoanRecord>, installments: Vec<(Uuid, Installment)>) -> Vec<LoanRecord> {
+pub fn attach(
+    mut loans: Vec<LoanRecord>,
+    installments: Vec<(Uuid, Installment)>,
+) -> Vec<LoanRecord> {
     for (loan_id, installment) in installments {
         if let Some(l) = loans.iter_mut().find(|l| l.id == loan_id) {
             l.loan.installments.push(installment);

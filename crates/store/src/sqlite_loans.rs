@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use blu_app::ports::loans::reason_text;
-use blu_app::ports::{LoanHealthWrite, LoanRecord, LoanWrite, NewNotification, StoreError, StoreResult};
+use blu_app::ports::{
+    LoanHealthWrite, LoanRecord, LoanWrite, NewNotification, StoreError, StoreResult,
+};
 use blu_domain::Timestamp;
 use rust_decimal::Decimal;
 use sqlx::sqlite::SqliteRow;
@@ -59,7 +61,10 @@ pub(crate) async fn load_loans(
         .await
         .map_err(map_sqlx)?;
     let g = || -> anyhow::Result<Vec<LoanRecord>> {
-        let loans = rows.iter().map(lc::loan_row).collect::<anyhow::Result<_>>()?;
+        let loans = rows
+            .iter()
+            .map(lc::loan_row)
+            .collect::<anyhow::Result<_>>()?;
         let installments = installments
             .iter()
             .map(lc::installment_row)

@@ -398,10 +398,10 @@ conformance!(
     loan_health_is_stored_only_on_active_loans_and_notifies_once,
 );
 
-#[path = "conformance/portfolio.rs"]
-mod portfolio;
 #[path = "conformance/loans.rs"]
 mod loans;
+#[path = "conformance/portfolio.rs"]
+mod portfolio;
 #[path = "conformance/prices.rs"]
 mod prices;
 use loans::*;

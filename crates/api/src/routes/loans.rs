@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use blu_app::portfolio::{CapacityView, HealthView, LoanInput, LoanList, LoanPreviewView, LoanView};
+use blu_app::portfolio::{
+    CapacityView, HealthView, LoanInput, LoanList, LoanPreviewView, LoanView,
+};
 use blu_domain::loan::LoanStatus;
 use rust_decimal::Decimal;
 use serde::Deserialize;

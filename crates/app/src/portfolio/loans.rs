@@ -4,13 +4,13 @@
 //! the change set committed with the ledger entry.
 
 use blu_domain::loan::{
-    self as dl, HealthStatus, Installment, InstallmentStatus, LiquidationReason, Loan, LoanDuration,
-    LoanRequest, LoanStatus,
+    self as dl, HealthStatus, Installment, InstallmentStatus, LiquidationReason, Loan,
+    LoanDuration, LoanRequest, LoanStatus,
 };
 use blu_domain::money::round_half_up;
 use blu_domain::{
-    AssetId, Boundary, EntryType, Irr, Layer, Quantity, RuleViolation, Timestamp,
-    activity, value_portfolio,
+    AssetId, Boundary, EntryType, Irr, Layer, Quantity, RuleViolation, Timestamp, activity,
+    value_portfolio,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -457,9 +457,10 @@ impl PortfolioService {
                 .into_iter()
                 .map(|c| CollateralView {
                     asset_id: c.asset,
-                    holding_id: record
-                        .holding(c.asset)
-                        .map_or_else(|| crate::ports::new_holding_id(record.id, c.asset), |h| h.id),
+                    holding_id: record.holding(c.asset).map_or_else(
+                        || crate::ports::new_holding_id(record.id, c.asset),
+                        |h| h.id,
+                    ),
                     layer: c.layer,
                     max_ltv: c.max_ltv.normalize(),
                     holding_value_irr: c.holding_value,
@@ -490,13 +491,8 @@ impl PortfolioService {
         let (record, loans) = self.portfolio_loans(user_id).await?;
         let now = self.now();
         let book = Self::valuation_book(&self.prices.snapshot());
-        let mut preview = dl::preview_loan(
-            &record.state(),
-            &book,
-            &domain_loans(&loans),
-            request,
-            now,
-        );
+        let mut preview =
+            dl::preview_loan(&record.state(), &book, &domain_loans(&loans), request, now);
         if preview.refusal.is_none()
             && let Err(PortfolioError::Rule(stale)) =
                 self.collateral_freshness(request.collateral, now)
@@ -737,7 +733,9 @@ impl PortfolioService {
             .filter(|l| l.loan.is_active())
             .map(|r| {
                 let loan = &r.loan;
-                let price = book.price_irr(loan.collateral_asset).filter(|p| p.is_sign_positive());
+                let price = book
+                    .price_irr(loan.collateral_asset)
+                    .filter(|p| p.is_sign_positive());
                 let health = price.map(|p| loan.health(now, p));
                 let figures = loan.figures(now, price);
                 LoanHealthItem {
@@ -747,7 +745,11 @@ impl PortfolioService {
                         .as_ref()
                         .map_or(loan.collateral_value_at_start, |h| h.collateral_value),
                     outstanding_irr: loan.outstanding_debt(now),
-                    current_ltv: health.as_ref().and_then(|h| h.ltv).or(r.current_ltv).map(ltv6),
+                    current_ltv: health
+                        .as_ref()
+                        .and_then(|h| h.ltv)
+                        .or(r.current_ltv)
+                        .map(ltv6),
                     max_ltv: loan.max_ltv.normalize(),
                     health_status: health
                         .as_ref()
@@ -772,7 +774,11 @@ impl PortfolioService {
 
     /// The outstanding debt of the user's ACTIVE loans now (unpaid principal + accrued
     /// unpaid interest), for the portfolio view.
-    pub(super) async fn outstanding_debt(&self, user_id: Uuid, now: Timestamp) -> PortfolioResult<Irr> {
+    pub(super) async fn outstanding_debt(
+        &self,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> PortfolioResult<Irr> {
         let loans = self.store.loans(user_id).await?;
         Ok(loans
             .iter()
@@ -812,12 +818,8 @@ impl PortfolioService {
                 .into_iter()
                 .filter(|l| l.loan.is_active())
                 .map(|l| {
-                    let price = fresh_price(
-                        &snapshot,
-                        now,
-                        self.price_max_age,
-                        l.loan.collateral_asset,
-                    );
+                    let price =
+                        fresh_price(&snapshot, now, self.price_max_age, l.loan.collateral_asset);
                     (l, price)
                 })
                 .collect();
@@ -958,7 +960,11 @@ fn health_notification(
     let asset = loan.loan.collateral_asset;
     let pct = health
         .ltv
-        .map(|l| round_half_up(l * Decimal::ONE_HUNDRED, 0).normalize().to_string())
+        .map(|l| {
+            round_half_up(l * Decimal::ONE_HUNDRED, 0)
+                .normalize()
+                .to_string()
+        })
         .unwrap_or_else(|| "100".into());
     let band = match health.status {
         HealthStatus::Critical => "CRITICAL",

@@ -3,8 +3,8 @@
 
 use std::str::FromStr;
 
-use reqwest::{Method, StatusCode};
 use blu_domain::Timestamp;
+use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -337,7 +337,9 @@ async fn repaying_by_installments_then_settling_early_forgives_the_unaccrued_int
         .loan_post(&repay, &session, json!({"amountIrr": 0}))
         .await;
     assert_error(zero, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
-    let fetched = app.loan_json(&format!("/api/v1/loans/{id}"), &session).await;
+    let fetched = app
+        .loan_json(&format!("/api/v1/loans/{id}"), &session)
+        .await;
     assert_eq!(fetched["status"], "REPAID");
     assert_eq!(fetched["interestForgivenIrr"], json!(1_500_000));
     app.assert_ledger_valid(&portfolio_id).await;
@@ -361,7 +363,9 @@ async fn another_users_loan_is_not_found() {
         )
         .await;
     assert_error(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let r = app.get_auth("/api/v1/loans/not-a-uuid", &other.access).await;
+    let r = app
+        .get_auth("/api/v1/loans/not-a-uuid", &other.access)
+        .await;
     assert_error(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
 }
 
@@ -374,8 +378,11 @@ async fn a_price_drop_to_critical_warns_once_and_below_the_debt_liquidates_with_
 
     // CRITICAL (LTV ≈ 0.95) but below the liquidation threshold: stored, notified once.
     let critical_usd = (Decimal::from(30_024_658) / (Decimal::new(95, 2) * q * fx)).round_dp(2);
-    app.override_price("BTC", json!(critical_usd.to_string().parse::<f64>().unwrap()))
-        .await;
+    app.override_price(
+        "BTC",
+        json!(critical_usd.to_string().parse::<f64>().unwrap()),
+    )
+    .await;
     let first = app.loan_health_run().await;
     assert_eq!(first["result"]["checked"], json!(1), "{first}");
     assert_eq!(first["result"]["liquidated"], json!(0));
@@ -452,7 +459,9 @@ async fn an_unpaid_loan_is_liquidated_seven_days_after_its_due_date_and_the_rest
     assert_eq!(liq["boundary"], "STRESS");
     assert_eq!(liq["amountIrr"], json!(32_348_425));
     let id = liq["id"].as_str().unwrap();
-    let full = app.loan_json(&format!("/api/v1/history/{id}"), &session).await;
+    let full = app
+        .loan_json(&format!("/api/v1/history/{id}"), &session)
+        .await;
     let metadata = &full["metadata"];
     assert_eq!(metadata["reason"], "MATURITY_DEFAULT", "{full}");
     assert_eq!(metadata["debtIrr"], json!(32_250_000));
@@ -505,7 +514,12 @@ async fn loan_requests_are_validated_before_anything_moves() {
             json!({"collateralAssetId": "IRR_FIXED_INCOME", "amountIrr": 1_000_000, "durationMonths": 3}),
         )
         .await;
-    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "COLLATERAL_NOT_ELIGIBLE").await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "COLLATERAL_NOT_ELIGIBLE",
+    )
+    .await;
     let r = app
         .loan_post(
             "/api/v1/loans",

@@ -1,7 +1,9 @@
 //! Conformance cases of the loan storage: loans written with their movement inside the locked
 //! portfolio transaction, read back with installments, conditional updates and health writes.
 
-use blu_app::ports::{LoanHealthWrite, LoanRecord, LoanWrite, NewNotification, PortfolioChange, StoreError};
+use blu_app::ports::{
+    LoanHealthWrite, LoanRecord, LoanWrite, NewNotification, PortfolioChange, StoreError,
+};
 use blu_domain::loan::{HealthStatus, Loan, LoanDuration, LoanStatus, LoanTerms};
 use blu_domain::{AssetId, Boundary, EntryType, Irr, NewEntry, PortfolioStatus, Snapshot};
 use rust_decimal_macros::dec;
@@ -101,7 +103,11 @@ pub(super) async fn a_loan_is_written_with_its_movement_and_reads_back_with_its_
     let mut repaid = locked.remove(0);
     repaid
         .loan
-        .repay(Irr::new(6_000_000), Irr::new(10_000_000), t0().plus_seconds(86_400 * 10))
+        .repay(
+            Irr::new(6_000_000),
+            Irr::new(10_000_000),
+            t0().plus_seconds(86_400 * 10),
+        )
         .unwrap();
     commit_loans(db, user, true, vec![write(&repaid, false)], 2)
         .await
