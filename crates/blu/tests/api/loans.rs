@@ -107,6 +107,15 @@ fn holding<'a>(holdings: &'a Value, asset: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {asset} holding in {holdings}"))
 }
 
+/// The newest ledger entry of `entry_type`.
+async fn ledger_entry(app: &TestApp, s: &Session, entry_type: &str) -> Value {
+    let entries = ledger_entries(app, s).await;
+    entries
+        .into_iter()
+        .find(|e| e["entryType"] == entry_type)
+        .unwrap_or_else(|| panic!("no {entry_type} entry"))
+}
+
 async fn ledger_entries(app: &TestApp, s: &Session) -> Vec<Value> {
     let page = app.loan_json("/api/v1/history?limit=50", s).await;
     page["entries"]
@@ -243,11 +252,7 @@ async fn a_loan_follows_the_l1_schedule_freezes_the_holding_and_adds_the_princip
     assert_eq!(refused["valid"], false);
     assert_eq!(refused["error"]["code"], "ASSET_FROZEN");
 
-    let entries = ledger_entries(&app, &session).await;
-    let create = entries
-        .iter()
-        .find(|e| e["entryType"] == "LOAN_CREATE")
-        .unwrap_or_else(|| panic!("no LOAN_CREATE in {entries:?}"));
+    let create = ledger_entry(&app, &session, "LOAN_CREATE").await;
     assert_eq!(create["boundary"], "SAFE");
     let listed = app.loan_json("/api/v1/loans", &session).await;
     assert_eq!(listed["loans"].as_array().unwrap().len(), 1);
@@ -411,11 +416,7 @@ async fn a_price_drop_to_critical_warns_once_and_below_the_debt_liquidates_with_
     assert_eq!(loan["status"], "LIQUIDATED");
     assert_eq!(dec(&loan["shortfallIrr"]), shortfall);
     assert_eq!(loan["remainingIrr"], json!(0));
-    let entries = ledger_entries(&app, &session).await;
-    let liq = entries
-        .iter()
-        .find(|e| e["entryType"] == "LOAN_LIQUIDATE")
-        .unwrap_or_else(|| panic!("no LOAN_LIQUIDATE in {entries:?}"));
+    let liq = ledger_entry(&app, &session, "LOAN_LIQUIDATE").await;
     assert_eq!(liq["boundary"], "STRESS");
     let holdings = app.loan_json("/api/v1/portfolio/holdings", &session).await;
     let btc = holdings
@@ -451,11 +452,7 @@ async fn an_unpaid_loan_is_liquidated_seven_days_after_its_due_date_and_the_rest
     assert_eq!(ran["result"]["liquidated"], json!(1), "{ran}");
 
     // LQ2: debt 32,250,000 (accrual capped); 0.00022787 BTC sold; 1,380 excess to cash.
-    let entries = ledger_entries(&app, &session).await;
-    let liq = entries
-        .iter()
-        .find(|e| e["entryType"] == "LOAN_LIQUIDATE")
-        .unwrap_or_else(|| panic!("no LOAN_LIQUIDATE in {entries:?}"));
+    let liq = ledger_entry(&app, &session, "LOAN_LIQUIDATE").await;
     assert_eq!(liq["boundary"], "STRESS");
     assert_eq!(liq["amountIrr"], json!(32_348_425));
     let id = liq["id"].as_str().unwrap();
