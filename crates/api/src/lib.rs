@@ -38,7 +38,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::trade::router())
         .merge(routes::rebalance::router())
         .merge(routes::history::router())
-        .merge(routes::profile::router());
+        .merge(routes::profile::router())
+        .merge(routes::loans::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
         .nest(

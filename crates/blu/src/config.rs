@@ -71,6 +71,8 @@ pub struct Config {
     pub refresh_grace: Duration,
     /// Prices or FX older than this block money movement (D17).
     pub price_max_age: Duration,
+    /// LTV at which the loan-health job liquidates (D24, default 1.00).
+    pub liquidation_ltv: rust_decimal::Decimal,
     /// Provider endpoints and settings of the live price source.
     pub price_providers: PriceProviders,
     /// Cadence of the prices job (30 s).
@@ -147,6 +149,19 @@ fn number<T: std::str::FromStr>(env: &dyn Source, name: &str, default: T) -> any
             .parse()
             .map_err(|_| anyhow::anyhow!("{name} must be a number, not {v:?}")),
     }
+}
+
+/// `LIQUIDATION_LTV`: a fraction in (0, 2]; default 1.00 (D24).
+fn liquidation_ltv(env: &dyn Source) -> anyhow::Result<rust_decimal::Decimal> {
+    let ltv = number(
+        env,
+        "LIQUIDATION_LTV",
+        blu_domain::loan::DEFAULT_LIQUIDATION_LTV,
+    )?;
+    if ltv <= rust_decimal::Decimal::ZERO || ltv > rust_decimal::Decimal::TWO {
+        anyhow::bail!("LIQUIDATION_LTV must be a fraction above 0 and at most 2, not {ltv}");
+    }
+    Ok(ltv)
 }
 
 /// Secrets generated for the embedded default, persisted so restarts keep sessions valid.
@@ -366,6 +381,7 @@ impl Config {
             log_format,
             refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
             price_max_age: Duration::from_secs(number(env, "PRICE_MAX_AGE_SECONDS", 120)?),
+            liquidation_ltv: liquidation_ltv(env)?,
             run_jobs: flag(env, "RUN_JOBS", true)?,
             hram_preset: match env.get("HRAM_PRESET") {
                 None => blu_domain::hram::HramPreset::default(),

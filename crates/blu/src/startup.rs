@@ -131,11 +131,14 @@ impl Application {
             crate::prices::start(&config, store.clone(), clock.clone(), streaming.bus.clone())
                 .await?;
         let prices: Arc<dyn PriceCache> = price_service.clone();
-        let portfolio = PortfolioService::new(
-            portfolio_store,
-            prices.clone(),
-            clock.clone(),
-            config.price_max_age,
+        let portfolio = Arc::new(
+            PortfolioService::new(
+                portfolio_store,
+                prices.clone(),
+                clock.clone(),
+                config.price_max_age,
+            )
+            .with_liquidation_ltv(config.liquidation_ltv),
         );
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
@@ -153,13 +156,13 @@ impl Application {
         };
         let jobs = Arc::new(JobEngine::new(
             store.clone(),
-            crate::jobs::catalog(store.clone(), price_service.clone()),
+            crate::jobs::catalog(store.clone(), price_service.clone(), portfolio.clone()),
             EngineSettings::default(),
         ));
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
-            portfolio: Arc::new(portfolio),
+            portfolio,
             store,
             sms,
             limiter,

@@ -9,8 +9,10 @@
 pub mod codec;
 pub mod error;
 mod jobs_sql;
+mod loans_codec;
 pub mod pg;
 mod pg_jobs;
+mod pg_loans;
 pub mod pg_portfolio;
 mod pg_prices;
 pub mod portfolio_codec;
@@ -18,6 +20,7 @@ mod prices_sql;
 pub mod reference;
 pub mod sqlite;
 mod sqlite_jobs;
+mod sqlite_loans;
 pub mod sqlite_portfolio;
 mod sqlite_prices;
 

@@ -211,6 +211,22 @@ impl PortfolioTx for SqlitePortfolioTx {
         row.map(|r| quote_row(&r)).transpose()
     }
 
+    async fn loans(&mut self) -> StoreResult<Vec<blu_app::ports::LoanRecord>> {
+        match self.portfolio.as_ref().map(|p| p.id) {
+            Some(id) => crate::sqlite_loans::load_loans(&mut self.tx, id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn commit_loan_health(
+        self: Box<Self>,
+        updates: Vec<blu_app::ports::LoanHealthWrite>,
+    ) -> StoreResult<()> {
+        let mut tx = self.tx;
+        crate::sqlite_loans::write_health(&mut tx, &updates).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
     async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()> {
         let SqlitePortfolioTx {
             mut tx,
@@ -306,6 +322,7 @@ impl PortfolioTx for SqlitePortfolioTx {
                 }
             }
         }
+        crate::sqlite_loans::write_loans(&mut tx, &change.loans, change.now).await?;
         insert_ledger(&mut tx, &change.entry).await?;
         insert_activity(&mut tx, change.portfolio_id, &change.activity).await?;
         if let Some(quote_id) = &change.consumed_quote {
@@ -885,6 +902,14 @@ impl PortfolioStore for SqliteStore {
     ) -> StoreResult<()> {
         let mut conn = self.sqlite_pool().acquire().await.map_err(map_sqlx)?;
         complete(&mut conn, completion, &ts_text(now)).await
+    }
+
+    async fn loans(&self, user_id: Uuid) -> StoreResult<Vec<blu_app::ports::LoanRecord>> {
+        crate::sqlite_loans::user_loans(self, user_id).await
+    }
+
+    async fn active_loan_users(&self) -> StoreResult<Vec<Uuid>> {
+        crate::sqlite_loans::active_loan_users(self).await
     }
 
     async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()> {

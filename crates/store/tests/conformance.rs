@@ -395,14 +395,19 @@ conformance!(
     an_idempotency_key_is_claimed_once_completed_and_replayed,
     consent_needs_a_score_and_settings_and_deletion_round_trip,
     a_rebalance_commit_sets_last_rebalance_at_and_other_movements_keep_it,
+    a_loan_is_written_with_its_movement_and_reads_back_with_its_installments,
+    loan_health_is_stored_only_on_active_loans_and_notifies_once,
 );
 
+#[path = "conformance/loans.rs"]
+mod loans;
 #[path = "conformance/portfolio.rs"]
 mod portfolio;
 #[path = "conformance/prices.rs"]
 mod prices;
 #[path = "conformance/rebalance.rs"]
 mod rebalance;
+use loans::*;
 use portfolio::*;
 use rebalance::*;
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod clock;
 pub mod health;
 pub mod history;
+pub mod loans;
 pub mod onboarding;
 pub mod portfolio;
 pub mod prices;

@@ -5,6 +5,7 @@
 
 mod funds;
 mod history;
+mod loans;
 mod onboarding;
 mod profile;
 mod rebalance;
@@ -32,6 +33,10 @@ pub use funds::FundsAdded;
 pub use history::{
     ActivityItem, ActivityPage, HistoryFilter, HistoryPage, VerifyAll, VerifyFailure, VerifyReport,
     decode_cursor, encode_cursor,
+};
+pub use loans::{
+    CapacityView, HealthView, LoanCreated, LoanHealthCounts, LoanInput, LoanList, LoanPreviewView,
+    LoanView, RepayResult, loan_view,
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
 pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
@@ -122,6 +127,8 @@ pub struct PortfolioService {
     prices: Arc<dyn PriceCache>,
     clock: Arc<dyn Clock>,
     price_max_age: Duration,
+    /// LTV at which the loan-health job liquidates (`LIQUIDATION_LTV`, D24).
+    liquidation_ltv: Decimal,
 }
 
 impl PortfolioService {
@@ -136,7 +143,14 @@ impl PortfolioService {
             prices,
             clock,
             price_max_age,
+            liquidation_ltv: blu_domain::loan::DEFAULT_LIQUIDATION_LTV,
         }
+    }
+
+    /// Sets the liquidation threshold (`LIQUIDATION_LTV`).
+    pub fn with_liquidation_ltv(mut self, ltv: Decimal) -> PortfolioService {
+        self.liquidation_ltv = ltv;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn PortfolioStore> {
@@ -273,6 +287,7 @@ fn change_set(
         idempotency: None,
         rebalanced: false,
         now,
+        loans: Vec::new(),
     })
 }
 

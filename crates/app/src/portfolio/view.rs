@@ -212,6 +212,12 @@ impl PortfolioService {
         let now = self.now();
         let book = Self::valuation_book(&snapshot);
         let status = snapshot.status(now, self.price_max_age).as_str();
-        build(&record, &snapshot, &book, now, status)
+        let (mut view, holdings) = build(&record, &snapshot, &book, now, status)?;
+        if record.active_loans > 0 {
+            // Debt includes accrued unpaid interest (business-rules §7.2), not just principal.
+            view.outstanding_loan_irr = self.outstanding_debt(user_id, now).await?;
+            view.net_value_irr = view.total_value_irr - view.outstanding_loan_irr;
+        }
+        Ok((view, holdings))
     }
 }

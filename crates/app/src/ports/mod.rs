@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod jobs;
 pub mod limits;
+pub mod loans;
 pub mod portfolio;
 pub mod price_feed;
 pub mod prices;
@@ -14,6 +15,7 @@ pub mod stream;
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use jobs::{ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use loans::{LoanHealthWrite, LoanRecord, LoanWrite, NewNotification};
 pub use portfolio::{
     AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,

@@ -178,6 +178,8 @@ pub struct PortfolioChange {
     /// A rebalance: `portfolios.last_rebalance_at` is set to `now`.
     pub rebalanced: bool,
     pub now: Timestamp,
+    /// Loans created or changed by this movement (issue 6).
+    pub loans: Vec<super::LoanWrite>,
 }
 
 /// A locked portfolio (or, before funding, a locked user).
@@ -190,6 +192,13 @@ pub trait PortfolioTx: Send {
     /// Applies the change and commits. A uniqueness conflict (a second portfolio) is
     /// `StoreError::Conflict`.
     async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()>;
+    /// The locked portfolio's loans with their installments, newest first.
+    async fn loans(&mut self) -> StoreResult<Vec<super::LoanRecord>>;
+    /// Stores loan-health results (no money movement) and commits. Only ACTIVE loans change.
+    async fn commit_loan_health(
+        self: Box<Self>,
+        updates: Vec<super::LoanHealthWrite>,
+    ) -> StoreResult<()>;
 }
 
 /// Filters of `GET /history`.
@@ -343,6 +352,12 @@ pub trait PortfolioStore: Send + Sync {
 
     /// Forgets an IN_PROGRESS claim (5xx, 401, 429: the key may be retried).
     async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()>;
+
+    /// The user's loans with installments, newest first (read without locking).
+    async fn loans(&self, user_id: Uuid) -> StoreResult<Vec<super::LoanRecord>>;
+
+    /// Owners of portfolios with an ACTIVE loan (operator access, for the loan-health job).
+    async fn active_loan_users(&self) -> StoreResult<Vec<Uuid>>;
 }
 
 /// The id of a new holding: derived from the portfolio and the asset (a name-based UUID over

@@ -10,6 +10,7 @@ mod history;
 mod hostile;
 mod instances;
 mod jobs;
+mod loans;
 mod portfolio;
 mod price_service;
 mod prices;

@@ -114,6 +114,7 @@ pub(super) async fn create(db: &TestDb, user: Uuid) -> (Uuid, PortfolioState) {
         idempotency: None,
         rebalanced: false,
         now: t0(),
+        loans: Vec::new(),
     })
     .await
     .unwrap();
@@ -167,6 +168,7 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
         idempotency: None,
         rebalanced: false,
         now: t0().plus_seconds(1),
+        loans: Vec::new(),
     })
     .await
     .unwrap();
@@ -272,6 +274,7 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
         idempotency: None,
         rebalanced: false,
         now: t0(),
+        loans: Vec::new(),
     })
     .await
     .unwrap();

@@ -43,6 +43,7 @@ async fn commit_at(db: &TestDb, user: Uuid, portfolio_id: Uuid, at: Timestamp, r
         idempotency: None,
         rebalanced,
         now: at,
+        loans: Vec::new(),
     })
     .await
     .unwrap();
