@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod jobs;
 pub mod limits;
+pub mod notifications;
 pub mod portfolio;
 pub mod price_feed;
 pub mod prices;
@@ -14,6 +15,9 @@ pub mod stream;
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use jobs::{ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
+pub use notifications::{
+    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification,
+};
 pub use portfolio::{
     AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,
