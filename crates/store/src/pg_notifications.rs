@@ -162,7 +162,11 @@ impl NotificationStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn installments_due(&self, from: Timestamp, until: Timestamp) -> StoreResult<Vec<DueItem>> {
+    async fn installments_due(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<DueItem>> {
         self.due_items(sql::INSTALLMENTS_DUE, from, until).await
     }
 

@@ -396,6 +396,8 @@ conformance!(
     consent_needs_a_score_and_settings_and_deletion_round_trip,
 );
 
+#[path = "conformance/notifications.rs"]
+mod notifications;
 #[path = "conformance/portfolio.rs"]
 mod portfolio;
 #[path = "conformance/prices.rs"]

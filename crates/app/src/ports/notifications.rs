@@ -85,15 +85,22 @@ pub trait NotificationStore: Send + Sync {
     async fn mark_skipped(&self, id: Uuid, reason: &str, now: Timestamp) -> StoreResult<()>;
 
     /// Records a failed attempt; the row is retried from `next_attempt_at`.
-    async fn mark_failed(&self, id: Uuid, error: &str, next_attempt_at: Timestamp)
-    -> StoreResult<()>;
+    async fn mark_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: Timestamp,
+    ) -> StoreResult<()>;
 
     /// Forgets the user's device token if it is still `token` (FCM said UNREGISTERED).
     async fn clear_device_token(&self, user_id: Uuid, token: &str) -> StoreResult<bool>;
 
     /// Unpaid installments of ACTIVE loans due in (from, until].
-    async fn installments_due(&self, from: Timestamp, until: Timestamp)
-    -> StoreResult<Vec<DueItem>>;
+    async fn installments_due(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<DueItem>>;
 
     /// ACTIVE protections expiring in (from, until].
     async fn protections_expiring(

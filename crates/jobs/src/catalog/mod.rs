@@ -1,7 +1,11 @@
 //! The jobs of business-rules §10, each a small adapter calling a use case.
 
 mod cleanup;
+mod notifications;
 mod prices;
+mod reminders;
 
 pub use cleanup::CleanupJob;
+pub use notifications::NotificationsJob;
 pub use prices::PricesJob;
+pub use reminders::RemindersJob;

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{Backend, TestDb, t0};
 
 impl TestDb {
-    fn portfolios(&self) -> Arc<dyn PortfolioStore> {
+    pub(super) fn portfolios(&self) -> Arc<dyn PortfolioStore> {
         match &self.backend {
             Backend::Sqlite { store, .. } => Arc::new(store.clone()),
             Backend::Postgres { store, .. } => Arc::new(store.clone()),
