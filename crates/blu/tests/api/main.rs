@@ -10,6 +10,7 @@ mod history;
 mod hostile;
 mod instances;
 mod jobs;
+mod notifications;
 mod portfolio;
 mod price_service;
 mod prices;

@@ -3,9 +3,11 @@
 mod cleanup;
 mod notifications;
 mod prices;
+mod probe;
 mod reminders;
 
 pub use cleanup::CleanupJob;
 pub use notifications::NotificationsJob;
 pub use prices::PricesJob;
+pub use probe::ProbeJob;
 pub use reminders::RemindersJob;
