@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use blu_app::notifications::NotificationService;
+use blu_app::notifications::{NotificationService, StatusRefresh};
 use blu_app::ports::{Clock, NotificationStore, Store};
 use blu_app::prices::PriceService;
-use blu_jobs::catalog::{CleanupJob, NotificationsJob, PricesJob, ProbeJob, RemindersJob};
+use blu_jobs::catalog::{
+    CleanupJob, NotificationsJob, PricesJob, ProbeJob, RemindersJob, StatusRefreshJob,
+};
 use blu_jobs::{EngineSettings, Job};
 
 use crate::config::Config;
@@ -15,6 +17,7 @@ pub struct Outbox {
     pub store: Arc<dyn NotificationStore>,
     pub service: Arc<NotificationService>,
     pub clock: Arc<dyn Clock>,
+    pub status_refresh: Arc<StatusRefresh>,
 }
 
 pub fn catalog(
@@ -28,6 +31,7 @@ pub fn catalog(
         Arc::new(PricesJob::new(prices)),
         Arc::new(NotificationsJob::new(outbox.service.clone())),
         Arc::new(RemindersJob::new(outbox.service)),
+        Arc::new(StatusRefreshJob::new(outbox.status_refresh)),
     ];
     if let Some((interval, work)) = config.job_probe {
         jobs.push(Arc::new(ProbeJob::new(interval, work)));

@@ -9,7 +9,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
-use blu_app::notifications::NotificationService;
+use blu_app::notifications::{NotificationService, StatusRefresh};
 use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{BusinessClock, PriceBus, PriceCache, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
@@ -82,6 +82,7 @@ impl Application {
         let database = open_database(&config).await?;
         let portfolio_store = database.portfolio_store();
         let notification_store = database.notification_store();
+        let status_store = database.status_store();
         let store = database.into_store();
         let redis_client = match &config.redis_url {
             Some(url) => Some(
@@ -133,12 +134,12 @@ impl Application {
             crate::prices::start(&config, store.clone(), clock.clone(), streaming.bus.clone())
                 .await?;
         let prices: Arc<dyn PriceCache> = price_service.clone();
-        let portfolio = PortfolioService::new(
+        let portfolio = Arc::new(PortfolioService::new(
             portfolio_store,
             prices.clone(),
             clock.clone(),
             config.price_max_age,
-        );
+        ));
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -158,6 +159,13 @@ impl Application {
                 crate::push::sender(&config)?,
                 clock.clone(),
             )),
+            status_refresh: Arc::new(StatusRefresh::new(
+                portfolio.clone(),
+                status_store,
+                notification_store.clone(),
+                prices.clone(),
+                clock.clone(),
+            )),
             store: notification_store,
             clock: clock.clone(),
         };
@@ -169,7 +177,7 @@ impl Application {
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
-            portfolio: Arc::new(portfolio),
+            portfolio,
             store,
             sms,
             limiter,

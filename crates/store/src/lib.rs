@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::bail;
-use blu_app::ports::{NotificationStore, PortfolioStore, Store};
+use blu_app::ports::{NotificationStore, PortfolioStore, StatusStore, Store};
 
 pub use pg::PgStore;
 pub use reference::AssetRow;
@@ -57,6 +57,14 @@ impl Database {
 
     /// The notification outbox (and reminder and housekeeping reads) of the same database.
     pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
+        match self {
+            Database::Postgres(store) => Arc::new(store.clone()),
+            Database::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Portfolio statuses for the status refresh, of the same database.
+    pub fn status_store(&self) -> Arc<dyn StatusStore> {
         match self {
             Database::Postgres(store) => Arc::new(store.clone()),
             Database::Sqlite(store) => Arc::new(store.clone()),

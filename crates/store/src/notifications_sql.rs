@@ -64,3 +64,10 @@ pub const PURGE_PROTECTION_QUOTES: &str =
 pub const TRIM_ACTIVITY: &str = "DELETE FROM action_log WHERE id IN (\
      SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY portfolio_id ORDER BY id DESC) \
      AS position FROM action_log) ranked WHERE position > $1)";
+
+pub const PORTFOLIO_STATUSES: &str = "SELECT id, user_id, status FROM portfolios ORDER BY id";
+
+pub const SAVE_STATUS: &str = "UPDATE portfolios SET status = $2, holdings_value_irr = $3, \
+     total_value_irr = $4, share_foundation = $5, share_growth = $6, share_upside = $7, \
+     max_drift_pp = $8, drift_detected_at = COALESCE($9, drift_detected_at), metrics_at = $10 \
+     WHERE id = $1";

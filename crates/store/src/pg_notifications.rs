@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use blu_app::ports::notifications::SKIPPED_PREFIX;
 use blu_app::ports::{
-    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification, StoreError,
-    StoreResult,
+    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification, StatusStore,
+    StatusWrite, StoreError, StoreResult, StoredStatus,
 };
 use blu_domain::Timestamp;
 use sqlx::Row;
@@ -205,5 +205,42 @@ impl NotificationStore for PgStore {
             protection_quotes: purge(sql::PURGE_PROTECTION_QUOTES, now).await?,
             activity_rows: activity.rows_affected(),
         })
+    }
+}
+
+#[async_trait]
+impl StatusStore for PgStore {
+    async fn portfolio_statuses(&self) -> StoreResult<Vec<StoredStatus>> {
+        let rows = sqlx::query(sql::PORTFOLIO_STATUSES)
+            .fetch_all(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredStatus {
+                    portfolio_id: r.try_get("id").map_err(map_sqlx)?,
+                    user_id: r.try_get("user_id").map_err(map_sqlx)?,
+                    status: r.try_get("status").map_err(map_sqlx)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_status(&self, portfolio_id: Uuid, w: &StatusWrite) -> StoreResult<()> {
+        sqlx::query(sql::SAVE_STATUS)
+            .bind(portfolio_id)
+            .bind(&w.status)
+            .bind(w.holdings_value_irr)
+            .bind(w.total_value_irr)
+            .bind(w.shares[0])
+            .bind(w.shares[1])
+            .bind(w.shares[2])
+            .bind(w.max_drift_pp)
+            .bind(w.drift_detected_at.map(at).transpose()?)
+            .bind(at(w.at)?)
+            .execute(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
     }
 }

@@ -7,15 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use blu_app::ports::notifications::SKIPPED_PREFIX;
 use blu_app::ports::{
-    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification, StoreError,
-    StoreResult,
+    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification, StatusStore,
+    StatusWrite, StoreError, StoreResult, StoredStatus,
 };
 use blu_domain::Timestamp;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use crate::codec::{SqliteRowExt, ts_text, uuid_text};
+use crate::codec::{SqliteRowExt, dec_text, ts_text, uuid_text};
 use crate::error::map_sqlx;
 use crate::notifications_sql::{self as sql, due_sql};
 use crate::sqlite::SqliteStore;
@@ -206,5 +206,45 @@ impl NotificationStore for SqliteStore {
             protection_quotes: purge(sql::PURGE_PROTECTION_QUOTES, now).await?,
             activity_rows: activity.rows_affected(),
         })
+    }
+}
+
+#[async_trait]
+impl StatusStore for SqliteStore {
+    async fn portfolio_statuses(&self) -> StoreResult<Vec<StoredStatus>> {
+        let rows = sqlx::query(sql::PORTFOLIO_STATUSES)
+            .fetch_all(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        rows.iter()
+            .map(|r| {
+                let g = || -> anyhow::Result<StoredStatus> {
+                    Ok(StoredStatus {
+                        portfolio_id: r.uuid("id")?,
+                        user_id: r.uuid("user_id")?,
+                        status: r.try_get("status")?,
+                    })
+                };
+                g().map_err(StoreError::Other)
+            })
+            .collect()
+    }
+
+    async fn save_status(&self, portfolio_id: Uuid, w: &StatusWrite) -> StoreResult<()> {
+        sqlx::query(sql::SAVE_STATUS)
+            .bind(uuid_text(portfolio_id))
+            .bind(&w.status)
+            .bind(dec_text(w.holdings_value_irr))
+            .bind(dec_text(w.total_value_irr))
+            .bind(dec_text(w.shares[0]))
+            .bind(dec_text(w.shares[1]))
+            .bind(dec_text(w.shares[2]))
+            .bind(dec_text(w.max_drift_pp))
+            .bind(w.drift_detected_at.map(ts_text))
+            .bind(ts_text(w.at))
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
     }
 }

@@ -2,11 +2,15 @@
 //! daily reminders (business-rules §10). Copy follows the Communication Doctrine (§9.6):
 //! concise, state-focused, concrete dates, no forbidden words.
 
+mod status;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use blu_domain::Timestamp;
 use serde::Serialize;
+
+pub use status::{RefreshReport, StatusRefresh};
 
 use crate::ports::{
     Clock, DueItem, NewNotification, NotificationStore, PushError, PushMessage, PushSender,

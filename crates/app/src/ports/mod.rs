@@ -16,7 +16,8 @@ pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use jobs::{ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
 pub use notifications::{
-    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification,
+    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification, StatusStore,
+    StatusWrite, StoredStatus,
 };
 pub use portfolio::{
     AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,

@@ -118,3 +118,34 @@ pub trait NotificationStore: Send + Sync {
         activity_keep: u32,
     ) -> StoreResult<Housekeeping>;
 }
+
+/// A portfolio's stored status (before a refresh).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredStatus {
+    pub portfolio_id: Uuid,
+    pub user_id: Uuid,
+    pub status: String,
+}
+
+/// Metrics the status refresh stores on a portfolio.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusWrite {
+    pub status: String,
+    pub holdings_value_irr: rust_decimal::Decimal,
+    pub total_value_irr: rust_decimal::Decimal,
+    /// FOUNDATION, GROWTH, UPSIDE fractions.
+    pub shares: [rust_decimal::Decimal; 3],
+    pub max_drift_pp: rust_decimal::Decimal,
+    /// Set when the status changed into drift; `None` keeps the stored value.
+    pub drift_detected_at: Option<Timestamp>,
+    pub at: Timestamp,
+}
+
+#[async_trait]
+pub trait StatusStore: Send + Sync {
+    /// Every portfolio with its owner and stored status.
+    async fn portfolio_statuses(&self) -> StoreResult<Vec<StoredStatus>>;
+
+    /// Stores the refreshed status and metrics (not a money movement: no ledger entry).
+    async fn save_status(&self, portfolio_id: Uuid, write: &StatusWrite) -> StoreResult<()>;
+}

@@ -281,3 +281,60 @@ async fn cleanup_trims_the_activity_log_to_fifty_rows_and_keeps_the_ledger() {
     assert_eq!(report["chain"]["valid"], true, "{report}");
     assert_eq!(app.job_result("cleanup").await["activityRowsDeleted"], 0);
 }
+
+#[tokio::test]
+async fn status_refresh_stores_the_status_and_notifies_one_drift_and_one_price_move() {
+    let mut vars = priced_vars().await;
+    vars.insert("RUN_JOBS".into(), "false".into());
+    let app = spawn_from(vars.clone()).await;
+    let (session, portfolio_id) = app.funded(100_000_000).await;
+    let first = app.job_result("status-refresh").await;
+    assert_eq!(
+        first,
+        json!({"refreshed": 1, "driftNotices": 0, "priceAlerts": 0, "failed": 0})
+    );
+    // BTC ten times dearer, up 25 % in 24 h: the portfolio drifts and BTC moved beyond 10 %.
+    let r = app
+        .admin(
+            Method::PUT,
+            "/admin/v1/overrides/prices/BTC",
+            Some(json!({"priceUsd": 975000, "change24hPct": 25, "ttlSeconds": 3600, "reason": "test"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.job_result("status-refresh").await,
+        json!({"refreshed": 1, "driftNotices": 1, "priceAlerts": 1, "failed": 0})
+    );
+    assert_eq!(
+        app.job_result("status-refresh").await,
+        json!({"refreshed": 1, "driftNotices": 0, "priceAlerts": 0, "failed": 0}),
+        "no change, and the price alert is once per asset per day"
+    );
+    let view: Value = app
+        .get_auth("/api/v1/portfolio", &session.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(view["status"], "BALANCED", "{view}");
+    let database = blu_store::connect(
+        vars.get("DATABASE_URL").map(String::as_str),
+        &PathBuf::from(&vars["DATA_DIR"]),
+        2,
+    )
+    .await
+    .unwrap();
+    let stored = database.status_store().portfolio_statuses().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].portfolio_id.to_string(), portfolio_id);
+    assert_eq!(json!(stored[0].status), view["status"]);
+    // Drift is notified, never written to the activity log.
+    let activity: Value = app
+        .get_auth("/api/v1/activity", &session.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(activity["activities"].as_array().unwrap().len(), 1);
+}

@@ -5,9 +5,11 @@ mod notifications;
 mod prices;
 mod probe;
 mod reminders;
+mod status_refresh;
 
 pub use cleanup::CleanupJob;
 pub use notifications::NotificationsJob;
 pub use prices::PricesJob;
 pub use probe::ProbeJob;
 pub use reminders::RemindersJob;
+pub use status_refresh::StatusRefreshJob;
