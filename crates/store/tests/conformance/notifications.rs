@@ -1,11 +1,14 @@
 //! Conformance cases of the notification outbox, reminder reads and housekeeping
-//! (`NotificationStore`), on both backends.
+//! (`NotificationStore`) and the status refresh (`StatusStore`), on both backends.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blu_app::ports::{NewNotification, NotificationStore, PendingNotification, SettingsUpdate};
+use blu_app::ports::{
+    NewNotification, NotificationStore, PendingNotification, SettingsUpdate, StatusStore,
+    StatusWrite,
+};
 use blu_domain::Timestamp;
 use blu_store::codec::{dec_text, to_datetime, ts_text, uuid_text};
 use rust_decimal::Decimal;
@@ -44,6 +47,13 @@ const IDEMPOTENCY: &str = "INSERT INTO idempotency_keys (user_id, key, method, p
      fingerprint, created_at) VALUES ($1, $2, 'POST', '/api/v1/portfolio/add-funds', 'f', $3)";
 
 impl TestDb {
+    fn statuses(&self) -> Arc<dyn StatusStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
+            Backend::Postgres { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
     fn outbox(&self) -> Arc<dyn NotificationStore> {
         match &self.backend {
             Backend::Sqlite { store, .. } => Arc::new(store.clone()),
@@ -385,7 +395,64 @@ async fn reminders_find_open_installments_of_active_loans_and_active_protections
     );
 }
 
+async fn a_refreshed_status_is_stored_and_drift_time_kept_until_the_next_change(db: &TestDb) {
+    let user = db.recipient("+989121111118", true, None).await;
+    let portfolio = db.portfolio(user, Decimal::ZERO, t0()).await.unwrap();
+    let before = db.statuses().portfolio_statuses().await.unwrap();
+    assert_eq!(before.len(), 1);
+    assert_eq!(
+        (before[0].portfolio_id, before[0].user_id),
+        (portfolio, user)
+    );
+    assert_eq!(before[0].status, "BALANCED");
+    let mut write = StatusWrite {
+        status: "SLIGHTLY_OFF".to_owned(),
+        holdings_value_irr: dec!(95000000),
+        total_value_irr: dec!(100000000),
+        shares: [dec!(0.45), dec!(0.35), dec!(0.2)],
+        max_drift_pp: dec!(7.5),
+        drift_detected_at: Some(t0()),
+        at: t0(),
+    };
+    db.statuses().save_status(portfolio, &write).await.unwrap();
+    write.drift_detected_at = None;
+    write.at = t0().plus_seconds(300);
+    db.statuses().save_status(portfolio, &write).await.unwrap();
+    let after = db.statuses().portfolio_statuses().await.unwrap();
+    assert_eq!(after[0].status, "SLIGHTLY_OFF");
+    let sql = "SELECT drift_detected_at, metrics_at, share_growth, max_drift_pp FROM portfolios";
+    let (drift, metrics, growth, max) = match &db.backend {
+        Backend::Sqlite { store, .. } => {
+            use blu_store::codec::SqliteRowExt;
+            let r = sqlx::query(sql)
+                .fetch_one(store.sqlite_pool())
+                .await
+                .unwrap();
+            (
+                r.ts("drift_detected_at").unwrap(),
+                r.ts("metrics_at").unwrap(),
+                r.dec("share_growth").unwrap(),
+                r.dec("max_drift_pp").unwrap(),
+            )
+        }
+        Backend::Postgres { store, .. } => {
+            use blu_store::codec::PgRowExt;
+            let r = sqlx::query(sql).fetch_one(store.pg_pool()).await.unwrap();
+            (
+                r.ts("drift_detected_at").unwrap(),
+                r.ts("metrics_at").unwrap(),
+                r.dec("share_growth").unwrap(),
+                r.dec("max_drift_pp").unwrap(),
+            )
+        }
+    };
+    assert_eq!(drift, t0(), "kept from the change into drift");
+    assert_eq!(metrics, t0().plus_seconds(300));
+    assert_eq!((growth, max), (dec!(0.35), dec!(7.5)));
+}
+
 conformance!(
+    a_refreshed_status_is_stored_and_drift_time_kept_until_the_next_change,
     a_notification_is_enqueued_once_per_key_and_claimed_once,
     a_failed_notification_is_retried_from_its_next_attempt_until_the_maximum,
     a_skipped_notification_is_closed_and_claims_respect_the_limit,
