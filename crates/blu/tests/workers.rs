@@ -128,7 +128,7 @@ async fn two_workers_run_every_tick_once_and_finish_the_tick_of_a_killed_worker(
     // Phase 1: a few ticks with both workers alive.
     wait_for(
         "four finished probe ticks",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         async || {
             let all = ticks(&pool).await;
             (all.iter().filter(|t| t.status == "SUCCEEDED").count() >= 3).then_some(())
@@ -147,7 +147,7 @@ async fn two_workers_run_every_tick_once_and_finish_the_tick_of_a_killed_worker(
     // Phase 2: kill whichever worker is in the middle of a run.
     let (victim_tick, victim_pid) = wait_for(
         "a running probe tick",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         async || {
             ticks(&pool).await.into_iter().find_map(|t| {
                 (t.status == "RUNNING" && t.attempts == 1)
@@ -169,7 +169,7 @@ async fn two_workers_run_every_tick_once_and_finish_the_tick_of_a_killed_worker(
     };
     let taken_over = wait_for(
         "the killed worker's tick to be finished by the other",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         async || {
             ticks(&pool)
                 .await
@@ -184,7 +184,7 @@ async fn two_workers_run_every_tick_once_and_finish_the_tick_of_a_killed_worker(
     // Later ticks keep running on the survivor, still once each and without gaps.
     wait_for(
         "two more ticks after the takeover",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         async || {
             let all = ticks(&pool).await;
             (all.iter()
