@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod notifications;
 pub mod portfolio;
 pub mod ports;
 pub mod prices;

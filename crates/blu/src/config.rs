@@ -81,6 +81,15 @@ pub struct Config {
     pub run_jobs: bool,
     /// HRAM preset of the rebalance intra-layer weights (business-rules §6.3.2).
     pub hram_preset: blu_domain::hram::HramPreset,
+    /// Path of a Google service-account JSON for FCM (`FCM_SERVER_KEY` may hold the JSON inline).
+    pub fcm_service_account_file: Option<PathBuf>,
+    /// FCM endpoint (a local mock in tests).
+    pub fcm_base_url: String,
+    /// Job engine: a run's lease (a silent worker is presumed dead after it) and poll interval.
+    pub job_lease: Duration,
+    pub job_poll: Duration,
+    /// The `probe` diagnostic job: (interval, how long each run works); off when unset.
+    pub job_probe: Option<(Duration, Duration)>,
 }
 
 /// Endpoints of the live price providers (overridable for tests and proxies).
@@ -406,6 +415,22 @@ impl Config {
             price_refresh_interval: match number(env, "PRICE_REFRESH_SECONDS", 30_u64)? {
                 0 => bail!("PRICE_REFRESH_SECONDS must be positive"),
                 seconds => Duration::from_secs(seconds),
+            },
+            fcm_service_account_file: env.get("FCM_SERVICE_ACCOUNT_FILE").map(PathBuf::from),
+            fcm_base_url: env
+                .get("FCM_BASE_URL")
+                .unwrap_or_else(|| "https://fcm.googleapis.com".to_owned()),
+            job_lease: match number(env, "JOB_LEASE_SECONDS", 60_u64)? {
+                0 => bail!("JOB_LEASE_SECONDS must be positive"),
+                seconds => Duration::from_secs(seconds),
+            },
+            job_poll: Duration::from_millis(number(env, "JOB_POLL_MS", 1000_u64)?.max(10)),
+            job_probe: match number(env, "JOB_PROBE_SECONDS", 0_u64)? {
+                0 => None,
+                seconds => Some((
+                    Duration::from_secs(seconds),
+                    Duration::from_millis(number(env, "JOB_PROBE_WORK_MS", 0_u64)?),
+                )),
             },
         })
     }

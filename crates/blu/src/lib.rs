@@ -4,6 +4,7 @@
 pub mod config;
 pub mod jobs;
 pub mod prices;
+pub mod push;
 pub mod startup;
 pub mod streaming;
 pub mod telemetry;

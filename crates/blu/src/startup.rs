@@ -9,6 +9,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
 use blu_app::auth::{AuthService, AuthSettings};
+use blu_app::notifications::{NotificationService, StatusRefresh};
 use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{BusinessClock, PriceBus, PriceCache, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
@@ -16,7 +17,7 @@ use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use blu_jobs::{EngineSettings, JobEngine};
+use blu_jobs::JobEngine;
 
 use crate::config::{Config, SmsProvider};
 use crate::streaming::StreamAdapters;
@@ -80,6 +81,8 @@ impl Application {
     async fn build_as(config: Config, serve_http: bool) -> anyhow::Result<Application> {
         let database = open_database(&config).await?;
         let portfolio_store = database.portfolio_store();
+        let notification_store = database.notification_store();
+        let status_store = database.status_store();
         let store = database.into_store();
         let redis_client = match &config.redis_url {
             Some(url) => Some(
@@ -154,10 +157,32 @@ impl Application {
             redis_key_prefix: config.redis_key_prefix.clone(),
             hram_preset: config.hram_preset,
         };
+        let outbox = crate::jobs::Outbox {
+            service: Arc::new(NotificationService::new(
+                notification_store.clone(),
+                crate::push::sender(&config)?,
+                clock.clone(),
+            )),
+            status_refresh: Arc::new(StatusRefresh::new(
+                portfolio.clone(),
+                status_store,
+                notification_store.clone(),
+                prices.clone(),
+                clock.clone(),
+            )),
+            store: notification_store,
+            clock: clock.clone(),
+        };
         let jobs = Arc::new(JobEngine::new(
             store.clone(),
-            crate::jobs::catalog(store.clone(), price_service.clone(), portfolio.clone()),
-            EngineSettings::default(),
+            crate::jobs::catalog(
+                &config,
+                store.clone(),
+                price_service.clone(),
+                portfolio.clone(),
+                outbox,
+            ),
+            crate::jobs::engine_settings(&config),
         ));
         let state = AppState {
             settings: Arc::new(settings),

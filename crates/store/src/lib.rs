@@ -10,9 +10,11 @@ pub mod codec;
 pub mod error;
 mod jobs_sql;
 mod loans_codec;
+mod notifications_sql;
 pub mod pg;
 mod pg_jobs;
 mod pg_loans;
+mod pg_notifications;
 pub mod pg_portfolio;
 mod pg_prices;
 pub mod portfolio_codec;
@@ -21,6 +23,7 @@ pub mod reference;
 pub mod sqlite;
 mod sqlite_jobs;
 mod sqlite_loans;
+mod sqlite_notifications;
 pub mod sqlite_portfolio;
 mod sqlite_prices;
 
@@ -28,7 +31,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::bail;
-use blu_app::ports::{PortfolioStore, Store};
+use blu_app::ports::{NotificationStore, PortfolioStore, StatusStore, Store};
 
 pub use pg::PgStore;
 pub use reference::AssetRow;
@@ -49,6 +52,22 @@ pub enum Database {
 impl Database {
     /// The portfolio store of the same database.
     pub fn portfolio_store(&self) -> Arc<dyn PortfolioStore> {
+        match self {
+            Database::Postgres(store) => Arc::new(store.clone()),
+            Database::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The notification outbox (and reminder and housekeeping reads) of the same database.
+    pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
+        match self {
+            Database::Postgres(store) => Arc::new(store.clone()),
+            Database::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Portfolio statuses for the status refresh, of the same database.
+    pub fn status_store(&self) -> Arc<dyn StatusStore> {
         match self {
             Database::Postgres(store) => Arc::new(store.clone()),
             Database::Sqlite(store) => Arc::new(store.clone()),

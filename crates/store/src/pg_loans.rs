@@ -4,7 +4,7 @@
 use anyhow::Context;
 use blu_app::ports::loans::reason_text;
 use blu_app::ports::{
-    LoanHealthWrite, LoanRecord, LoanWrite, NewNotification, StoreError, StoreResult,
+    LoanHealthWrite, LoanNotification, LoanRecord, LoanWrite, StoreError, StoreResult,
 };
 use blu_domain::Timestamp;
 use rust_decimal::Decimal;
@@ -193,7 +193,7 @@ pub(crate) async fn write_health(
     Ok(())
 }
 
-async fn insert_notification(conn: &mut PgConnection, n: &NewNotification) -> StoreResult<()> {
+async fn insert_notification(conn: &mut PgConnection, n: &LoanNotification) -> StoreResult<()> {
     sqlx::query(lc::NOTIFICATION_INSERT)
         .bind(n.id)
         .bind(n.user_id)

@@ -401,6 +401,8 @@ conformance!(
 
 #[path = "conformance/loans.rs"]
 mod loans;
+#[path = "conformance/notifications.rs"]
+mod notifications;
 #[path = "conformance/portfolio.rs"]
 mod portfolio;
 #[path = "conformance/prices.rs"]

@@ -23,7 +23,7 @@ use super::{
     target_of, ts_millis, uuid_text,
 };
 use crate::ports::{
-    LoanHealthWrite, LoanRecord, LoanWrite, NewNotification, PortfolioRecord, PriceSnapshot,
+    LoanHealthWrite, LoanNotification, LoanRecord, LoanWrite, PortfolioRecord, PriceSnapshot,
 };
 
 /// An installment (api.md §2.2).
@@ -923,7 +923,7 @@ impl PortfolioService {
             activity,
             now,
         )?;
-        let notification = NewNotification {
+        let notification = LoanNotification {
             id: Uuid::now_v7(),
             user_id: record.user_id,
             kind: "LOAN_LIQUIDATED".into(),
@@ -956,7 +956,7 @@ fn health_notification(
     loan: &LoanRecord,
     health: &dl::LoanHealth,
     now: Timestamp,
-) -> NewNotification {
+) -> LoanNotification {
     let asset = loan.loan.collateral_asset;
     let pct = health
         .ltv
@@ -971,7 +971,7 @@ fn health_notification(
         _ => "WARNING",
     };
     let day = now.as_micros().div_euclid(86_400_000_000);
-    NewNotification {
+    LoanNotification {
         id: Uuid::now_v7(),
         user_id,
         kind: "LOAN_HEALTH".into(),

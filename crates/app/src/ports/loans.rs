@@ -40,13 +40,13 @@ pub struct LoanWrite {
     /// True for a new loan; otherwise the update only applies to a loan still ACTIVE and a
     /// loan that is not is a `StoreError::Conflict("loan_not_active")`.
     pub insert: bool,
-    pub notification: Option<NewNotification>,
+    pub notification: Option<LoanNotification>,
 }
 
 /// A row of the `notifications` outbox; unique per (kind, entityId, dedupeKey), a duplicate is
 /// silently skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewNotification {
+pub struct LoanNotification {
     pub id: Uuid,
     pub user_id: Uuid,
     pub kind: String,
@@ -65,7 +65,7 @@ pub struct LoanHealthWrite {
     pub current_ltv: Option<Decimal>,
     pub health_status: HealthStatus,
     pub checked_at: Timestamp,
-    pub notification: Option<NewNotification>,
+    pub notification: Option<LoanNotification>,
 }
 
 /// The stored name of a liquidation reason (`loans.liquidation_reason`).

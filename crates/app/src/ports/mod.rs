@@ -4,6 +4,7 @@ pub mod clock;
 pub mod jobs;
 pub mod limits;
 pub mod loans;
+pub mod notifications;
 pub mod portfolio;
 pub mod price_feed;
 pub mod prices;
@@ -15,7 +16,11 @@ pub mod stream;
 pub use clock::{BusinessClock, Clock, SystemClock, real_now};
 pub use jobs::{ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary};
 pub use limits::{Limit, LimiterError, RateDecision, RateLimiter};
-pub use loans::{LoanHealthWrite, LoanRecord, LoanWrite, NewNotification};
+pub use loans::{LoanHealthWrite, LoanNotification, LoanRecord, LoanWrite};
+pub use notifications::{
+    DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification, StatusStore,
+    StatusWrite, StoredStatus,
+};
 pub use portfolio::{
     AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,

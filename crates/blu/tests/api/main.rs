@@ -11,6 +11,7 @@ mod hostile;
 mod instances;
 mod jobs;
 mod loans;
+mod notifications;
 mod portfolio;
 mod price_service;
 mod prices;

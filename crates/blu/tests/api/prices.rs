@@ -23,7 +23,7 @@ async fn spawn_fixed() -> TestApp {
 }
 
 impl TestApp {
-    async fn admin(
+    pub(crate) async fn admin(
         &self,
         method: reqwest::Method,
         path: &str,

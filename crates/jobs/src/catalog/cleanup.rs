@@ -1,22 +1,35 @@
-//! `cleanup` (hourly): deletes one-time codes consumed or expired for more than an hour and
-//! sessions expired or revoked for more than 30 days.
+//! `cleanup` (hourly): deletes one-time codes consumed or expired for more than an hour,
+//! sessions expired or revoked for more than 30 days, idempotency records older than 24 h and
+//! expired trade and protection quotes, and trims the activity log to the latest 50 rows per
+//! portfolio (the ledger keeps everything).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use blu_app::ports::{Store, real_now};
+use blu_app::ports::{Clock, NotificationStore, Store, real_now};
 use serde_json::json;
 
 use crate::{Job, Schedule};
 
 pub struct CleanupJob {
     store: Arc<dyn Store>,
+    housekeeping: Arc<dyn NotificationStore>,
+    /// Business time: quotes expire on the business clock.
+    clock: Arc<dyn Clock>,
 }
 
 impl CleanupJob {
-    pub fn new(store: Arc<dyn Store>) -> CleanupJob {
-        CleanupJob { store }
+    pub fn new(
+        store: Arc<dyn Store>,
+        housekeeping: Arc<dyn NotificationStore>,
+        clock: Arc<dyn Clock>,
+    ) -> CleanupJob {
+        CleanupJob {
+            store,
+            housekeeping,
+            clock,
+        }
     }
 }
 
@@ -24,6 +37,10 @@ impl CleanupJob {
 const OTP_RETENTION: Duration = Duration::from_secs(3600);
 /// Sessions are kept 30 days after they end (an audit trail of logins).
 const SESSION_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// Stored responses are replayed for 24 h (D29).
+const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(86_400);
+/// Activity rows kept per portfolio.
+const ACTIVITY_KEPT: u32 = 50;
 
 #[async_trait]
 impl Job for CleanupJob {
@@ -44,6 +61,17 @@ impl Job for CleanupJob {
                 now.minus_duration(SESSION_RETENTION),
             )
             .await?;
-        Ok(json!({ "otpCodesDeleted": codes, "sessionsDeleted": sessions }))
+        let kept = self
+            .housekeeping
+            .housekeeping(self.clock.now(), IDEMPOTENCY_RETENTION, ACTIVITY_KEPT)
+            .await?;
+        Ok(json!({
+            "otpCodesDeleted": codes,
+            "sessionsDeleted": sessions,
+            "idempotencyKeysDeleted": kept.idempotency_keys,
+            "tradeQuotesDeleted": kept.trade_quotes,
+            "protectionQuotesDeleted": kept.protection_quotes,
+            "activityRowsDeleted": kept.activity_rows,
+        }))
     }
 }

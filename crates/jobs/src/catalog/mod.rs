@@ -2,8 +2,16 @@
 
 mod cleanup;
 mod loan_health;
+mod notifications;
 mod prices;
+mod probe;
+mod reminders;
+mod status_refresh;
 
 pub use cleanup::CleanupJob;
 pub use loan_health::LoanHealthJob;
+pub use notifications::NotificationsJob;
 pub use prices::PricesJob;
+pub use probe::ProbeJob;
+pub use reminders::RemindersJob;
+pub use status_refresh::StatusRefreshJob;

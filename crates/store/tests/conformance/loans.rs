@@ -2,7 +2,7 @@
 //! portfolio transaction, read back with installments, conditional updates and health writes.
 
 use blu_app::ports::{
-    LoanHealthWrite, LoanRecord, LoanWrite, NewNotification, PortfolioChange, StoreError,
+    LoanHealthWrite, LoanNotification, LoanRecord, LoanWrite, PortfolioChange, StoreError,
 };
 use blu_domain::loan::{HealthStatus, Loan, LoanDuration, LoanStatus, LoanTerms};
 use blu_domain::{AssetId, Boundary, EntryType, Irr, NewEntry, PortfolioStatus, Snapshot};
@@ -154,7 +154,7 @@ pub(super) async fn loan_health_is_stored_only_on_active_loans_and_notifies_once
     )
     .await
     .unwrap();
-    let notification = NewNotification {
+    let notification = LoanNotification {
         id: Uuid::now_v7(),
         user_id: user,
         kind: "LOAN_HEALTH".into(),
@@ -172,7 +172,7 @@ pub(super) async fn loan_health_is_stored_only_on_active_loans_and_notifies_once
             current_ltv: Some(dec!(0.85)),
             health_status: HealthStatus::Warning,
             checked_at: t0().plus_seconds(60),
-            notification: Some(NewNotification {
+            notification: Some(LoanNotification {
                 id: Uuid::now_v7(),
                 ..notification.clone()
             }),
