@@ -13,13 +13,16 @@ pub mod pg;
 mod pg_jobs;
 pub mod pg_portfolio;
 mod pg_prices;
+mod pg_protection;
 pub mod portfolio_codec;
+mod protection_codec;
 mod prices_sql;
 pub mod reference;
 pub mod sqlite;
 mod sqlite_jobs;
 pub mod sqlite_portfolio;
 mod sqlite_prices;
+mod sqlite_protection;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +49,14 @@ pub enum Database {
 impl Database {
     /// The portfolio store of the same database.
     pub fn portfolio_store(&self) -> Arc<dyn PortfolioStore> {
+        match self {
+            Database::Postgres(store) => Arc::new(store.clone()),
+            Database::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The protection store of the same database.
+    pub fn protection_store(&self) -> Arc<dyn blu_app::ports::ProtectionStore> {
         match self {
             Database::Postgres(store) => Arc::new(store.clone()),
             Database::Sqlite(store) => Arc::new(store.clone()),

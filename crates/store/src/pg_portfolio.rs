@@ -222,6 +222,21 @@ impl PortfolioTx for PgPortfolioTx {
         row.map(|r| quote_row(&r)).transpose()
     }
 
+    async fn protections(&mut self) -> StoreResult<Vec<blu_app::ports::ProtectionRecord>> {
+        match &self.portfolio {
+            Some(p) => crate::pg_protection::load(&mut self.tx, p.id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn reserve_protection_quote(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<blu_app::ports::ProtectionQuoteRecord>> {
+        crate::pg_protection::reserve_quote(&mut self.tx, self.user_id, id, now).await
+    }
+
     async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()> {
         let PgPortfolioTx {
             mut tx,
@@ -308,6 +323,7 @@ impl PortfolioTx for PgPortfolioTx {
                 }
             }
         }
+        crate::pg_protection::write(&mut tx, &change.protections, change.now).await?;
         insert_ledger(&mut tx, &change.entry).await?;
         insert_activity(&mut tx, change.portfolio_id, &change.activity).await?;
         if let Some(quote_id) = &change.consumed_quote {

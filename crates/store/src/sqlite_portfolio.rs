@@ -211,6 +211,21 @@ impl PortfolioTx for SqlitePortfolioTx {
         row.map(|r| quote_row(&r)).transpose()
     }
 
+    async fn protections(&mut self) -> StoreResult<Vec<blu_app::ports::ProtectionRecord>> {
+        match &self.portfolio {
+            Some(p) => crate::sqlite_protection::load(&mut self.tx, p.id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn reserve_protection_quote(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<blu_app::ports::ProtectionQuoteRecord>> {
+        crate::sqlite_protection::reserve_quote(&mut self.tx, self.user_id, id, now).await
+    }
+
     async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()> {
         let SqlitePortfolioTx {
             mut tx,
@@ -298,6 +313,7 @@ impl PortfolioTx for SqlitePortfolioTx {
                 }
             }
         }
+        crate::sqlite_protection::write(&mut tx, &change.protections, change.now).await?;
         insert_ledger(&mut tx, &change.entry).await?;
         insert_activity(&mut tx, change.portfolio_id, &change.activity).await?;
         if let Some(quote_id) = &change.consumed_quote {

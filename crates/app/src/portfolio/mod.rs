@@ -7,6 +7,7 @@ mod funds;
 mod history;
 mod onboarding;
 mod profile;
+mod protection;
 mod trade;
 mod view;
 
@@ -33,6 +34,10 @@ pub use history::{
     decode_cursor, encode_cursor,
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
+pub use protection::{
+    CancelResult, EligibleView, ProtectionList, ProtectionService, ProtectionView, PurchaseInput,
+    PurchaseResult, QuoteInput, QuoteResult, SettleCounts, StatusFilter,
+};
 pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
 pub use trade::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView};
 pub use view::{FixedIncomeView, HoldingView, PortfolioView};
@@ -265,6 +270,7 @@ fn change_set(
         entry,
         activity,
         consumed_quote: None,
+        protections: Vec::new(),
         idempotency: None,
         now,
     })

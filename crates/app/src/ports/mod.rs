@@ -6,6 +6,7 @@ pub mod limits;
 pub mod portfolio;
 pub mod price_feed;
 pub mod prices;
+pub mod protection;
 pub mod push;
 pub mod sms;
 pub mod store;
@@ -26,6 +27,10 @@ pub use price_feed::{
 };
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
+};
+pub use protection::{
+    NewNotification, ProtectionQuoteRecord, ProtectionRecord, ProtectionStore, ProtectionWrite,
+    QuoteState,
 };
 pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};

@@ -111,6 +111,7 @@ async fn create(db: &TestDb, user: Uuid) -> (Uuid, PortfolioState) {
         entry,
         activity: activity(EntryType::PortfolioCreated),
         consumed_quote: None,
+        protections: Vec::new(),
         idempotency: None,
         now: t0(),
     })
@@ -163,6 +164,7 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
         entry,
         activity: activity(EntryType::AddFunds),
         consumed_quote: None,
+        protections: Vec::new(),
         idempotency: None,
         now: t0().plus_seconds(1),
     })
