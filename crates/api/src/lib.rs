@@ -37,7 +37,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::portfolio::router())
         .merge(routes::trade::router())
         .merge(routes::history::router())
-        .merge(routes::profile::router());
+        .merge(routes::profile::router())
+        .merge(routes::protection::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
         .nest(

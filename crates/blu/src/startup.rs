@@ -80,6 +80,7 @@ impl Application {
     async fn build_as(config: Config, serve_http: bool) -> anyhow::Result<Application> {
         let database = open_database(&config).await?;
         let portfolio_store = database.portfolio_store();
+        let protection_store = database.protection_store();
         let store = database.into_store();
         let redis_client = match &config.redis_url {
             Some(url) => Some(
@@ -137,6 +138,12 @@ impl Application {
             clock.clone(),
             config.price_max_age,
         );
+        let portfolio = Arc::new(portfolio);
+        let protection = Arc::new(blu_app::portfolio::ProtectionService::new(
+            portfolio.clone(),
+            protection_store,
+            config.protection_pricing_model,
+        ));
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -152,13 +159,14 @@ impl Application {
         };
         let jobs = Arc::new(JobEngine::new(
             store.clone(),
-            crate::jobs::catalog(store.clone(), price_service.clone()),
+            crate::jobs::catalog(store.clone(), price_service.clone(), protection.clone()),
             EngineSettings::default(),
         ));
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
-            portfolio: Arc::new(portfolio),
+            portfolio,
+            protection,
             store,
             sms,
             limiter,

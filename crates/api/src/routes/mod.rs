@@ -12,4 +12,5 @@ pub mod onboarding;
 pub mod portfolio;
 pub mod prices;
 pub mod profile;
+pub mod protection;
 pub mod trade;

@@ -2,6 +2,8 @@
 
 mod cleanup;
 mod prices;
+mod protection_expiry;
 
 pub use cleanup::CleanupJob;
 pub use prices::PricesJob;
+pub use protection_expiry::ProtectionExpiryJob;
