@@ -13,5 +13,6 @@ mod jobs;
 mod portfolio;
 mod price_service;
 mod prices;
+mod protection;
 mod stream;
 mod trade;
