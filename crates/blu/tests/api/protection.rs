@@ -410,8 +410,7 @@ async fn cancelling_keeps_the_premium_and_frees_the_holding_for_a_new_protection
 
 #[tokio::test]
 async fn an_out_of_the_money_protection_expires_at_the_first_price_after_expiry() {
-    // Prices are not refreshed by themselves: only the admin override brings a new one.
-    let app = spawn_protection(&[("PRICE_REFRESH_SECONDS", "3600")]).await;
+    let app = spawn_protection(&[]).await;
     let (session, portfolio_id, protection) = app.protected_btc().await;
     let token = session.access.as_str();
     let cash = app.cash(token).await;
@@ -419,10 +418,7 @@ async fn an_out_of_the_money_protection_expires_at_the_first_price_after_expiry(
         .advance_clock(json!({"seconds": 30 * 86_400 + 1}))
         .await;
     assert_eq!(moved.status(), StatusCode::OK);
-    // The stored price predates the expiry: wait for the next one.
-    let waiting = app.job_result("protection-expiry").await;
-    assert_eq!(waiting, json!({"checked": 1, "exercised": 0, "expired": 0, "waiting": 1}));
-    app.override_btc(97_500).await;
+    // Pinned prices are stamped at every read: the first price after expiry is the strike.
     let settled = app.job_result("protection-expiry").await;
     assert_eq!(settled, json!({"checked": 1, "exercised": 0, "expired": 1, "waiting": 0}));
     let again = app.job_result("protection-expiry").await;
