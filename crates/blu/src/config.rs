@@ -143,7 +143,11 @@ fn protection_pricing_model(
     env: &dyn Source,
 ) -> anyhow::Result<blu_domain::protection::PricingModel> {
     use blu_domain::protection::PricingModel;
-    match env.get("PROTECTION_PRICING_MODEL").as_deref().map(str::trim) {
+    match env
+        .get("PROTECTION_PRICING_MODEL")
+        .as_deref()
+        .map(str::trim)
+    {
         None | Some("") | Some("LAYER_RATE") => Ok(PricingModel::LayerRate),
         Some("BLACK_SCHOLES") => Ok(PricingModel::BlackScholes),
         Some(other) => {

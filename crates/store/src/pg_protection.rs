@@ -12,10 +12,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::codec::{ts_text, uuid_text};
-use crate::protection_codec::Cols;
 use crate::error::map_sqlx;
-use crate::protection_codec::{self as codec, protection_columns};
 use crate::pg::PgStore;
+use crate::protection_codec::Cols;
+use crate::protection_codec::{self as codec, protection_columns};
 
 fn other(e: anyhow::Error) -> StoreError {
     StoreError::Other(e)
@@ -31,10 +31,10 @@ pub(crate) async fn load(
         protection_columns!(),
         " FROM protections WHERE portfolio_id = $1 ORDER BY created_at DESC, id DESC"
     ))
-        .bind(portfolio_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_sqlx)?;
+    .bind(portfolio_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
     rows.iter()
         .map(|r| codec::protection_row(r).map_err(other))
         .collect()
@@ -71,11 +71,7 @@ pub(crate) async fn reserve_quote(
     row.map(|r| codec::quote_row(&r).map_err(other)).transpose()
 }
 
-async fn notify(
-    conn: &mut PgConnection,
-    n: &NewNotification,
-    now: &str,
-) -> StoreResult<()> {
+async fn notify(conn: &mut PgConnection, n: &NewNotification, now: &str) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notifications (id, user_id, kind, entity_id, dedupe_key, title, body, data, \
          next_attempt_at, created_at) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8::jsonb, $9::timestamptz, \

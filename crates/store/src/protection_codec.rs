@@ -5,9 +5,8 @@
 use anyhow::{Context, anyhow};
 use blu_app::ports::{ProtectionQuoteRecord, ProtectionRecord, QuoteState};
 use blu_domain::protection::{
-    BlackScholesBreakdown, Coverage, Greeks, Premium, PricingModel, Protection,
-    ProtectionDuration, ProtectionQuote, ProtectionStatus, ProtectionTerms, Settlement,
-    VolatilityRegime,
+    BlackScholesBreakdown, Coverage, Greeks, Premium, PricingModel, Protection, ProtectionDuration,
+    ProtectionQuote, ProtectionStatus, ProtectionTerms, Settlement, VolatilityRegime,
 };
 use blu_domain::{AssetId, Timestamp};
 use rust_decimal::Decimal;

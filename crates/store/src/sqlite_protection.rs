@@ -29,10 +29,10 @@ pub(crate) async fn load(
         protection_columns!(),
         " FROM protections WHERE portfolio_id = $1 ORDER BY created_at DESC, id DESC"
     ))
-        .bind(uuid_text(portfolio_id))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_sqlx)?;
+    .bind(uuid_text(portfolio_id))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
     rows.iter()
         .map(|r| codec::protection_row(r).map_err(other))
         .collect()
@@ -69,11 +69,7 @@ pub(crate) async fn reserve_quote(
     row.map(|r| codec::quote_row(&r).map_err(other)).transpose()
 }
 
-async fn notify(
-    conn: &mut SqliteConnection,
-    n: &NewNotification,
-    now: &str,
-) -> StoreResult<()> {
+async fn notify(conn: &mut SqliteConnection, n: &NewNotification, now: &str) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notifications (id, user_id, kind, entity_id, dedupe_key, title, body, data, \
          next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \

@@ -107,16 +107,15 @@ impl PurchaseIn {
         let premium_irr = self
             .premium_irr
             .map(|p| {
-                Irr::exact(p).ok_or_else(|| ApiError::validation("premiumIrr", "must be whole rials"))
+                Irr::exact(p)
+                    .ok_or_else(|| ApiError::validation("premiumIrr", "must be whole rials"))
             })
             .transpose()?;
         Ok(PurchaseInput {
             quote_id,
             holding_id: self.holding_id.clone(),
             coverage_pct: self.coverage_pct,
-            duration_days: self
-                .duration_days
-                .or(self.duration_months.map(|m| m * 30)),
+            duration_days: self.duration_days.or(self.duration_months.map(|m| m * 30)),
             premium_irr,
             acknowledged_premium: self.acknowledged_premium == Some(true),
         })
@@ -231,7 +230,10 @@ async fn active(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json
     Ok(Json(
         state
             .protection
-            .list(user.0.user_id, StatusFilter::Only(blu_domain::protection::ProtectionStatus::Active))
+            .list(
+                user.0.user_id,
+                StatusFilter::Only(blu_domain::protection::ProtectionStatus::Active),
+            )
             .await?,
     ))
 }

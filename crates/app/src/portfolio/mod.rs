@@ -34,11 +34,11 @@ pub use history::{
     decode_cursor, encode_cursor,
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
+pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
 pub use protection::{
     CancelResult, EligibleView, ProtectionList, ProtectionService, ProtectionView, PurchaseInput,
     PurchaseResult, QuoteInput, QuoteResult, SettleCounts, StatusFilter,
 };
-pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
 pub use trade::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView};
 pub use view::{FixedIncomeView, HoldingView, PortfolioView};
 

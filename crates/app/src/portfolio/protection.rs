@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use blu_domain::ledger::NewEntry;
+use blu_domain::portfolio::{AssetPrice, holding_value};
 use blu_domain::protection::{
-    COVERAGE_STEP, Coverage, DURATION_PRESETS_DAYS, MAX_COVERAGE, MIN_COVERAGE, MIN_NOTIONAL_IRR, PricingModel,
-    ProtectionDuration, ProtectionQuote, ProtectionStatus, PurchaseTerms,
+    COVERAGE_STEP, Coverage, DURATION_PRESETS_DAYS, MAX_COVERAGE, MIN_COVERAGE, MIN_NOTIONAL_IRR,
+    PricingModel, ProtectionDuration, ProtectionQuote, ProtectionStatus, PurchaseTerms,
     VolatilityRegime, check_acknowledged, check_quote_matches, implied_volatility,
     purchase_protection, quote_protection, quote_terms,
 };
@@ -16,7 +17,6 @@ use blu_domain::{
     AssetId, Boundary, EntryType, Irr, Layer, PortfolioState, PriceBook, Quantity, RuleViolation,
     Timestamp, activity,
 };
-use blu_domain::portfolio::{AssetPrice, holding_value};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -397,9 +397,9 @@ fn parse_uuid(text: &str) -> Option<Uuid> {
 }
 
 fn active_on(protections: &[ProtectionRecord], asset: AssetId) -> bool {
-    protections
-        .iter()
-        .any(|p| p.protection.terms.asset == asset && p.protection.status == ProtectionStatus::Active)
+    protections.iter().any(|p| {
+        p.protection.terms.asset == asset && p.protection.status == ProtectionStatus::Active
+    })
 }
 
 impl QuoteInput {
@@ -424,7 +424,9 @@ impl QuoteInput {
         record: &'a PortfolioRecord,
     ) -> PortfolioResult<&'a crate::ports::HoldingRecord> {
         let found = match (&self.holding_id, &self.asset_id) {
-            (Some(id), _) => parse_uuid(id).and_then(|id| record.holdings.iter().find(|h| h.id == id)),
+            (Some(id), _) => {
+                parse_uuid(id).and_then(|id| record.holdings.iter().find(|h| h.id == id))
+            }
             (None, Some(asset)) => asset
                 .trim()
                 .to_ascii_uppercase()
@@ -551,7 +553,14 @@ impl ProtectionService {
                 price_usd: Decimal::ZERO,
                 price_irr: Decimal::ZERO,
             };
-            quote_terms(holding.asset, holding.quantity, already, coverage, duration, zero)?;
+            quote_terms(
+                holding.asset,
+                holding.quantity,
+                already,
+                coverage,
+                duration,
+                zero,
+            )?;
         }
         let snapshot = self.portfolio.prices.snapshot();
         let fresh = self
@@ -718,7 +727,8 @@ impl ProtectionService {
         if !record.holdings.iter().any(|h| h.id == holding_id) {
             return Err(PortfolioError::NotFound("holding"));
         }
-        let protection = purchase_protection(&quote, active_on(protections, asset), record.cash, now)?;
+        let protection =
+            purchase_protection(&quote, active_on(protections, asset), record.cash, now)?;
         let premium = protection.premium.premium_irr;
         let state = record.state();
         let mut after_state = state.clone();
@@ -738,10 +748,16 @@ impl ProtectionService {
         metadata.insert("durationDays".into(), json!(p.terms.duration.days()));
         metadata.insert("notionalIrr".into(), number(p.terms.notional_irr.value()));
         metadata.insert("notionalUsd".into(), number(p.terms.notional_usd));
-        metadata.insert("protectedQuantity".into(), number(p.terms.protected_quantity.value()));
+        metadata.insert(
+            "protectedQuantity".into(),
+            number(p.terms.protected_quantity.value()),
+        );
         metadata.insert("strikeUsd".into(), number(p.terms.strike_usd));
         metadata.insert("model".into(), json!(p.premium.model));
-        metadata.insert("impliedVolatility".into(), number(p.premium.implied_volatility));
+        metadata.insert(
+            "impliedVolatility".into(),
+            number(p.premium.implied_volatility),
+        );
         metadata.insert(
             "greeks".into(),
             json!({"delta": number(g.delta), "gamma": number(g.gamma), "vega": number(g.vega),
@@ -862,7 +878,10 @@ impl ProtectionService {
     pub async fn cancel(&self, user_id: Uuid, id: &str) -> PortfolioResult<Prepared<CancelResult>> {
         let id = parse_uuid(id).ok_or(PortfolioError::NotFound("protection"))?;
         let mut tx = self.portfolio.lock(user_id).await?;
-        let record = tx.portfolio().cloned().ok_or(PortfolioError::NotFound("protection"))?;
+        let record = tx
+            .portfolio()
+            .cloned()
+            .ok_or(PortfolioError::NotFound("protection"))?;
         let mut found = tx
             .protections()
             .await?
@@ -943,9 +962,7 @@ impl ProtectionService {
         if self.portfolio.fresh_book(&snapshot, now, &[asset]).is_err() {
             return Ok(None);
         }
-        let held = record
-            .holding(asset)
-            .map_or(Quantity::ZERO, |h| h.quantity);
+        let held = record.holding(asset).map_or(Quantity::ZERO, |h| h.quantity);
         let Some(settlement) = found
             .protection
             .settle(now, quote.price_usd, fx.usd_irr, quote.fetched_at, held)
@@ -974,7 +991,10 @@ impl ProtectionService {
         let mut metadata = Map::new();
         metadata.insert("settlementPriceUsd".into(), number(settlement.spot_usd));
         metadata.insert("fxRate".into(), number(settlement.fx_rate));
-        metadata.insert("heldQuantity".into(), number(settlement.held_quantity.value()));
+        metadata.insert(
+            "heldQuantity".into(),
+            number(settlement.held_quantity.value()),
+        );
         metadata.insert(
             "protectedQuantity".into(),
             number(found.protection.terms.protected_quantity.value()),

@@ -176,7 +176,10 @@ async fn a_flat_rate_quote_charges_the_layer_rate_per_month_with_greeks() {
 
     // Half the holding for 30 days: floor8(quantity × 0.5) units at 0.008.
     let half = app
-        .protection_quote(&session.access, "assetId=BTC&coveragePct=0.5&durationMonths=1")
+        .protection_quote(
+            &session.access,
+            "assetId=BTC&coveragePct=0.5&durationMonths=1",
+        )
         .await;
     let h = &half["quote"];
     let quantity = dec_of(&q["protectedQuantity"]);
@@ -270,7 +273,10 @@ async fn buying_protection_deducts_the_premium_and_writes_a_positive_ledger_entr
 
     let entry = app
         .json_ok(
-            &format!("/api/v1/history/{}", bought["ledgerEntryId"].as_str().unwrap()),
+            &format!(
+                "/api/v1/history/{}",
+                bought["ledgerEntryId"].as_str().unwrap()
+            ),
             token,
         )
         .await;
@@ -282,12 +288,18 @@ async fn buying_protection_deducts_the_premium_and_writes_a_positive_ledger_entr
     assert_eq!(entry["metadata"]["model"], "LAYER_RATE");
     assert!(entry["metadata"]["greeks"]["delta"].is_number());
     let activity = app.json_ok("/api/v1/history/activity", token).await;
-    assert!(activity.to_string().contains("90D protection for BTC"), "{activity}");
+    assert!(
+        activity.to_string().contains("90D protection for BTC"),
+        "{activity}"
+    );
 
     let active = app.json_ok("/api/v1/protection/active", token).await;
     assert_eq!(active["protections"].as_array().unwrap().len(), 1);
     let one = app
-        .json_ok(&format!("/api/v1/protection/{}", p["id"].as_str().unwrap()), token)
+        .json_ok(
+            &format!("/api/v1/protection/{}", p["id"].as_str().unwrap()),
+            token,
+        )
         .await;
     assert_eq!(one["id"], p["id"]);
 
@@ -303,8 +315,11 @@ async fn buying_protection_deducts_the_premium_and_writes_a_positive_ledger_entr
     )
     .await;
     assert_error(
-        app.buy_protection(token, json!({"quoteId": q["quoteId"], "acknowledgedPremium": true}))
-            .await,
+        app.buy_protection(
+            token,
+            json!({"quoteId": q["quoteId"], "acknowledgedPremium": true}),
+        )
+        .await,
         StatusCode::CONFLICT,
         "QUOTE_IN_USE",
     )
@@ -317,7 +332,9 @@ async fn a_purchase_is_refused_without_acknowledgment_mismatched_expired_or_fore
     let app = spawn_protection(&[]).await;
     let (session, portfolio_id) = app.funded_with_cash().await;
     let token = session.access.as_str();
-    let quote = app.protection_quote(token, "assetId=BTC&durationDays=30").await;
+    let quote = app
+        .protection_quote(token, "assetId=BTC&durationDays=30")
+        .await;
     let id = quote["quote"]["quoteId"].clone();
     assert_error(
         app.buy_protection(token, json!({"quoteId": id, "acknowledgedPremium": false}))
@@ -339,8 +356,11 @@ async fn a_purchase_is_refused_without_acknowledgment_mismatched_expired_or_fore
     assert_eq!(mismatch["error"]["details"]["field"], "coveragePct");
     let (other, _) = app.funded(100_000_000).await;
     assert_error(
-        app.buy_protection(&other.access, json!({"quoteId": id, "acknowledgedPremium": true}))
-            .await,
+        app.buy_protection(
+            &other.access,
+            json!({"quoteId": id, "acknowledgedPremium": true}),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "QUOTE_NOT_FOUND",
     )
@@ -360,7 +380,9 @@ async fn a_purchase_is_refused_without_acknowledgment_mismatched_expired_or_fore
     )
     .await;
 
-    let eth = app.protection_quote(&other.access, "assetId=BTC&durationDays=30").await;
+    let eth = app
+        .protection_quote(&other.access, "assetId=BTC&durationDays=30")
+        .await;
     let moved = app.advance_clock(json!({"seconds": 301})).await;
     assert_eq!(moved.status(), StatusCode::OK);
     assert_error(
@@ -404,7 +426,10 @@ async fn cancelling_keeps_the_premium_and_frees_the_holding_for_a_new_protection
     let history = app
         .json_ok("/api/v1/history?type=PROTECTION_CANCEL", token)
         .await;
-    assert!(history.to_string().contains("PROTECTION_CANCEL"), "{history}");
+    assert!(
+        history.to_string().contains("PROTECTION_CANCEL"),
+        "{history}"
+    );
     // One step, no quote: the holding can be protected again.
     let r = app
         .post_auth(
@@ -423,9 +448,7 @@ async fn an_out_of_the_money_protection_expires_at_the_first_price_after_expiry(
     let (session, portfolio_id, protection) = app.protected_btc().await;
     let token = session.access.as_str();
     let cash = app.cash(token).await;
-    let moved = app
-        .advance_clock(json!({"seconds": 30 * 86_400 + 1}))
-        .await;
+    let moved = app.advance_clock(json!({"seconds": 30 * 86_400 + 1})).await;
     assert_eq!(moved.status(), StatusCode::OK);
     // Pinned prices are stamped at every read: the first price after expiry is the strike.
     // The engine's own tick may have settled it already (then this run checks nothing).
@@ -435,7 +458,10 @@ async fn an_out_of_the_money_protection_expires_at_the_first_price_after_expiry(
     let again = app.job_result("protection-expiry").await;
     assert_eq!(again["checked"], 0);
     let p = app
-        .json_ok(&format!("/api/v1/protection/{}", protection["id"].as_str().unwrap()), token)
+        .json_ok(
+            &format!("/api/v1/protection/{}", protection["id"].as_str().unwrap()),
+            token,
+        )
         .await;
     assert_eq!(p["status"], "EXPIRED");
     assert_eq!(p["settlementIrr"], 0);
@@ -461,7 +487,10 @@ async fn an_in_the_money_protection_pays_strike_minus_spot_per_unit_at_settlemen
     let quantity = dec_of(&protection["protectedQuantity"]);
     let payout = round0((dec!(97500) - dec!(87750)) * quantity * dec!(1500000));
     let p = app
-        .json_ok(&format!("/api/v1/protection/{}", protection["id"].as_str().unwrap()), token)
+        .json_ok(
+            &format!("/api/v1/protection/{}", protection["id"].as_str().unwrap()),
+            token,
+        )
         .await;
     assert_eq!(p["status"], "EXERCISED");
     assert_eq!(dec_of(&p["settlementIrr"]), payout);
@@ -470,6 +499,9 @@ async fn an_in_the_money_protection_pays_strike_minus_spot_per_unit_at_settlemen
     let history = app
         .json_ok("/api/v1/history?type=PROTECTION_PAYOUT", token)
         .await;
-    assert!(history.to_string().contains("PROTECTION_PAYOUT"), "{history}");
+    assert!(
+        history.to_string().contains("PROTECTION_PAYOUT"),
+        "{history}"
+    );
     app.assert_verified(&portfolio_id).await;
 }

@@ -269,6 +269,7 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
         entry,
         activity: activity(EntryType::AddFunds),
         consumed_quote: Some(quote.id.clone()),
+        protections: Vec::new(),
         idempotency: None,
         now: t0(),
     })
