@@ -39,7 +39,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::rebalance::router())
         .merge(routes::history::router())
         .merge(routes::profile::router())
-        .merge(routes::loans::router());
+        .merge(routes::loans::router())
+        .merge(routes::protection::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", user_api)
         .nest(

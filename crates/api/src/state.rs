@@ -41,6 +41,7 @@ pub struct AppState {
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<AuthService>,
     pub portfolio: Arc<PortfolioService>,
+    pub protection: Arc<blu_app::portfolio::ProtectionService>,
     pub store: Arc<dyn Store>,
     pub sms: Arc<dyn SmsGateway>,
     pub limiter: Arc<dyn RateLimiter>,

@@ -73,6 +73,8 @@ pub struct Config {
     pub price_max_age: Duration,
     /// LTV at which the loan-health job liquidates (D24, default 1.00).
     pub liquidation_ltv: rust_decimal::Decimal,
+    /// Premium model of protection quotes (`PROTECTION_PRICING_MODEL`, D26).
+    pub protection_pricing_model: blu_domain::protection::PricingModel,
     /// Provider endpoints and settings of the live price source.
     pub price_providers: PriceProviders,
     /// Cadence of the prices job (30 s).
@@ -147,6 +149,23 @@ fn flag(env: &dyn Source, name: &str, default: bool) -> anyhow::Result<bool> {
         Some("1" | "true" | "yes" | "on") => Ok(true),
         Some("0" | "false" | "no" | "off") => Ok(false),
         Some(other) => bail!("{name} must be true or false, not {other:?}"),
+    }
+}
+
+fn protection_pricing_model(
+    env: &dyn Source,
+) -> anyhow::Result<blu_domain::protection::PricingModel> {
+    use blu_domain::protection::PricingModel;
+    match env
+        .get("PROTECTION_PRICING_MODEL")
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") | Some("LAYER_RATE") => Ok(PricingModel::LayerRate),
+        Some("BLACK_SCHOLES") => Ok(PricingModel::BlackScholes),
+        Some(other) => {
+            bail!("PROTECTION_PRICING_MODEL must be LAYER_RATE or BLACK_SCHOLES, not {other:?}")
+        }
     }
 }
 
@@ -391,6 +410,7 @@ impl Config {
             refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
             price_max_age: Duration::from_secs(number(env, "PRICE_MAX_AGE_SECONDS", 120)?),
             liquidation_ltv: liquidation_ltv(env)?,
+            protection_pricing_model: protection_pricing_model(env)?,
             run_jobs: flag(env, "RUN_JOBS", true)?,
             hram_preset: match env.get("HRAM_PRESET") {
                 None => blu_domain::hram::HramPreset::default(),

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use blu_app::notifications::{NotificationService, StatusRefresh};
-use blu_app::portfolio::PortfolioService;
+use blu_app::portfolio::{PortfolioService, ProtectionService};
 use blu_app::ports::{Clock, NotificationStore, Store};
 use blu_app::prices::PriceService;
 use blu_jobs::catalog::{
-    CleanupJob, LoanHealthJob, NotificationsJob, PricesJob, ProbeJob, RemindersJob,
-    StatusRefreshJob,
+    CleanupJob, LoanHealthJob, NotificationsJob, PricesJob, ProbeJob, ProtectionExpiryJob,
+    RemindersJob, StatusRefreshJob,
 };
 use blu_jobs::{EngineSettings, Job};
 
@@ -27,6 +27,7 @@ pub fn catalog(
     store: Arc<dyn Store>,
     prices: Arc<PriceService>,
     portfolio: Arc<PortfolioService>,
+    protection: Arc<ProtectionService>,
     outbox: Outbox,
 ) -> Vec<Arc<dyn Job>> {
     let mut jobs: Vec<Arc<dyn Job>> = vec![
@@ -36,6 +37,7 @@ pub fn catalog(
         Arc::new(RemindersJob::new(outbox.service)),
         Arc::new(StatusRefreshJob::new(outbox.status_refresh)),
         Arc::new(LoanHealthJob::new(portfolio)),
+        Arc::new(ProtectionExpiryJob::new(protection)),
     ];
     if let Some((interval, work)) = config.job_probe {
         jobs.push(Arc::new(ProbeJob::new(interval, work)));

@@ -83,6 +83,7 @@ impl Application {
         let portfolio_store = database.portfolio_store();
         let notification_store = database.notification_store();
         let status_store = database.status_store();
+        let protection_store = database.protection_store();
         let store = database.into_store();
         let redis_client = match &config.redis_url {
             Some(url) => Some(
@@ -143,6 +144,11 @@ impl Application {
             )
             .with_liquidation_ltv(config.liquidation_ltv),
         );
+        let protection = Arc::new(blu_app::portfolio::ProtectionService::new(
+            portfolio.clone(),
+            protection_store,
+            config.protection_pricing_model,
+        ));
         let settings = ApiSettings {
             version: env!("CARGO_PKG_VERSION"),
             production: config.is_production(),
@@ -180,6 +186,7 @@ impl Application {
                 store.clone(),
                 price_service.clone(),
                 portfolio.clone(),
+                protection.clone(),
                 outbox,
             ),
             crate::jobs::engine_settings(&config),
@@ -188,6 +195,7 @@ impl Application {
             settings: Arc::new(settings),
             auth: auth.clone(),
             portfolio,
+            protection,
             store,
             sms,
             limiter,

@@ -17,8 +17,10 @@ mod pg_loans;
 mod pg_notifications;
 pub mod pg_portfolio;
 mod pg_prices;
+mod pg_protection;
 pub mod portfolio_codec;
 mod prices_sql;
+mod protection_codec;
 pub mod reference;
 pub mod sqlite;
 mod sqlite_jobs;
@@ -26,6 +28,7 @@ mod sqlite_loans;
 mod sqlite_notifications;
 pub mod sqlite_portfolio;
 mod sqlite_prices;
+mod sqlite_protection;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,6 +71,14 @@ impl Database {
 
     /// Portfolio statuses for the status refresh, of the same database.
     pub fn status_store(&self) -> Arc<dyn StatusStore> {
+        match self {
+            Database::Postgres(store) => Arc::new(store.clone()),
+            Database::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The protection store of the same database.
+    pub fn protection_store(&self) -> Arc<dyn blu_app::ports::ProtectionStore> {
         match self {
             Database::Postgres(store) => Arc::new(store.clone()),
             Database::Sqlite(store) => Arc::new(store.clone()),

@@ -229,6 +229,13 @@ impl PortfolioTx for PgPortfolioTx {
         }
     }
 
+    async fn protections(&mut self) -> StoreResult<Vec<blu_app::ports::ProtectionRecord>> {
+        match &self.portfolio {
+            Some(p) => crate::pg_protection::load(&mut self.tx, p.id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     async fn commit_loan_health(
         self: Box<Self>,
         updates: Vec<blu_app::ports::LoanHealthWrite>,
@@ -236,6 +243,14 @@ impl PortfolioTx for PgPortfolioTx {
         let mut tx = self.tx;
         crate::pg_loans::write_health(&mut tx, &updates).await?;
         tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn reserve_protection_quote(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<blu_app::ports::ProtectionQuoteRecord>> {
+        crate::pg_protection::reserve_quote(&mut self.tx, self.user_id, id, now).await
     }
 
     async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()> {
@@ -333,6 +348,7 @@ impl PortfolioTx for PgPortfolioTx {
             }
         }
         crate::pg_loans::write_loans(&mut tx, &change.loans, change.now).await?;
+        crate::pg_protection::write(&mut tx, &change.protections, change.now).await?;
         insert_ledger(&mut tx, &change.entry).await?;
         insert_activity(&mut tx, change.portfolio_id, &change.activity).await?;
         if let Some(quote_id) = &change.consumed_quote {

@@ -13,5 +13,6 @@ pub mod onboarding;
 pub mod portfolio;
 pub mod prices;
 pub mod profile;
+pub mod protection;
 pub mod rebalance;
 pub mod trade;

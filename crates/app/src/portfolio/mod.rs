@@ -8,6 +8,7 @@ mod history;
 mod loans;
 mod onboarding;
 mod profile;
+mod protection;
 mod rebalance;
 mod trade;
 mod view;
@@ -40,6 +41,10 @@ pub use loans::{
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
 pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
+pub use protection::{
+    CancelResult, EligibleView, ProtectionList, ProtectionService, ProtectionView, PurchaseInput,
+    PurchaseResult, QuoteInput, QuoteResult, SettleCounts, StatusFilter,
+};
 pub use rebalance::{
     CooldownView, GapRowView, GapSummaryView, HRAM_HISTORY_DAYS, LayerAmounts, RebalanceExecuted,
     RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights,
@@ -284,6 +289,7 @@ fn change_set(
         entry,
         activity,
         consumed_quote: None,
+        protections: Vec::new(),
         idempotency: None,
         rebalanced: false,
         now,

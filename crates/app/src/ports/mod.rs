@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod portfolio;
 pub mod price_feed;
 pub mod prices;
+pub mod protection;
 pub mod push;
 pub mod sms;
 pub mod store;
@@ -33,6 +34,10 @@ pub use price_feed::{
 };
 pub use prices::{
     BusError, FxQuote, PriceBus, PriceCache, PriceQuote, PriceSnapshot, PriceTick, PricesStatus,
+};
+pub use protection::{
+    ProtectionNotification, ProtectionQuoteRecord, ProtectionRecord, ProtectionStore,
+    ProtectionWrite, QuoteState,
 };
 pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};

@@ -174,6 +174,8 @@ pub struct PortfolioChange {
     pub entry: LedgerEntry,
     pub activity: NewActivity,
     pub consumed_quote: Option<String>,
+    /// Protection rows written with the movement (business-rules §8).
+    pub protections: Vec<super::protection::ProtectionWrite>,
     pub idempotency: Option<IdempotencyCompletion>,
     /// A rebalance: `portfolios.last_rebalance_at` is set to `now`.
     pub rebalanced: bool,
@@ -189,6 +191,16 @@ pub trait PortfolioTx: Send {
     fn portfolio(&self) -> Option<&PortfolioRecord>;
     /// A quote of the locked user (`None` when unknown or another user's).
     async fn quote(&mut self, id: &str) -> StoreResult<Option<TradeQuote>>;
+    /// The locked portfolio's protections, newest first.
+    async fn protections(&mut self) -> StoreResult<Vec<super::protection::ProtectionRecord>>;
+    /// Reserves a protection quote of the locked user (AVAILABLE → RESERVED inside this
+    /// transaction, so a rollback releases it). Returns the quote with its state: RESERVED when
+    /// this call reserved it; `None` when unknown or another user's.
+    async fn reserve_protection_quote(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<super::protection::ProtectionQuoteRecord>>;
     /// Applies the change and commits. A uniqueness conflict (a second portfolio) is
     /// `StoreError::Conflict`.
     async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()>;

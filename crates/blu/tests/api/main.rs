@@ -15,6 +15,7 @@ mod notifications;
 mod portfolio;
 mod price_service;
 mod prices;
+mod protection;
 mod rebalance;
 mod stream;
 mod trade;

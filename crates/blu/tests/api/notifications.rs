@@ -58,14 +58,6 @@ impl TestApp {
         let id = session.body["user"]["id"].as_str().unwrap().to_owned();
         (session, id)
     }
-
-    async fn job_result(&self, name: &str) -> Value {
-        let r = self.run_job(name).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["status"], "succeeded", "{body}");
-        body["result"].clone()
-    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod loan_health;
 mod notifications;
 mod prices;
 mod probe;
+mod protection_expiry;
 mod reminders;
 mod status_refresh;
 
@@ -13,5 +14,6 @@ pub use loan_health::LoanHealthJob;
 pub use notifications::NotificationsJob;
 pub use prices::PricesJob;
 pub use probe::ProbeJob;
+pub use protection_expiry::ProtectionExpiryJob;
 pub use reminders::RemindersJob;
 pub use status_refresh::StatusRefreshJob;

@@ -49,6 +49,7 @@ async fn commit_loans(
         idempotency: None,
         now: t0().plus_seconds(seconds),
         rebalanced: false,
+        protections: Vec::new(),
         loans,
     })
     .await

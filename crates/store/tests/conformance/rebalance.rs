@@ -44,6 +44,7 @@ async fn commit_at(db: &TestDb, user: Uuid, portfolio_id: Uuid, at: Timestamp, r
         rebalanced,
         now: at,
         loans: Vec::new(),
+        protections: Vec::new(),
     })
     .await
     .unwrap();

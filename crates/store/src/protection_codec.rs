@@ -1,0 +1,373 @@
+//! Protection rows (business-rules §8) shared by both backends: the column values of a
+//! protection in canonical text (PostgreSQL casts them in SQL), the decoding of a row through
+//! [`Cols`], and the JSON document of a quote's terms.
+
+use anyhow::{Context, anyhow};
+use blu_app::ports::{ProtectionQuoteRecord, ProtectionRecord, QuoteState};
+use blu_domain::protection::{
+    BlackScholesBreakdown, Coverage, Greeks, Premium, PricingModel, Protection, ProtectionDuration,
+    ProtectionQuote, ProtectionStatus, ProtectionTerms, Settlement, VolatilityRegime,
+};
+use blu_domain::{AssetId, Timestamp};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use crate::codec::{PgRowExt, SqliteRowExt, dec_text, ts_text, uuid_text};
+use crate::portfolio_codec as pc;
+
+/// The selected columns of a protection row, in `protection_values` order.
+macro_rules! protection_columns {
+    () => {
+        "id, portfolio_id, holding_id, asset_id, coverage_pct, \
+     protected_quantity, notional_irr, notional_usd, strike_usd, strike_irr, duration_days, \
+     start_at, expires_at, premium_irr, premium_usd, premium_pct, pricing_model, \
+     implied_volatility, volatility_regime, greek_delta, greek_gamma, greek_vega, greek_theta, \
+     greek_rho, quote_id, status, cancelled_at, settled_at, settlement_price_usd, \
+     settlement_fx_rate, settlement_held_quantity, payout_usd, payout_irr, created_at"
+    };
+}
+pub(crate) use protection_columns;
+
+/// A row reader over either backend.
+pub trait Cols {
+    fn dec(&self, c: &str) -> anyhow::Result<Decimal>;
+    fn opt_dec(&self, c: &str) -> anyhow::Result<Option<Decimal>>;
+    fn ts(&self, c: &str) -> anyhow::Result<Timestamp>;
+    fn opt_ts(&self, c: &str) -> anyhow::Result<Option<Timestamp>>;
+    fn uuid(&self, c: &str) -> anyhow::Result<Uuid>;
+    fn opt_uuid(&self, c: &str) -> anyhow::Result<Option<Uuid>>;
+    fn text(&self, c: &str) -> anyhow::Result<String>;
+    fn opt_text(&self, c: &str) -> anyhow::Result<Option<String>>;
+    fn int(&self, c: &str) -> anyhow::Result<i64>;
+}
+
+impl Cols for PgRow {
+    fn dec(&self, c: &str) -> anyhow::Result<Decimal> {
+        PgRowExt::dec(self, c)
+    }
+    fn opt_dec(&self, c: &str) -> anyhow::Result<Option<Decimal>> {
+        PgRowExt::opt_dec(self, c)
+    }
+    fn ts(&self, c: &str) -> anyhow::Result<Timestamp> {
+        PgRowExt::ts(self, c)
+    }
+    fn opt_ts(&self, c: &str) -> anyhow::Result<Option<Timestamp>> {
+        PgRowExt::opt_ts(self, c)
+    }
+    fn uuid(&self, c: &str) -> anyhow::Result<Uuid> {
+        self.try_get(c).with_context(|| c.to_owned())
+    }
+    fn opt_uuid(&self, c: &str) -> anyhow::Result<Option<Uuid>> {
+        self.try_get(c).with_context(|| c.to_owned())
+    }
+    fn text(&self, c: &str) -> anyhow::Result<String> {
+        self.try_get(c).with_context(|| c.to_owned())
+    }
+    fn opt_text(&self, c: &str) -> anyhow::Result<Option<String>> {
+        self.try_get(c).with_context(|| c.to_owned())
+    }
+    fn int(&self, c: &str) -> anyhow::Result<i64> {
+        let v: i32 = self.try_get(c).with_context(|| c.to_owned())?;
+        Ok(i64::from(v))
+    }
+}
+
+impl Cols for SqliteRow {
+    fn dec(&self, c: &str) -> anyhow::Result<Decimal> {
+        SqliteRowExt::dec(self, c)
+    }
+    fn opt_dec(&self, c: &str) -> anyhow::Result<Option<Decimal>> {
+        SqliteRowExt::opt_dec(self, c)
+    }
+    fn ts(&self, c: &str) -> anyhow::Result<Timestamp> {
+        SqliteRowExt::ts(self, c)
+    }
+    fn opt_ts(&self, c: &str) -> anyhow::Result<Option<Timestamp>> {
+        SqliteRowExt::opt_ts(self, c)
+    }
+    fn uuid(&self, c: &str) -> anyhow::Result<Uuid> {
+        SqliteRowExt::uuid(self, c)
+    }
+    fn opt_uuid(&self, c: &str) -> anyhow::Result<Option<Uuid>> {
+        SqliteRowExt::opt_uuid(self, c)
+    }
+    fn text(&self, c: &str) -> anyhow::Result<String> {
+        self.try_get(c).with_context(|| c.to_owned())
+    }
+    fn opt_text(&self, c: &str) -> anyhow::Result<Option<String>> {
+        self.try_get(c).with_context(|| c.to_owned())
+    }
+    fn int(&self, c: &str) -> anyhow::Result<i64> {
+        self.try_get(c).with_context(|| c.to_owned())
+    }
+}
+
+fn enum_text<T: serde::Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn parse_enum<T: DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+    serde_json::from_value(Value::String(text.to_owned()))
+        .with_context(|| format!("unknown stored value {text:?}"))
+}
+
+/// The column values of a protection, in `protection_columns!()` order (created_at last), each
+/// as canonical text; `updated_at` is `created_at`'s value at insert.
+pub fn protection_values(r: &ProtectionRecord) -> Vec<Option<String>> {
+    let p = &r.protection;
+    let s = p.settlement.as_ref();
+    vec![
+        Some(uuid_text(r.id)),
+        Some(uuid_text(r.portfolio_id)),
+        r.holding_id.map(uuid_text),
+        Some(p.terms.asset.as_str().to_owned()),
+        Some(dec_text(p.terms.coverage.value())),
+        Some(dec_text(p.terms.protected_quantity.value())),
+        Some(dec_text(p.terms.notional_irr.value())),
+        Some(dec_text(p.terms.notional_usd)),
+        Some(dec_text(p.terms.strike_usd)),
+        Some(dec_text(p.terms.strike_irr)),
+        Some(p.terms.duration.days().to_string()),
+        Some(ts_text(p.start_at)),
+        Some(ts_text(p.expires_at)),
+        Some(dec_text(p.premium.premium_irr.value())),
+        Some(dec_text(p.premium.premium_usd)),
+        Some(dec_text(p.premium.premium_pct)),
+        Some(enum_text(p.premium.model)),
+        Some(dec_text(p.premium.implied_volatility)),
+        Some(enum_text(p.premium.regime)),
+        Some(dec_text(p.premium.greeks.delta)),
+        Some(dec_text(p.premium.greeks.gamma)),
+        Some(dec_text(p.premium.greeks.vega)),
+        Some(dec_text(p.premium.greeks.theta)),
+        Some(dec_text(p.premium.greeks.rho)),
+        r.quote_id.clone(),
+        Some(enum_text(p.status)),
+        p.cancelled_at.map(ts_text),
+        s.map(|s| ts_text(s.settled_at)),
+        s.map(|s| dec_text(s.spot_usd)),
+        s.map(|s| dec_text(s.fx_rate)),
+        s.map(|s| dec_text(s.held_quantity.value())),
+        s.map(|s| dec_text(s.payout_usd)),
+        s.map(|s| dec_text(s.payout_irr.value())),
+        Some(ts_text(r.created_at)),
+    ]
+}
+
+/// Decodes a row selected with `protection_columns!()`.
+pub fn protection_row<R: Cols>(r: &R) -> anyhow::Result<ProtectionRecord> {
+    let asset = pc::asset(&r.text("asset_id")?)?;
+    let protected_quantity = pc::quantity(r.dec("protected_quantity")?)?;
+    let strike_usd = r.dec("strike_usd")?;
+    let strike_irr = r.dec("strike_irr")?;
+    let status: ProtectionStatus = parse_enum(&r.text("status")?)?;
+    let settlement = match r.opt_ts("settled_at")? {
+        Some(settled_at) => Some(Settlement {
+            spot_usd: r.opt_dec("settlement_price_usd")?.unwrap_or_default(),
+            fx_rate: r.opt_dec("settlement_fx_rate")?.unwrap_or_default(),
+            held_quantity: pc::quantity(
+                r.opt_dec("settlement_held_quantity")?.unwrap_or_default(),
+            )?,
+            payout_usd: r.opt_dec("payout_usd")?.unwrap_or_default(),
+            payout_irr: pc::irr(r.opt_dec("payout_irr")?.unwrap_or_default())?,
+            outcome: status,
+            settled_at,
+        }),
+        None => None,
+    };
+    let protection = Protection {
+        terms: ProtectionTerms {
+            asset,
+            coverage: Coverage::new(r.dec("coverage_pct")?).map_err(|e| anyhow!("{e}"))?,
+            duration: ProtectionDuration::from_days(r.int("duration_days")?)
+                .map_err(|e| anyhow!("{e}"))?,
+            holding_quantity: protected_quantity,
+            protected_quantity,
+            spot_usd: strike_usd,
+            spot_irr: strike_irr,
+            notional_usd: r.dec("notional_usd")?,
+            notional_irr: pc::irr(r.dec("notional_irr")?)?,
+            strike_usd,
+            strike_irr,
+        },
+        premium: Premium {
+            model: parse_enum(&r.text("pricing_model")?)?,
+            premium_pct: r.dec("premium_pct")?,
+            premium_irr: pc::irr(r.dec("premium_irr")?)?,
+            premium_usd: r.dec("premium_usd")?,
+            implied_volatility: r.dec("implied_volatility")?,
+            regime: parse_enum(&r.text("volatility_regime")?)?,
+            greeks: Greeks {
+                d1: Decimal::ZERO,
+                delta: r.dec("greek_delta")?,
+                gamma: r.dec("greek_gamma")?,
+                vega: r.dec("greek_vega")?,
+                theta: r.dec("greek_theta")?,
+                rho: r.dec("greek_rho")?,
+            },
+            black_scholes: None,
+        },
+        start_at: r.ts("start_at")?,
+        expires_at: r.ts("expires_at")?,
+        status,
+        cancelled_at: r.opt_ts("cancelled_at")?,
+        settlement,
+    };
+    Ok(ProtectionRecord {
+        id: r.uuid("id")?,
+        portfolio_id: r.uuid("portfolio_id")?,
+        holding_id: r.opt_uuid("holding_id")?,
+        quote_id: r.opt_text("quote_id")?,
+        protection,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+fn d(value: Decimal) -> Value {
+    Value::String(dec_text(value))
+}
+
+/// The `terms` document of a quote: every input and pricing output, decimals as strings.
+pub fn quote_terms_json(q: &ProtectionQuote) -> String {
+    let t = &q.terms;
+    let p = &q.premium;
+    let g = &p.greeks;
+    json!({
+        "assetId": t.asset.as_str(),
+        "coveragePct": d(t.coverage.value()),
+        "durationDays": t.duration.days(),
+        "holdingQuantity": d(t.holding_quantity.value()),
+        "protectedQuantity": d(t.protected_quantity.value()),
+        "spotUsd": d(t.spot_usd),
+        "spotIrr": d(t.spot_irr),
+        "notionalUsd": d(t.notional_usd),
+        "notionalIrr": d(t.notional_irr.value()),
+        "strikeUsd": d(t.strike_usd),
+        "strikeIrr": d(t.strike_irr),
+        "model": enum_text(p.model),
+        "premiumPct": d(p.premium_pct),
+        "premiumIrr": d(p.premium_irr.value()),
+        "premiumUsd": d(p.premium_usd),
+        "impliedVolatility": d(p.implied_volatility),
+        "regime": enum_text(p.regime),
+        "greeks": {"d1": d(g.d1), "delta": d(g.delta), "gamma": d(g.gamma), "vega": d(g.vega),
+                   "theta": d(g.theta), "rho": d(g.rho)},
+        "blackScholes": p.black_scholes.map(|b| json!({"fair": d(b.fair), "raw": d(b.raw),
+            "lowerBound": d(b.lower_bound), "upperBound": d(b.upper_bound)})),
+        "quotedAt": ts_text(q.quoted_at),
+        "validUntil": ts_text(q.valid_until),
+    })
+    .to_string()
+}
+
+fn field<'a>(v: &'a Value, path: &[&str]) -> anyhow::Result<&'a Value> {
+    path.iter().try_fold(v, |v, k| {
+        v.get(k).ok_or_else(|| anyhow!("quote terms lack {k}"))
+    })
+}
+
+fn dec_at(v: &Value, path: &[&str]) -> anyhow::Result<Decimal> {
+    let text = field(v, path)?
+        .as_str()
+        .ok_or_else(|| anyhow!("quote terms {path:?} is not a string"))?;
+    crate::codec::parse_dec_text(text)
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> anyhow::Result<&'a str> {
+    field(v, path)?
+        .as_str()
+        .ok_or_else(|| anyhow!("quote terms {path:?} is not a string"))
+}
+
+/// Decodes the `terms` document written by [`quote_terms_json`].
+pub fn quote_from_json(text: &str) -> anyhow::Result<ProtectionQuote> {
+    let v: Value = serde_json::from_str(text)?;
+    let asset: AssetId = pc::asset(str_at(&v, &["assetId"])?)?;
+    let days = field(&v, &["durationDays"])?
+        .as_i64()
+        .ok_or_else(|| anyhow!("quote terms durationDays"))?;
+    let black_scholes = match v.get("blackScholes") {
+        Some(b) if !b.is_null() => Some(BlackScholesBreakdown {
+            fair: dec_at(b, &["fair"])?,
+            raw: dec_at(b, &["raw"])?,
+            lower_bound: dec_at(b, &["lowerBound"])?,
+            upper_bound: dec_at(b, &["upperBound"])?,
+        }),
+        _ => None,
+    };
+    let model: PricingModel = parse_enum(str_at(&v, &["model"])?)?;
+    let regime: VolatilityRegime = parse_enum(str_at(&v, &["regime"])?)?;
+    Ok(ProtectionQuote {
+        terms: ProtectionTerms {
+            asset,
+            coverage: Coverage::new(dec_at(&v, &["coveragePct"])?).map_err(|e| anyhow!("{e}"))?,
+            duration: ProtectionDuration::from_days(days).map_err(|e| anyhow!("{e}"))?,
+            holding_quantity: pc::quantity(dec_at(&v, &["holdingQuantity"])?)?,
+            protected_quantity: pc::quantity(dec_at(&v, &["protectedQuantity"])?)?,
+            spot_usd: dec_at(&v, &["spotUsd"])?,
+            spot_irr: dec_at(&v, &["spotIrr"])?,
+            notional_usd: dec_at(&v, &["notionalUsd"])?,
+            notional_irr: pc::irr(dec_at(&v, &["notionalIrr"])?)?,
+            strike_usd: dec_at(&v, &["strikeUsd"])?,
+            strike_irr: dec_at(&v, &["strikeIrr"])?,
+        },
+        premium: Premium {
+            model,
+            premium_pct: dec_at(&v, &["premiumPct"])?,
+            premium_irr: pc::irr(dec_at(&v, &["premiumIrr"])?)?,
+            premium_usd: dec_at(&v, &["premiumUsd"])?,
+            implied_volatility: dec_at(&v, &["impliedVolatility"])?,
+            regime,
+            greeks: Greeks {
+                d1: dec_at(&v, &["greeks", "d1"])?,
+                delta: dec_at(&v, &["greeks", "delta"])?,
+                gamma: dec_at(&v, &["greeks", "gamma"])?,
+                vega: dec_at(&v, &["greeks", "vega"])?,
+                theta: dec_at(&v, &["greeks", "theta"])?,
+                rho: dec_at(&v, &["greeks", "rho"])?,
+            },
+            black_scholes,
+        },
+        quoted_at: crate::codec::parse_ts_text(str_at(&v, &["quotedAt"])?)?,
+        valid_until: crate::codec::parse_ts_text(str_at(&v, &["validUntil"])?)?,
+    })
+}
+
+/// The column values of a new quote: id, user, portfolio, holding, asset, coverage, days,
+/// premium, terms, expires_at, created_at.
+pub fn quote_values(q: &ProtectionQuoteRecord) -> Vec<String> {
+    vec![
+        q.id.clone(),
+        uuid_text(q.user_id),
+        uuid_text(q.portfolio_id),
+        uuid_text(q.holding_id),
+        q.quote.terms.asset.as_str().to_owned(),
+        dec_text(q.quote.terms.coverage.value()),
+        q.quote.terms.duration.days().to_string(),
+        dec_text(q.quote.premium.premium_irr.value()),
+        quote_terms_json(&q.quote),
+        ts_text(q.quote.valid_until),
+        ts_text(q.quote.quoted_at),
+    ]
+}
+
+/// Decodes a quote row (`id, user_id, portfolio_id, holding_id, terms, state`).
+pub fn quote_row<R: Cols>(r: &R) -> anyhow::Result<ProtectionQuoteRecord> {
+    let state = r.text("state")?;
+    Ok(ProtectionQuoteRecord {
+        id: r.text("id")?,
+        user_id: r.uuid("user_id")?,
+        portfolio_id: r.uuid("portfolio_id")?,
+        holding_id: r.uuid("holding_id")?,
+        quote: quote_from_json(&r.text("terms")?)?,
+        state: QuoteState::parse(&state).ok_or_else(|| anyhow!("quote state {state:?}"))?,
+    })
+}
