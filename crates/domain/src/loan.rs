@@ -28,6 +28,9 @@ pub const DAYS_PER_MONTH: i64 = 30;
 pub const INSTALLMENT_COUNT: i64 = 6;
 /// Smallest principal a loan may have, in rials (D22).
 pub const MIN_PRINCIPAL_IRR: i64 = 1_000_000;
+/// A technical ceiling on a requested principal, far above any portfolio cap (25 % of net value),
+/// so that no request can drive the interest and schedule arithmetic into decimal overflow.
+pub const MAX_PRINCIPAL_IRR: i64 = 100_000_000_000_000;
 /// Share of net portfolio value that total outstanding debt may reach (D22).
 pub const PORTFOLIO_CAP_FRACTION: Decimal = dec!(0.25);
 /// Default `LIQUIDATION_LTV`: liquidate once the debt reaches the collateral value (D24).
@@ -984,7 +987,7 @@ pub fn create_loan(
     now: Timestamp,
 ) -> RuleResult<Loan> {
     let duration = LoanDuration::from_months(duration_months)?;
-    check_minimum(amount)?;
+    check_principal(amount)?;
     let request = LoanRequest {
         collateral,
         amount,
@@ -1009,6 +1012,18 @@ pub fn create_loan(
     holding.frozen = true;
     state.cash += amount;
     Ok(loan)
+}
+
+/// The principal limits: at least 1,000,000 IRR, at most `MAX_PRINCIPAL_IRR`.
+pub fn check_principal(amount: Irr) -> RuleResult<()> {
+    if amount > Irr::new(MAX_PRINCIPAL_IRR) {
+        return Err(RuleViolation::invalid_field(
+            "amountIrr",
+            "must be at most 100,000,000,000,000 IRR",
+        )
+        .with("max", Irr::new(MAX_PRINCIPAL_IRR)));
+    }
+    check_minimum(amount)
 }
 
 fn check_minimum(amount: Irr) -> RuleResult<()> {

@@ -261,9 +261,20 @@ impl LoanInput {
     fn parse(&self) -> PortfolioResult<LoanRequest> {
         let collateral = blu_domain::trade::parse_asset_id(&self.collateral_asset_id)
             .map_err(|_| RuleViolation::invalid_field("collateralAssetId", "unknown asset"))?;
+        let amount = Irr::round(self.amount_irr);
+        // Above the technical ceiling the request is malformed (400), not a refused loan: the
+        // preview's terms could not even be computed.
+        if amount.abs() > Irr::new(dl::MAX_PRINCIPAL_IRR) {
+            return Err(RuleViolation::invalid_field(
+                "amountIrr",
+                "must be between 1,000,000 and 100,000,000,000,000 IRR",
+            )
+            .with("max", Irr::new(dl::MAX_PRINCIPAL_IRR))
+            .into());
+        }
         Ok(LoanRequest {
             collateral,
-            amount: Irr::round(self.amount_irr),
+            amount,
             duration: LoanDuration::from_months(self.duration_months)?,
         })
     }

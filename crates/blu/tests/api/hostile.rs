@@ -126,3 +126,86 @@ async fn no_route_answers_5xx_to_hostile_input() {
     }
     assert!(checked > 100, "only {checked} requests were made");
 }
+
+/// Extreme numbers against the money routes of a funded portfolio: the largest decimal there is,
+/// tiny fractions, negatives, exponents. Refusals are 4xx; nothing overflows into a 500.
+#[tokio::test]
+async fn money_routes_of_a_funded_portfolio_refuse_extreme_numbers_without_a_5xx() {
+    let app = crate::fixtures::spawn_priced().await;
+    let (session, _) = app.funded(100_000_000).await;
+    let token = session.access.as_str();
+    let extremes = [
+        json!("79228162514264337593543950335"),
+        json!("-79228162514264337593543950335"),
+        json!("0.0000000000000000000000000001"),
+        json!(1e28),
+        json!(-1),
+        json!(0),
+        json!("1e27"),
+    ];
+    for amount in extremes {
+        let bodies = [
+            (
+                "/api/v1/trade/preview",
+                json!({"action": "BUY", "assetId": "BTC", "amountIrr": amount}),
+            ),
+            (
+                "/api/v1/trade/preview",
+                json!({"action": "SELL", "assetId": "IRR_FIXED_INCOME", "amountIrr": amount}),
+            ),
+            (
+                "/api/v1/trade/execute",
+                json!({"action": "SELL", "assetId": "USDT", "amountIrr": amount, "acknowledgedWarning": true}),
+            ),
+            ("/api/v1/portfolio/add-funds", json!({"amountIrr": amount})),
+            (
+                "/api/v1/loans/preview",
+                json!({"collateralAssetId": "BTC", "amountIrr": amount, "durationMonths": 3}),
+            ),
+            (
+                "/api/v1/loans",
+                json!({"collateralAssetId": "PAXG", "amountIrr": amount, "durationMonths": 6}),
+            ),
+            (
+                "/api/v1/rebalance/execute",
+                json!({"mode": "SMART", "useCashAmount": amount}),
+            ),
+            (
+                "/api/v1/protection",
+                json!({"assetId": "BTC", "coveragePct": amount, "durationDays": 30, "acknowledgedPremium": true}),
+            ),
+        ];
+        for (path, body) in bodies {
+            let response = app.post_auth(path, token, body.clone()).await;
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            assert!(
+                status.as_u16() < 500 || status == StatusCode::SERVICE_UNAVAILABLE,
+                "{path} {body} → {status}: {text}"
+            );
+        }
+        for query in [
+            format!("/api/v1/rebalance/preview?mode=SMART&useCashAmount={amount}"),
+            format!("/api/v1/protection/quote?assetId=BTC&coveragePct={amount}&durationDays=30"),
+        ] {
+            let response = app.get_auth(&query.replace('"', ""), token).await;
+            let status = response.status();
+            assert!(
+                status.as_u16() < 500,
+                "{query} → {status}: {}",
+                response.text().await.unwrap()
+            );
+        }
+    }
+    let verify: Value = app
+        .client
+        .get(app.url("/admin/v1/ledger/verify"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verify["failed"], json!([]), "{verify}");
+}
