@@ -32,7 +32,7 @@ pub fn catalog(
 ) -> Vec<Arc<dyn Job>> {
     let mut jobs: Vec<Arc<dyn Job>> = vec![
         Arc::new(CleanupJob::new(store, outbox.store, outbox.clock)),
-        Arc::new(PricesJob::new(prices)),
+        Arc::new(PricesJob::new(prices, config.price_refresh_interval)),
         Arc::new(NotificationsJob::new(outbox.service.clone())),
         Arc::new(RemindersJob::new(outbox.service)),
         Arc::new(StatusRefreshJob::new(outbox.status_refresh)),

@@ -1,14 +1,17 @@
-//! Wiring of the price service: sources chosen by `PRICE_SOURCE`, the bus, and the refresh loop.
+//! Wiring of the price service: sources chosen by `PRICE_SOURCE`, the bus, the follower and the
+//! warm-up tick at startup.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use blu_app::ports::real_now;
 use blu_app::ports::{Clock, FxSource, PriceBus, PriceSource, PriceStore};
-use blu_app::prices::{PriceService, PriceSettings, RefreshLoop};
+use blu_app::prices::{PRICES_JOB, PriceFollower, PriceService, PriceSettings};
 use blu_integrations::prices::{
     Bonbast, BonbastConfig, CoinGecko, CoinGeckoConfig, Finnhub, FinnhubConfig, FixedPrices,
     SimulatedPrices,
 };
+use blu_jobs::JobEngine;
 
 use crate::config::{Config, PriceSourceSetting};
 
@@ -51,13 +54,13 @@ pub fn sources(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Sources
 }
 
 /// Builds the service, loads the last known prices from the database (a restart serves them
-/// with their real age), and starts the refresh loop (returns after its first tick).
+/// with their real age) and starts following the `prices` job's ticks.
 pub async fn start(
     config: &Config,
     store: Arc<dyn PriceStore>,
     clock: Arc<dyn Clock>,
     bus: Arc<dyn PriceBus>,
-) -> anyhow::Result<(Arc<PriceService>, RefreshLoop)> {
+) -> anyhow::Result<(Arc<PriceService>, PriceFollower)> {
     let (fx, sources) = sources(config, clock.clone())?;
     let settings = PriceSettings {
         max_age: config.price_max_age,
@@ -65,9 +68,26 @@ pub async fn start(
     };
     let service = Arc::new(PriceService::new(store, fx, sources, bus, clock, settings));
     service.reload().await?;
-    let refresh = service
-        .clone()
-        .start(config.price_refresh_interval, FIRST_TICK_TIMEOUT)
-        .await;
-    Ok((service, refresh))
+    let follower = service.clone().follow(config.price_refresh_interval);
+    Ok((service, follower))
+}
+
+/// Serves fresh prices from the first request: runs the current `prices` tick through the job
+/// engine unless another process has it, then waits for that process's result. Gives up waiting
+/// after [`FIRST_TICK_TIMEOUT`] (a claimed run goes on in the background).
+pub async fn warm_up(config: &Config, service: &PriceService, jobs: Arc<JobEngine>) {
+    let tick = real_now().floor_to(config.price_refresh_interval);
+    let run = tokio::spawn(async move { jobs.run_current_tick(PRICES_JOB).await });
+    match tokio::time::timeout(FIRST_TICK_TIMEOUT, run).await {
+        Ok(Ok(Ok(Some(_)))) => {}
+        Ok(Ok(Ok(None))) => {
+            let wait = FIRST_TICK_TIMEOUT.min(config.price_refresh_interval / 2);
+            if let Err(error) = service.reload_after_tick(tick, wait).await {
+                tracing::warn!(%error, "loading the prices of another instance's tick failed");
+            }
+        }
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "the first prices tick failed"),
+        Ok(Err(error)) => tracing::warn!(%error, "the first prices tick panicked"),
+        Err(_) => tracing::warn!("the first prices tick is slow; serving the stored prices"),
+    }
 }

@@ -29,7 +29,7 @@ pub struct Application {
     state: AppState,
     price_bus: Arc<dyn PriceBus>,
     /// The prices job; stopped when the server stops.
-    price_refresh: blu_app::prices::RefreshLoop,
+    price_follower: blu_app::prices::PriceFollower,
     /// The job engine (scheduled unless `RUN_JOBS=false`; admin "run now" either way).
     jobs: Arc<JobEngine>,
     run_jobs: bool,
@@ -131,7 +131,7 @@ impl Application {
         )
         .with_revocations(streaming.revocations.clone());
         let auth = Arc::new(auth);
-        let (price_service, price_refresh) =
+        let (price_service, price_follower) =
             crate::prices::start(&config, store.clone(), clock.clone(), streaming.bus.clone())
                 .await?;
         let prices: Arc<dyn PriceCache> = price_service.clone();
@@ -191,6 +191,7 @@ impl Application {
             ),
             crate::jobs::engine_settings(&config),
         ));
+        crate::prices::warm_up(&config, &price_service, jobs.clone()).await;
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
@@ -233,7 +234,7 @@ impl Application {
             listener,
             state,
             price_bus: streaming.bus,
-            price_refresh,
+            price_follower,
             run_jobs: config.run_jobs,
             jobs,
         })
@@ -278,7 +279,7 @@ impl Application {
         if let Some(jobs) = jobs {
             let _ = jobs.await;
         }
-        self.price_refresh.stop();
+        self.price_follower.stop();
         Ok(())
     }
 
@@ -305,7 +306,7 @@ impl Application {
         shutdown.await;
         let _ = stop.send(true);
         let _ = engine.await;
-        self.price_refresh.stop();
+        self.price_follower.stop();
         Ok(())
     }
 }

@@ -39,6 +39,15 @@ impl Timestamp {
         self.plus_micros(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX))
     }
 
+    /// The start of the period of length `interval` (counted from the epoch) containing
+    /// `self`: the tick a scheduled job claims.
+    pub fn floor_to(self, interval: std::time::Duration) -> Timestamp {
+        let step = i64::try_from(interval.as_micros())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        Timestamp(self.0.div_euclid(step) * step)
+    }
+
     /// `self − duration` (saturating).
     pub fn minus_duration(self, duration: std::time::Duration) -> Timestamp {
         Timestamp(
@@ -212,6 +221,19 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_starts_at_the_interval_boundary_at_or_before_the_instant() {
+        let t = Timestamp::parse_rfc3339("2026-01-20T12:00:47.250Z").unwrap();
+        let start = t.floor_to(std::time::Duration::from_secs(30));
+        assert_eq!(start.to_rfc3339_millis(), "2026-01-20T12:00:30.000Z");
+        assert_eq!(start.floor_to(std::time::Duration::from_secs(30)), start);
+        let before_epoch = Timestamp::from_micros(-1);
+        assert_eq!(
+            before_epoch.floor_to(std::time::Duration::from_secs(1)),
+            Timestamp::from_seconds(-1)
+        );
+    }
 
     #[test]
     fn formats_and_parses_rfc3339_round_trip() {

@@ -117,22 +117,48 @@ impl JobEngine {
         let job = self
             .job(name)
             .ok_or_else(|| JobError::Unknown(name.to_owned()))?;
+        self.claim_and_execute(job, real_now())
+            .await?
+            .ok_or_else(|| JobError::AlreadyRunning(name.to_owned()))
+    }
+
+    /// Claims and runs the current tick of a scheduled job now, unless it is running or another
+    /// process has claimed that tick (`None`): how a starting instance warms its price cache
+    /// without a second run of the tick.
+    pub async fn run_current_tick(&self, name: &str) -> Result<Option<RunReport>, JobError> {
+        let job = self
+            .job(name)
+            .ok_or_else(|| JobError::Unknown(name.to_owned()))?;
+        let now = real_now();
+        let tick = job.schedule().slot(now).unwrap_or(now);
+        self.claim_and_execute(job, tick).await
+    }
+
+    /// Claims the tick `scheduled_at` of an idle job and runs it; `None` when the job is
+    /// running here or elsewhere, or the tick is taken.
+    async fn claim_and_execute(
+        &self,
+        job: Arc<dyn Job>,
+        scheduled_at: Timestamp,
+    ) -> Result<Option<RunReport>, JobError> {
         let now = real_now();
         if self.is_local(job.name()) || self.store.is_running(job.name(), now).await? {
-            return Err(JobError::AlreadyRunning(name.to_owned()));
+            return Ok(None);
         }
-        let claim = self
+        let Some(claim) = self
             .store
             .claim_run(
                 job.name(),
-                now,
+                scheduled_at,
                 &self.settings.worker_id,
                 now,
                 self.settings.lease,
             )
             .await?
-            .ok_or_else(|| JobError::AlreadyRunning(name.to_owned()))?;
-        Ok(self.execute(job, claim).await)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.execute(job, claim).await))
     }
 
     fn is_local(&self, name: &str) -> bool {

@@ -20,12 +20,7 @@ impl Schedule {
     pub fn slot(&self, now: Timestamp) -> Option<Timestamp> {
         Some(match *self {
             Schedule::OnDemand => return None,
-            Schedule::Every(interval) => {
-                let step = i64::try_from(interval.as_micros())
-                    .unwrap_or(i64::MAX)
-                    .max(1);
-                Timestamp::from_micros(now.as_micros().div_euclid(step) * step)
-            }
+            Schedule::Every(interval) => now.floor_to(interval),
             Schedule::DailyAt { hour, minute } => {
                 let offset = (i64::from(hour) * 3600 + i64::from(minute) * 60) * MICROS_PER_SECOND;
                 let day_start = now.as_micros().div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;

@@ -218,3 +218,68 @@ async fn run_now_refuses_while_the_job_is_running_and_reports_the_outcome() {
         Err(JobError::Unknown(_))
     ));
 }
+
+#[tokio::test]
+async fn the_current_tick_runs_once_whether_claimed_by_a_starting_instance_or_the_scheduler() {
+    let store = store().await;
+    let job = Counting::new("daily", Schedule::Every(Duration::from_secs(86_400)));
+    let a = Arc::new(JobEngine::new(store.clone(), vec![job.clone()], fast("a")));
+    let b = Arc::new(JobEngine::new(store.clone(), vec![job.clone()], fast("b")));
+    let warmed = a.run_current_tick("daily").await.unwrap();
+    assert_eq!(warmed.unwrap().status, RunStatus::Succeeded);
+    assert!(b.run_current_tick("daily").await.unwrap().is_none());
+    let (stop, handle) = start(b);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    handle.await.unwrap();
+    assert_eq!(
+        job.runs.load(Ordering::SeqCst),
+        1,
+        "the scheduler found the tick taken"
+    );
+    assert!(matches!(
+        a.run_current_tick("nope").await,
+        Err(JobError::Unknown(_))
+    ));
+}
+
+#[tokio::test]
+async fn purging_old_runs_keeps_each_jobs_newest_run_and_running_ones() {
+    let store = store().await;
+    let now = real_now();
+    let lease = Duration::from_secs(60);
+    let old = |days: i64| now.plus_days(-days);
+    for (job, days) in [("a", 10), ("a", 9), ("b", 12)] {
+        let run = store
+            .claim_run(job, old(days), "w", now, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .finish_run(&run, "w", RunStatus::Succeeded, now, None, None, None)
+            .await
+            .unwrap();
+    }
+    // A run still in flight is never purged, however old its tick.
+    store
+        .claim_run("c", old(20), "w", now, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    let deleted = store.purge_runs(old(7)).await.unwrap();
+    assert_eq!(deleted, 1, "only job a's older run goes");
+    let latest = store.latest_runs().await.unwrap();
+    let kept: Vec<(&str, i64)> = latest
+        .iter()
+        .map(|r| (r.job_name.as_str(), r.scheduled_at.as_micros()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("a", old(9).as_micros()),
+            ("b", old(12).as_micros()),
+            ("c", old(20).as_micros())
+        ]
+    );
+    assert_eq!(store.purge_runs(old(7)).await.unwrap(), 0);
+}

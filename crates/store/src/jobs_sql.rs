@@ -29,6 +29,9 @@ pub const EXTEND: &str = "UPDATE job_runs SET lease_expires_at = $4 WHERE job_na
 pub const FINISH: &str = "UPDATE job_runs SET status = $4, finished_at = $5, result = $6, error = $7, \
      next_attempt_at = $8, lease_expires_at = NULL WHERE job_name = $1 AND scheduled_at = $2 AND lease_owner = $3 AND status = 'RUNNING'";
 
+pub const PURGE: &str = "DELETE FROM job_runs WHERE status <> 'RUNNING' AND scheduled_at < $1 \
+     AND scheduled_at < (SELECT max(m.scheduled_at) FROM job_runs m WHERE m.job_name = job_runs.job_name)";
+
 pub const IS_RUNNING: &str = "SELECT 1 FROM job_runs WHERE job_name = $1 AND status = 'RUNNING' AND lease_expires_at > $2 LIMIT 1";
 
 pub const LATEST: &str = "SELECT job_name, scheduled_at, run_id, status, attempts, started_at, finished_at, \

@@ -99,6 +99,7 @@ impl NotificationStore for PgStore {
         now: Timestamp,
         limit: u32,
         max_attempts: i32,
+        in_flight_until: Timestamp,
     ) -> StoreResult<Vec<PendingNotification>> {
         let mut tx = self.pg_pool().begin().await.map_err(map_sqlx)?;
         let rows = sqlx::query(due_sql!("FOR UPDATE OF n SKIP LOCKED"))
@@ -112,6 +113,7 @@ impl NotificationStore for PgStore {
         for n in &claimed {
             sqlx::query(sql::MARK_IN_FLIGHT)
                 .bind(n.id)
+                .bind(at(in_flight_until)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_sqlx)?;

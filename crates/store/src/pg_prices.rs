@@ -11,7 +11,6 @@ use blu_app::ports::{
 use blu_domain::{AssetId, Timestamp};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use uuid::Uuid;
 
 use crate::PgStore;
 use crate::codec::{PgRowExt, to_datetime};
@@ -189,49 +188,6 @@ impl PriceStore for PgStore {
             })
             .collect::<anyhow::Result<_>>()
             .map_err(StoreError::Other)
-    }
-
-    async fn claim_job_tick(
-        &self,
-        job: &str,
-        scheduled_at: Timestamp,
-        owner: &str,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(q::CLAIM_TICK)
-            .bind(job)
-            .bind(ts(scheduled_at)?)
-            .bind(Uuid::new_v4())
-            .bind(owner)
-            .bind(ts(now.plus_seconds(q::LEASE_SECONDS))?)
-            .bind(ts(now)?)
-            .execute(self.pg_pool())
-            .await
-            .map_err(map_sqlx)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn finish_job_tick(
-        &self,
-        job: &str,
-        scheduled_at: Timestamp,
-        now: Timestamp,
-        error: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query(q::FINISH_TICK)
-            .bind(job)
-            .bind(ts(scheduled_at)?)
-            .bind(if error.is_some() {
-                "FAILED"
-            } else {
-                "SUCCEEDED"
-            })
-            .bind(ts(now)?)
-            .bind(error)
-            .execute(self.pg_pool())
-            .await
-            .map_err(map_sqlx)?;
-        Ok(())
     }
 
     async fn job_tick_finished(&self, job: &str, scheduled_at: Timestamp) -> StoreResult<bool> {

@@ -63,14 +63,5 @@ pub const SELECT_CLOSES_SQLITE: &str = "SELECT day, close_usd, close_irr FROM pr
      WHERE asset_id = $1 AND day >= $2 ORDER BY day";
 
 /// A claimed tick's lease; after it, a crashed run's slot counts as abandoned.
-pub const LEASE_SECONDS: i64 = 60;
-
-pub const CLAIM_TICK: &str = "INSERT INTO job_runs (job_name, scheduled_at, run_id, status, \
-     lease_owner, lease_expires_at, started_at) VALUES ($1, $2, $3, 'RUNNING', $4, $5, $6) \
-     ON CONFLICT DO NOTHING";
-
-pub const FINISH_TICK: &str = "UPDATE job_runs SET status = $3, finished_at = $4, error = $5 \
-     WHERE job_name = $1 AND scheduled_at = $2";
-
 pub const TICK_STATUS: &str =
     "SELECT status FROM job_runs WHERE job_name = $1 AND scheduled_at = $2";

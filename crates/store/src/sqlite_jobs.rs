@@ -157,6 +157,15 @@ impl JobStore for SqliteStore {
         Ok(row.is_some())
     }
 
+    async fn purge_runs(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query(jobs_sql::PURGE)
+            .bind(at(before)?)
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
     async fn latest_runs(&self) -> StoreResult<Vec<RunSummary>> {
         let rows = sqlx::query(jobs_sql::LATEST)
             .fetch_all(self.sqlite_pool())

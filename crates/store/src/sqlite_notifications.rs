@@ -100,6 +100,7 @@ impl NotificationStore for SqliteStore {
         now: Timestamp,
         limit: u32,
         max_attempts: i32,
+        in_flight_until: Timestamp,
     ) -> StoreResult<Vec<PendingNotification>> {
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(due_sql!(""))
@@ -113,6 +114,7 @@ impl NotificationStore for SqliteStore {
         for n in &claimed {
             sqlx::query(sql::MARK_IN_FLIGHT)
                 .bind(uuid_text(n.id))
+                .bind(at(in_flight_until)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_sqlx)?;

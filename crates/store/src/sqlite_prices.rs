@@ -10,10 +10,9 @@ use blu_app::ports::{
 use blu_domain::{AssetId, Timestamp};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::codec::{SqliteRowExt, dec_text, ts_text, uuid_text};
+use crate::codec::{SqliteRowExt, dec_text, ts_text};
 use crate::error::map_sqlx;
 use crate::prices_sql as q;
 
@@ -192,49 +191,6 @@ impl PriceStore for SqliteStore {
             })
             .collect::<anyhow::Result<_>>()
             .map_err(StoreError::Other)
-    }
-
-    async fn claim_job_tick(
-        &self,
-        job: &str,
-        scheduled_at: Timestamp,
-        owner: &str,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(q::CLAIM_TICK)
-            .bind(job)
-            .bind(ts(scheduled_at)?)
-            .bind(uuid_text(Uuid::new_v4()))
-            .bind(owner)
-            .bind(ts(now.plus_seconds(q::LEASE_SECONDS))?)
-            .bind(ts(now)?)
-            .execute(self.sqlite_pool())
-            .await
-            .map_err(map_sqlx)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn finish_job_tick(
-        &self,
-        job: &str,
-        scheduled_at: Timestamp,
-        now: Timestamp,
-        error: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query(q::FINISH_TICK)
-            .bind(job)
-            .bind(ts(scheduled_at)?)
-            .bind(if error.is_some() {
-                "FAILED"
-            } else {
-                "SUCCEEDED"
-            })
-            .bind(ts(now)?)
-            .bind(error)
-            .execute(self.sqlite_pool())
-            .await
-            .map_err(map_sqlx)?;
-        Ok(())
     }
 
     async fn job_tick_finished(&self, job: &str, scheduled_at: Timestamp) -> StoreResult<bool> {

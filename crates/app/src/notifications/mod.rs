@@ -1,4 +1,4 @@
-//! Notifications: delivering the outbox through the push port (at most once per row) and the
+//! Notifications: delivering the outbox through the push port and the
 //! daily reminders (business-rules §10). Copy follows the Communication Doctrine (§9.6):
 //! concise, state-focused, concrete dates, no forbidden words.
 
@@ -17,9 +17,14 @@ use crate::ports::{
     StoreResult,
 };
 
-/// Rows claimed per batch, and batches per run (a run delivers at most 1,000 rows).
-const BATCH: u32 = 100;
-const MAX_BATCHES: usize = 10;
+/// Rows claimed per batch, and batches per run (a run delivers at most 1,000 rows). A batch is
+/// sent one row at a time, so it must finish well within the in-flight lease: 20 sends at the
+/// push client's 5 s timeout take under two minutes.
+const BATCH: u32 = 20;
+const MAX_BATCHES: usize = 50;
+/// How long a claimed row stays with its sender; after that (the sender crashed) it is due
+/// again.
+pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(600);
 /// Attempts before a row is abandoned (provider unavailable each time).
 pub const MAX_ATTEMPTS: i32 = 5;
 /// First retry delay; doubles per further attempt.
@@ -69,7 +74,10 @@ impl NotificationService {
         let mut report = DeliveryReport::default();
         for _ in 0..MAX_BATCHES {
             let now = self.clock.now();
-            let batch = self.store.claim_due(now, BATCH, MAX_ATTEMPTS).await?;
+            let batch = self
+                .store
+                .claim_due(now, BATCH, MAX_ATTEMPTS, now.plus_duration(IN_FLIGHT_LEASE))
+                .await?;
             if batch.is_empty() {
                 break;
             }

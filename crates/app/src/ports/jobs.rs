@@ -115,6 +115,10 @@ pub trait JobStore: Send + Sync {
 
     /// One run, by id.
     async fn run(&self, run_id: Uuid) -> StoreResult<Option<RunSummary>>;
+
+    /// Deletes finished runs scheduled before `before`, keeping each job's newest run (the
+    /// admin listing shows it); returns how many were deleted.
+    async fn purge_runs(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 /// A job as the operator API lists it.

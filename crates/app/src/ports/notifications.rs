@@ -1,6 +1,6 @@
 //! The notification outbox (business-rules §10): features enqueue rows with a unique
-//! (kind, entity id, dedupe key); the `notifications` job claims due rows and delivers each at
-//! most once. Also the reads the `reminders` job needs and the `cleanup` housekeeping.
+//! (kind, entity id, dedupe key); the `notifications` job claims due rows and delivers each.
+//! Also the reads the `reminders` job needs and the `cleanup` housekeeping.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::StoreResult;
 
-/// Marker stored in `last_error` while a claimed row is being sent. A row left in flight by a
-/// crashed worker is never claimed again: at most once wins over at least once.
+/// Marker stored in `last_error` while a claimed row is being sent. A claim also moves the
+/// row's `next_attempt_at` to the end of its in-flight lease: a row left in flight by a crashed
+/// worker is claimed again after that (at least once: a lost notice is worse than a repeat).
 pub const IN_FLIGHT: &str = "in flight";
 /// Prefix of `last_error` for rows closed without sending (disabled, no token).
 pub const SKIPPED_PREFIX: &str = "skipped: ";
@@ -70,13 +71,14 @@ pub trait NotificationStore: Send + Sync {
     async fn enqueue(&self, notification: &NewNotification, now: Timestamp) -> StoreResult<bool>;
 
     /// Claims up to `limit` due rows with fewer than `max_attempts` attempts (SKIP LOCKED on
-    /// PostgreSQL): each gets one more attempt and the in-flight mark, so no other worker
-    /// claims it.
+    /// PostgreSQL): each gets one more attempt, the in-flight mark and `next_attempt_at =
+    /// in_flight_until`, so no other worker claims it before that lease ends.
     async fn claim_due(
         &self,
         now: Timestamp,
         limit: u32,
         max_attempts: i32,
+        in_flight_until: Timestamp,
     ) -> StoreResult<Vec<PendingNotification>>;
 
     async fn mark_delivered(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;

@@ -125,25 +125,7 @@ pub trait PriceStore: Send + Sync {
     /// Daily closes of an asset from `from_day` (`YYYY-MM-DD`, inclusive), oldest first.
     async fn daily_closes(&self, asset: AssetId, from_day: &str) -> StoreResult<Vec<DailyClose>>;
 
-    /// Claims one tick of a job (`job_runs` primary key, ON CONFLICT DO NOTHING): true for
-    /// exactly one caller per (job, scheduled_at) across every instance.
-    async fn claim_job_tick(
-        &self,
-        job: &str,
-        scheduled_at: Timestamp,
-        owner: &str,
-        now: Timestamp,
-    ) -> StoreResult<bool>;
-
-    /// Records the end of a claimed tick (`SUCCEEDED` or `FAILED` with an error).
-    async fn finish_job_tick(
-        &self,
-        job: &str,
-        scheduled_at: Timestamp,
-        now: Timestamp,
-        error: Option<&str>,
-    ) -> StoreResult<()>;
-
-    /// Whether a claimed tick has finished (succeeded or failed); false if unclaimed.
+    /// Whether a job's tick has finished (succeeded or failed); false if unclaimed or running
+    /// (instances that did not run the `prices` tick reload after it).
     async fn job_tick_finished(&self, job: &str, scheduled_at: Timestamp) -> StoreResult<bool>;
 }

@@ -41,7 +41,7 @@ async fn jobs_are_listed_with_their_schedules_and_last_runs() {
     assert_eq!(cleanup["lastStatus"], "succeeded");
     assert!(
         jobs.iter()
-            .any(|j| j["name"] == "prices" && j["schedule"] == "on demand")
+            .any(|j| j["name"] == "prices" && j["schedule"] == "every 30s")
     );
 }
 

@@ -1,6 +1,7 @@
 //! The price service against a real store (SQLite, or PostgreSQL when `DATABASE_URL` is set)
 //! with scripted providers: failed providers keep old prices and timestamps, FX freshness,
-//! overrides, daily closes, restarts and the once-per-tick claim.
+//! overrides, daily closes, restarts, and the `prices` tick run once through the job engine and
+//! followed by the other instances.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,11 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use blu_app::ports::{
     BusinessClock, Clock, FetchedPrice, FxSource, PriceBus, PriceSource, PriceStore, PricesStatus,
-    SourceError,
+    SourceError, Store, real_now,
 };
-use blu_app::prices::{PriceService, PriceSettings, TickOutcome, slot_of};
+use blu_app::prices::{PRICES_JOB, PriceService, PriceSettings};
 use blu_domain::{AssetId, Timestamp};
 use blu_integrations::prices::MemoryPriceBus;
+use blu_jobs::catalog::PricesJob;
+use blu_jobs::{EngineSettings, JobEngine};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -75,10 +78,10 @@ struct Harness {
     clock: Arc<BusinessClock>,
     fx: Arc<Scripted<Decimal>>,
     crypto: Arc<Scripted<Vec<FetchedPrice>>>,
-    service: PriceService,
+    service: Arc<PriceService>,
 }
 
-async fn open_store() -> Arc<dyn PriceStore> {
+async fn open_store() -> Arc<dyn Store> {
     let vars = test_vars(&[]).await;
     blu_store::connect(
         vars.get("DATABASE_URL").map(String::as_str),
@@ -116,9 +119,9 @@ impl Harness {
         clock: &Arc<BusinessClock>,
         fx: Arc<Scripted<Decimal>>,
         crypto: Arc<Scripted<Vec<FetchedPrice>>>,
-    ) -> PriceService {
+    ) -> Arc<PriceService> {
         let bus: Arc<dyn PriceBus> = Arc::new(MemoryPriceBus::new());
-        PriceService::new(
+        Arc::new(PriceService::new(
             store.clone(),
             fx,
             vec![crypto],
@@ -128,7 +131,7 @@ impl Harness {
                 max_age: MAX_AGE,
                 ..PriceSettings::default()
             },
-        )
+        ))
     }
 
     fn advance(&self, seconds: i64) {
@@ -282,26 +285,47 @@ async fn a_restart_serves_the_last_known_prices_with_their_real_age() {
 }
 
 #[tokio::test]
-async fn a_tick_is_refreshed_by_one_instance_and_reloaded_by_the_other() {
-    let h = Harness::new().await;
-    let other = Harness::on(h.store.clone(), h.clock.clone());
-    other.crypto.set(Ok(vec![price(AssetId::Btc, dec!(1))]));
-    let slot = slot_of(blu_app::ports::real_now(), Duration::from_secs(30));
-    let wait = Duration::from_secs(5);
-    let (a, b) = tokio::join!(
-        h.service.run_tick(slot, "a", wait),
-        other.service.run_tick(slot, "b", wait)
+async fn a_prices_tick_runs_once_through_the_engine_and_the_other_instance_loads_its_result() {
+    let store = open_store().await;
+    let clock = BusinessClock::new();
+    let runner = Harness::on(store.clone(), clock.clone());
+    let follower = Harness::on(store.clone(), clock.clone());
+    runner
+        .crypto
+        .set(Ok(vec![price(AssetId::Btc, dec!(96000))]));
+    // A daily tick keeps the test away from a slot boundary.
+    let interval = Duration::from_secs(86_400);
+    let engine = JobEngine::new(
+        store.clone(),
+        vec![Arc::new(PricesJob::new(runner.service.clone(), interval))],
+        EngineSettings::default(),
     );
-    let outcomes = [a.unwrap(), b.unwrap()];
-    assert!(outcomes.contains(&TickOutcome::Refreshed));
-    assert!(outcomes.contains(&TickOutcome::Reloaded));
-    // Both instances now hold the winner's prices.
+    let tick = real_now().floor_to(interval);
+    let (ran, followed) = tokio::join!(
+        engine.run_current_tick(PRICES_JOB),
+        follower
+            .service
+            .reload_after_tick(tick, Duration::from_secs(10))
+    );
+    assert!(
+        ran.unwrap().is_some(),
+        "the first claim of the tick runs it"
+    );
+    followed.unwrap();
     let (x, y) = (
-        h.service.snapshot_at(h.now()),
-        other.service.snapshot_at(h.now()),
+        runner.service.snapshot_at(runner.now()),
+        follower.service.snapshot_at(runner.now()),
     );
+    assert_eq!(x.price(AssetId::Btc).unwrap().price_usd, dec!(96000));
     assert_eq!(x.price(AssetId::Btc), y.price(AssetId::Btc));
     assert_eq!(x.fx, y.fx);
+    // The tick is taken: a second instance starting now does not run it again.
+    let again = JobEngine::new(
+        store.clone(),
+        vec![Arc::new(PricesJob::new(follower.service.clone(), interval))],
+        EngineSettings::default(),
+    );
+    assert!(again.run_current_tick(PRICES_JOB).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! `cleanup` (hourly): deletes one-time codes consumed or expired for more than an hour,
 //! sessions expired or revoked for more than 30 days, idempotency records older than 24 h and
-//! expired trade and protection quotes, and trims the activity log to the latest 50 rows per
-//! portfolio (the ledger keeps everything).
+//! expired trade and protection quotes, job runs older than 7 days (each job's newest run
+//! stays), and trims the activity log to the latest 50 rows per portfolio (the ledger keeps
+//! everything).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,8 @@ const OTP_RETENTION: Duration = Duration::from_secs(3600);
 const SESSION_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Stored responses are replayed for 24 h (D29).
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(86_400);
+/// Job runs are kept a week (the `prices` job alone writes 2,880 a day).
+const JOB_RUN_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 /// Activity rows kept per portfolio.
 const ACTIVITY_KEPT: u32 = 50;
 
@@ -61,6 +64,10 @@ impl Job for CleanupJob {
                 now.minus_duration(SESSION_RETENTION),
             )
             .await?;
+        let job_runs = self
+            .store
+            .purge_runs(now.minus_duration(JOB_RUN_RETENTION))
+            .await?;
         let kept = self
             .housekeeping
             .housekeeping(self.clock.now(), IDEMPOTENCY_RETENTION, ACTIVITY_KEPT)
@@ -68,6 +75,7 @@ impl Job for CleanupJob {
         Ok(json!({
             "otpCodesDeleted": codes,
             "sessionsDeleted": sessions,
+            "jobRunsDeleted": job_runs,
             "idempotencyKeysDeleted": kept.idempotency_keys,
             "tradeQuotesDeleted": kept.trade_quotes,
             "protectionQuotesDeleted": kept.protection_quotes,

@@ -208,6 +208,11 @@ fn notice(user_id: Uuid, entity: &str) -> NewNotification {
     }
 }
 
+/// The end of the in-flight lease of a claim made at `now` (ten minutes, as the service uses).
+fn in_flight_until(now: Timestamp) -> Timestamp {
+    now.plus_seconds(600)
+}
+
 fn ids(rows: &[PendingNotification]) -> Vec<Uuid> {
     rows.iter().map(|r| r.id).collect()
 }
@@ -224,13 +229,21 @@ async fn a_notification_is_enqueued_once_per_key_and_claimed_once(db: &TestDb) {
     );
     assert!(
         outbox
-            .claim_due(t0().plus_seconds(-1), 10, 5)
+            .claim_due(
+                t0().plus_seconds(-1),
+                10,
+                5,
+                in_flight_until(t0().plus_seconds(-1))
+            )
             .await
             .unwrap()
             .is_empty(),
         "not due before its creation"
     );
-    let claimed = outbox.claim_due(t0(), 10, 5).await.unwrap();
+    let claimed = outbox
+        .claim_due(t0(), 10, 5, in_flight_until(t0()))
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     let row = &claimed[0];
     assert_eq!(row.user_id, user);
@@ -241,27 +254,73 @@ async fn a_notification_is_enqueued_once_per_key_and_claimed_once(db: &TestDb) {
     assert_eq!(row.body, "Your allocation is away from its target.");
     assert!(
         outbox
-            .claim_due(t0().plus_seconds(3600), 10, 5)
+            .claim_due(
+                t0().plus_seconds(599),
+                10,
+                5,
+                in_flight_until(t0().plus_seconds(599))
+            )
             .await
             .unwrap()
             .is_empty(),
-        "a claimed row is in flight and never claimed again"
+        "a claimed row is in flight: nobody else claims it before its lease ends"
     );
     outbox.mark_delivered(row.id, t0()).await.unwrap();
     assert!(
         outbox
-            .claim_due(t0().plus_seconds(3600), 10, 5)
+            .claim_due(
+                t0().plus_seconds(3600),
+                10,
+                5,
+                in_flight_until(t0().plus_seconds(3600))
+            )
             .await
             .unwrap()
             .is_empty()
     );
 }
 
+async fn a_row_left_in_flight_by_a_crashed_sender_is_claimed_again_after_its_lease(db: &TestDb) {
+    let outbox = db.outbox();
+    let user = db
+        .recipient("+989121111113", true, Some("fcm-token-3"))
+        .await;
+    outbox.enqueue(&notice(user, "p3"), t0()).await.unwrap();
+    let first = outbox
+        .claim_due(t0(), 10, 5, in_flight_until(t0()))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    // The sender dies here: the row is neither delivered nor failed.
+    let lease_end = in_flight_until(t0());
+    assert!(
+        outbox
+            .claim_due(
+                lease_end.plus_seconds(-1),
+                10,
+                5,
+                in_flight_until(lease_end)
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = outbox
+        .claim_due(lease_end, 10, 5, in_flight_until(lease_end))
+        .await
+        .unwrap();
+    assert_eq!(ids(&again), ids(&first));
+    assert_eq!(again[0].attempts, 2);
+}
+
 async fn a_failed_notification_is_retried_from_its_next_attempt_until_the_maximum(db: &TestDb) {
     let outbox = db.outbox();
     let user = db.recipient("+989121111112", false, None).await;
     outbox.enqueue(&notice(user, "p2"), t0()).await.unwrap();
-    let first = outbox.claim_due(t0(), 10, 2).await.unwrap();
+    let first = outbox
+        .claim_due(t0(), 10, 2, in_flight_until(t0()))
+        .await
+        .unwrap();
     assert!(!first[0].notifications_enabled);
     assert_eq!(first[0].device_token, None);
     outbox
@@ -270,13 +329,23 @@ async fn a_failed_notification_is_retried_from_its_next_attempt_until_the_maximu
         .unwrap();
     assert!(
         outbox
-            .claim_due(t0().plus_seconds(59), 10, 2)
+            .claim_due(
+                t0().plus_seconds(59),
+                10,
+                2,
+                in_flight_until(t0().plus_seconds(59))
+            )
             .await
             .unwrap()
             .is_empty()
     );
     let second = outbox
-        .claim_due(t0().plus_seconds(60), 10, 2)
+        .claim_due(
+            t0().plus_seconds(60),
+            10,
+            2,
+            in_flight_until(t0().plus_seconds(60)),
+        )
         .await
         .unwrap();
     assert_eq!(ids(&second), ids(&first));
@@ -287,7 +356,12 @@ async fn a_failed_notification_is_retried_from_its_next_attempt_until_the_maximu
         .unwrap();
     assert!(
         outbox
-            .claim_due(t0().plus_seconds(600), 10, 2)
+            .claim_due(
+                t0().plus_seconds(600),
+                10,
+                2,
+                in_flight_until(t0().plus_seconds(600))
+            )
             .await
             .unwrap()
             .is_empty(),
@@ -301,7 +375,10 @@ async fn a_skipped_notification_is_closed_and_claims_respect_the_limit(db: &Test
     for entity in ["a", "b", "c"] {
         outbox.enqueue(&notice(user, entity), t0()).await.unwrap();
     }
-    let two = outbox.claim_due(t0(), 2, 5).await.unwrap();
+    let two = outbox
+        .claim_due(t0(), 2, 5, in_flight_until(t0()))
+        .await
+        .unwrap();
     assert_eq!(two.len(), 2);
     for row in &two {
         outbox
@@ -309,7 +386,10 @@ async fn a_skipped_notification_is_closed_and_claims_respect_the_limit(db: &Test
             .await
             .unwrap();
     }
-    let rest = outbox.claim_due(t0(), 10, 5).await.unwrap();
+    let rest = outbox
+        .claim_due(t0(), 10, 5, in_flight_until(t0()))
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 1);
     assert!(!ids(&two).contains(&rest[0].id));
 }
@@ -454,6 +534,7 @@ async fn a_refreshed_status_is_stored_and_drift_time_kept_until_the_next_change(
 conformance!(
     a_refreshed_status_is_stored_and_drift_time_kept_until_the_next_change,
     a_notification_is_enqueued_once_per_key_and_claimed_once,
+    a_row_left_in_flight_by_a_crashed_sender_is_claimed_again_after_its_lease,
     a_failed_notification_is_retried_from_its_next_attempt_until_the_maximum,
     a_skipped_notification_is_closed_and_claims_respect_the_limit,
     an_unregistered_token_is_cleared_only_while_it_is_still_the_users,

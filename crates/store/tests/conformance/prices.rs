@@ -1,6 +1,6 @@
 //! Conformance cases of the price store (`PriceStore`), on both backends.
 
-use blu_app::ports::{FxQuote, PriceOverride, PriceQuote, PriceWrite};
+use blu_app::ports::{FxQuote, PriceOverride, PriceQuote, PriceWrite, RunStatus};
 use blu_domain::{AssetId, Timestamp};
 use rust_decimal_macros::dec;
 
@@ -124,31 +124,30 @@ async fn overrides_are_replaced_per_subject_and_deleted_once(db: &TestDb) {
     assert_eq!(store.load_prices().await.unwrap().overrides.len(), 1);
 }
 
-async fn a_job_tick_is_claimed_once_and_reports_when_finished(db: &TestDb) {
+async fn a_prices_tick_reports_finished_only_once_its_run_has_ended(db: &TestDb) {
     let store = &db.store;
     let slot = Timestamp::parse_rfc3339("2026-01-20T12:00:30Z").unwrap();
     assert!(!store.job_tick_finished("prices", slot).await.unwrap());
-    assert!(
-        store
-            .claim_job_tick("prices", slot, "a", t0())
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .claim_job_tick("prices", slot, "b", t0())
-            .await
-            .unwrap()
-    );
+    let run = store
+        .claim_run(
+            "prices",
+            slot,
+            "a",
+            t0(),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .expect("the first claim wins");
     assert!(!store.job_tick_finished("prices", slot).await.unwrap());
     store
-        .finish_job_tick("prices", slot, t0(), None)
+        .finish_run(&run, "a", RunStatus::Succeeded, t0(), None, None, None)
         .await
         .unwrap();
     assert!(store.job_tick_finished("prices", slot).await.unwrap());
     assert!(
-        store
-            .claim_job_tick("prices", slot.plus_seconds(30), "b", t0())
+        !store
+            .job_tick_finished("prices", slot.plus_seconds(30))
             .await
             .unwrap()
     );
@@ -189,6 +188,6 @@ conformance!(
     prices_and_fx_round_trip_with_their_own_timestamps,
     the_daily_close_is_the_last_price_seen_that_utc_day,
     overrides_are_replaced_per_subject_and_deleted_once,
-    a_job_tick_is_claimed_once_and_reports_when_finished,
+    a_prices_tick_reports_finished_only_once_its_run_has_ended,
     old_chart_points_are_pruned_but_daily_closes_stay,
 );
