@@ -245,6 +245,10 @@ impl From<AuthError> for ApiError {
                 "REFRESH_TOKEN_REUSED",
                 "Refresh token was already used; every session has been ended",
             ),
+            AuthError::BiometricInvalid => bad_request(
+                "BIOMETRIC_INVALID",
+                "Device login failed; please log in with a code",
+            ),
             AuthError::SmsUnavailable => ApiError::service_unavailable("sms"),
             AuthError::LimiterUnavailable => ApiError::service_unavailable("redis"),
             AuthError::Store(e) => e.into(),

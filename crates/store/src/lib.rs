@@ -6,6 +6,7 @@
 //! macros (no database needed at build time) and no SQL built from values.
 #![forbid(unsafe_code)]
 
+mod biometric_sql;
 pub mod codec;
 pub mod error;
 mod jobs_sql;

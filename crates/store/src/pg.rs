@@ -5,14 +5,15 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use blu_app::ports::{
-    AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
-    StoreResult, UserRecord,
+    AuthStore, BiometricKey, NewSession, OtpRecord, SessionRecord, SessionRotation, Store,
+    StoreError, StoreResult, UserRecord,
 };
 use blu_domain::Timestamp;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use crate::biometric_sql as bio;
 use crate::codec::{PgRowExt, to_datetime};
 use crate::error::map_sqlx;
 use crate::reference::AssetRow;
@@ -385,6 +386,90 @@ impl AuthStore for PgStore {
         .execute(&self.pool)
         .await
         .map_err(map_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_biometric_challenge(
+        &self,
+        device_id: &str,
+        challenge_hash: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(bio::CREATE_CHALLENGE)
+            .bind(Uuid::new_v4())
+            .bind(device_id)
+            .bind(challenge_hash)
+            .bind(dt(expires_at)?)
+            .bind(dt(now)?)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn consume_biometric_challenge(
+        &self,
+        device_id: &str,
+        challenge_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<BiometricKey>> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let consumed = sqlx::query(bio::CONSUME_CHALLENGE)
+            .bind(device_id)
+            .bind(challenge_hash)
+            .bind(dt(now)?)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if consumed.is_none() {
+            return Ok(None);
+        }
+        let key = sqlx::query(bio::DEVICE_KEY)
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        key.map(|r| {
+            Ok(BiometricKey {
+                user_id: r
+                    .try_get("user_id")
+                    .map_err(|e| StoreError::Other(e.into()))?,
+                public_key: r.try_get("public_key").map_err(map_sqlx)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_biometric_login(
+        &self,
+        device_id: &str,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        sqlx::query(bio::DEVICE_USED)
+            .bind(device_id)
+            .bind(dt(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        sqlx::query(bio::USER_LOGGED_IN)
+            .bind(user_id)
+            .bind(dt(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn purge_biometric_challenges(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query(bio::PURGE_CHALLENGES)
+            .bind(dt(before)?)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
         Ok(done.rows_affected())
     }
 

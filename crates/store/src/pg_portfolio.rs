@@ -17,6 +17,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use crate::biometric_sql as bio;
 use crate::codec::{PgRowExt, to_datetime};
 use crate::error::map_sqlx;
 use crate::pg::PgStore;
@@ -79,6 +80,7 @@ fn settings_row(r: &PgRow) -> anyhow::Result<Settings> {
         language: r.try_get("language")?,
         notifications_enabled: r.try_get("notifications_enabled")?,
         notification_token: r.try_get("notification_token")?,
+        biometric_enabled: r.try_get("biometric_enabled")?,
     })
 }
 
@@ -753,6 +755,7 @@ impl PortfolioStore for PgStore {
              u.target_foundation, u.target_growth, u.target_upside, u.consent_risk, u.consent_loss, \
              u.consent_no_guarantee, u.consent_at, u.language, u.notifications_enabled, \
              u.notification_token, \
+             EXISTS (SELECT 1 FROM biometric_devices b WHERE b.user_id = u.id) AS biometric_enabled, \
              EXISTS (SELECT 1 FROM portfolios p WHERE p.user_id = u.id) AS has_portfolio \
              FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL",
         )
@@ -786,22 +789,49 @@ impl PortfolioStore for PgStore {
         update: &SettingsUpdate,
         now: Timestamp,
     ) -> StoreResult<Option<Settings>> {
-        let row = sqlx::query(
-            "UPDATE users SET language = COALESCE($2, language), \
-             notifications_enabled = COALESCE($3, notifications_enabled), \
-             notification_token = COALESCE($4, notification_token), updated_at = $5 \
-             WHERE id = $1 AND deleted_at IS NULL \
-             RETURNING language, notifications_enabled, notification_token",
-        )
-        .bind(user_id)
-        .bind(&update.language)
-        .bind(update.notifications_enabled)
-        .bind(&update.notification_token)
-        .bind(dt(now)?)
-        .fetch_optional(self.pg_pool())
-        .await
-        .map_err(map_sqlx)?;
-        row.map(|r| settings_row(&r).map_err(other)).transpose()
+        let mut tx = self.pg_pool().begin().await.map_err(map_sqlx)?;
+        let updated = sqlx::query(bio::UPDATE_USER_SETTINGS)
+            .bind(user_id)
+            .bind(&update.language)
+            .bind(update.notifications_enabled)
+            .bind(&update.notification_token)
+            .bind(dt(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if update.remove_biometrics {
+            sqlx::query(bio::REMOVE_USER_DEVICES)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        if let Some(device) = &update.biometric {
+            sqlx::query(bio::DROP_DEVICE_CHALLENGES)
+                .bind(&device.device_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            sqlx::query(bio::ENROL)
+                .bind(Uuid::new_v4())
+                .bind(user_id)
+                .bind(&device.device_id)
+                .bind(&device.public_key)
+                .bind(dt(now)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        let row = sqlx::query(bio::SETTINGS)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        settings_row(&row).map(Some).map_err(other)
     }
 
     async fn delete_account(

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use blu_app::ports::{
-    AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
-    StoreResult, UserRecord,
+    AuthStore, BiometricKey, NewSession, OtpRecord, SessionRecord, SessionRotation, Store,
+    StoreError, StoreResult, UserRecord,
 };
 use blu_domain::Timestamp;
 use sqlx::sqlite::{
@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
+use crate::biometric_sql as bio;
 use crate::codec::{SqliteRowExt, ts_text, uuid_text};
 use crate::error::map_sqlx;
 use crate::reference::AssetRow;
@@ -398,6 +399,88 @@ impl AuthStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(map_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_biometric_challenge(
+        &self,
+        device_id: &str,
+        challenge_hash: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(bio::CREATE_CHALLENGE)
+            .bind(uuid_text(Uuid::new_v4()))
+            .bind(device_id)
+            .bind(challenge_hash)
+            .bind(ts_text(expires_at))
+            .bind(ts_text(now))
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn consume_biometric_challenge(
+        &self,
+        device_id: &str,
+        challenge_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<BiometricKey>> {
+        let mut tx = self.write_tx().await?;
+        let consumed = sqlx::query(bio::CONSUME_CHALLENGE)
+            .bind(device_id)
+            .bind(challenge_hash)
+            .bind(ts_text(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if consumed.is_none() {
+            return Ok(None);
+        }
+        let key = sqlx::query(bio::DEVICE_KEY)
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        key.map(|r| {
+            Ok(BiometricKey {
+                user_id: r.uuid("user_id").map_err(StoreError::Other)?,
+                public_key: r.try_get("public_key").map_err(map_sqlx)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_biometric_login(
+        &self,
+        device_id: &str,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(bio::DEVICE_USED)
+            .bind(device_id)
+            .bind(ts_text(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        sqlx::query(bio::USER_LOGGED_IN)
+            .bind(uuid_text(user_id))
+            .bind(ts_text(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn purge_biometric_challenges(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query(bio::PURGE_CHALLENGES)
+            .bind(ts_text(before))
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
         Ok(done.rows_affected())
     }
 

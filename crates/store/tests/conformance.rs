@@ -399,6 +399,8 @@ conformance!(
     loan_health_is_stored_only_on_active_loans_and_notifies_once,
 );
 
+#[path = "conformance/biometric.rs"]
+mod biometric;
 #[path = "conformance/loans.rs"]
 mod loans;
 #[path = "conformance/notifications.rs"]

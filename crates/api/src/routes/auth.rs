@@ -1,17 +1,18 @@
-//! `/api/v1/auth`: phone login with one-time codes, refresh rotation, logout (api.md §4).
+//! `/api/v1/auth`: phone login with one-time codes, device-key login, refresh rotation, logout
+//! (api.md §4).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
-use blu_app::auth::ClientInfo;
+use blu_app::auth::{ClientInfo, LoginOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body, ClientIp};
 use crate::state::AppState;
 
@@ -19,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_otp))
         .routes(routes!(verify_otp))
+        .routes(routes!(biometric))
         .routes(routes!(refresh))
         .routes(routes!(logout))
 }
@@ -105,15 +107,98 @@ async fn verify_otp(
     headers: HeaderMap,
     Body(input): Body<VerifyOtpIn>,
 ) -> ApiResult<Json<VerifyOtpOut>> {
-    let user_agent = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let client = ClientInfo {
+        user_agent: user_agent(&headers),
+        ip,
+    };
     let outcome = state
         .auth
-        .verify_otp(&input.phone, &input.code, ClientInfo { user_agent, ip })
+        .verify_otp(&input.phone, &input.code, client)
         .await?;
-    Ok(Json(VerifyOtpOut {
+    Ok(Json(login_body(outcome)))
+}
+
+/// Step 1: `deviceId` alone. Step 2: `deviceId`, `challenge` and `signature`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BiometricIn {
+    pub device_id: String,
+    /// The challenge of step 1, as received.
+    pub challenge: Option<String>,
+    /// Base64url ECDSA P-256 / SHA-256 signature (DER) over the challenge bytes.
+    pub signature: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeOut {
+    pub challenge: String,
+    /// Seconds the challenge can be answered.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum BiometricOut {
+    Challenge(ChallengeOut),
+    Login(VerifyOtpOut),
+}
+
+/// Device-key login for a device enrolled with `PUT /profile/settings`: step 1 returns a
+/// one-time challenge (60 s), step 2 verifies its signature and opens a session.
+#[utoipa::path(post, path = "/auth/biometric", tag = "auth", operation_id = "v1.auth.biometric",
+    request_body = BiometricIn,
+    responses((status = 200, description = "Step 1: ChallengeOut; step 2: the body of verify-otp"),
+        (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn biometric(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Body(input): Body<BiometricIn>,
+) -> ApiResult<Json<BiometricOut>> {
+    match (input.challenge, input.signature) {
+        (None, None) => {
+            let (challenge, expires_in) = state
+                .auth
+                .biometric_challenge(&input.device_id, ip.as_deref())
+                .await?;
+            Ok(Json(BiometricOut::Challenge(ChallengeOut {
+                challenge,
+                expires_in,
+            })))
+        }
+        (Some(challenge), Some(signature)) => {
+            let client = ClientInfo {
+                user_agent: user_agent(&headers),
+                ip,
+            };
+            let outcome = state
+                .auth
+                .biometric_login(&input.device_id, &challenge, &signature, client)
+                .await?;
+            Ok(Json(BiometricOut::Login(login_body(outcome))))
+        }
+        (None, Some(_)) => Err(ApiError::validation(
+            "challenge",
+            "is required with a signature",
+        )),
+        (Some(_), None) => Err(ApiError::validation(
+            "signature",
+            "is required with a challenge",
+        )),
+    }
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The body of a successful login (verify-otp and device-key login).
+fn login_body(outcome: LoginOutcome) -> VerifyOtpOut {
+    VerifyOtpOut {
         success: true,
         tokens: TokensOut {
             access_token: outcome.tokens.access_token,
@@ -127,7 +212,7 @@ async fn verify_otp(
             id: outcome.user_id,
             phone: outcome.phone,
         },
-    }))
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

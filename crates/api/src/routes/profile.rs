@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use blu_app::portfolio::{Deleted, ProfileView, SettingsView};
-use blu_app::ports::SettingsUpdate;
+use blu_app::ports::{BiometricEnrolment, SettingsUpdate};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,9 +36,23 @@ pub struct SettingsIn {
     pub notifications_enabled: Option<bool>,
     /// FCM/APNs token, at most 512 characters.
     pub notification_token: Option<String>,
+    /// Enrols a device key for `POST /auth/biometric`.
+    pub biometric: Option<BiometricIn>,
+    /// `false` removes every enrolled device (`true` alone changes nothing: the app's biometric
+    /// unlock is local).
+    pub biometric_enabled: Option<bool>,
 }
 
-/// Updates language, notifications and the push token.
+/// A device key to enrol.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BiometricIn {
+    pub device_id: String,
+    /// Base64 SPKI (DER) of a P-256 public key.
+    pub public_key: String,
+}
+
+/// Updates language, notifications, the push token and enrolled device keys.
 #[utoipa::path(put, path = "/profile/settings", tag = "profile",
     operation_id = "v1.profile.settings", request_body = SettingsIn,
     responses((status = 200, description = "The settings", body = Object),
@@ -52,6 +66,11 @@ async fn settings(
         language: input.language.map(|l| l.to_ascii_lowercase()),
         notifications_enabled: input.notifications_enabled,
         notification_token: input.notification_token,
+        biometric: input.biometric.map(|b| BiometricEnrolment {
+            device_id: b.device_id,
+            public_key: b.public_key,
+        }),
+        remove_biometrics: input.biometric_enabled == Some(false),
     };
     Ok(Json(
         state

@@ -1,6 +1,7 @@
 //! Authentication: phone login with one-time codes, JWT sessions with rotating refresh tokens
 //! (D31–D33, business-rules §11).
 
+pub mod biometric;
 pub mod otp;
 pub mod service;
 pub mod tokens;

@@ -6,6 +6,10 @@ use std::time::Duration;
 use blu_domain::Timestamp;
 use uuid::Uuid;
 
+use super::biometric::{
+    CHALLENGE_TTL, challenge_bytes, challenge_hash, is_valid_device_id, new_challenge,
+    parse_public_key, signature_matches,
+};
 use super::otp::{code_hash, code_matches, generate_code, is_valid_phone, is_well_formed_code};
 use super::tokens::{AccessClaims, RefreshClaims, TokenError, TokenKeys, token_hash};
 use crate::ports::{
@@ -31,6 +35,9 @@ pub struct AuthSettings {
     pub otp_phone_limits: Vec<(u32, Duration)>,
     /// Per-IP send limit (api.md §1.12: 60 per hour).
     pub otp_ip_limit: (u32, Duration),
+    /// Device-key login requests (both steps) per device and per IP.
+    pub biometric_device_limit: (u32, Duration),
+    pub biometric_ip_limit: (u32, Duration),
 }
 
 impl AuthSettings {
@@ -49,6 +56,8 @@ impl AuthSettings {
                 (30, Duration::from_secs(3600)),
             ],
             otp_ip_limit: (60, Duration::from_secs(3600)),
+            biometric_device_limit: (10, Duration::from_secs(300)),
+            biometric_ip_limit: (60, Duration::from_secs(3600)),
         }
     }
 }
@@ -80,6 +89,9 @@ pub enum AuthError {
     SessionRevoked,
     #[error("refresh token reused")]
     RefreshTokenReused,
+    /// Unknown device, used or expired challenge, or a signature that does not verify.
+    #[error("device-key login refused")]
+    BiometricInvalid,
     #[error("sms unavailable")]
     SmsUnavailable,
     #[error("rate limiter unavailable")]
@@ -298,6 +310,101 @@ impl AuthService {
             is_new_user,
             onboarding_complete: user.onboarding_complete(),
         })
+    }
+
+    /// Step 1 of a device-key login: a one-time challenge for an enrolled device; returns it
+    /// with its lifetime in seconds.
+    pub async fn biometric_challenge(
+        &self,
+        device_id: &str,
+        client_ip: Option<&str>,
+    ) -> Result<(String, u64), AuthError> {
+        self.check_biometric_request(device_id, client_ip).await?;
+        let now = self.business_clock.now();
+        let (challenge, hash) = new_challenge();
+        let stored = self
+            .store
+            .create_biometric_challenge(device_id, &hash, now.plus_duration(CHALLENGE_TTL), now)
+            .await?;
+        if !stored {
+            return Err(AuthError::BiometricInvalid);
+        }
+        Ok((challenge, CHALLENGE_TTL.as_secs()))
+    }
+
+    /// Step 2: consumes the challenge (once, whatever the outcome, so a signature cannot be
+    /// guessed at), verifies the signature with the enrolled key and opens a session.
+    pub async fn biometric_login(
+        &self,
+        device_id: &str,
+        challenge: &str,
+        signature: &str,
+        client: ClientInfo,
+    ) -> Result<LoginOutcome, AuthError> {
+        self.check_biometric_request(device_id, client.ip.as_deref())
+            .await?;
+        let Some(bytes) = challenge_bytes(challenge) else {
+            return Err(AuthError::BiometricInvalid);
+        };
+        let now = self.business_clock.now();
+        let Some(key) = self
+            .store
+            .consume_biometric_challenge(device_id, &challenge_hash(challenge), now)
+            .await?
+        else {
+            return Err(AuthError::BiometricInvalid);
+        };
+        let verified = parse_public_key(&key.public_key)
+            .is_some_and(|public| signature_matches(&public, challenge, &bytes, signature));
+        if !verified {
+            tracing::warn!(user.id = %key.user_id, "device-key login with a bad signature");
+            return Err(AuthError::BiometricInvalid);
+        }
+        let user = self
+            .store
+            .user(key.user_id)
+            .await?
+            .ok_or(AuthError::BiometricInvalid)?;
+        self.store
+            .record_biometric_login(device_id, user.id, now)
+            .await?;
+        let tokens = self.open_session(user.id, &user.phone, client).await?;
+        tracing::info!(phone = %mask_phone(&user.phone), user.id = %user.id, "device-key login");
+        Ok(LoginOutcome {
+            tokens,
+            user_id: user.id,
+            onboarding_complete: user.onboarding_complete(),
+            phone: user.phone,
+            is_new_user: false,
+        })
+    }
+
+    async fn check_biometric_request(
+        &self,
+        device_id: &str,
+        client_ip: Option<&str>,
+    ) -> Result<(), AuthError> {
+        if !is_valid_device_id(device_id) {
+            return Err(AuthError::Invalid {
+                field: "deviceId",
+                message: "must be 1-255 printable characters",
+            });
+        }
+        let (max, window) = self.settings.biometric_device_limit;
+        let mut limits = vec![Limit {
+            key: format!("biometric:device:{device_id}"),
+            max,
+            window,
+        }];
+        if let Some(ip) = client_ip {
+            let (max, window) = self.settings.biometric_ip_limit;
+            limits.push(Limit {
+                key: format!("biometric:ip:{ip}"),
+                max,
+                window,
+            });
+        }
+        self.enforce(limits, "biometric").await
     }
 
     async fn open_session(

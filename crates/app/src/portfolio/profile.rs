@@ -5,6 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{PortfolioError, PortfolioResult, PortfolioService, opt_millis, ts_millis};
+use crate::auth::biometric;
 use crate::ports::{AccountDeletion, Settings, SettingsUpdate};
 
 /// The user's consents.
@@ -32,7 +33,7 @@ impl From<Settings> for SettingsView {
         SettingsView {
             language: s.language,
             notifications_enabled: s.notifications_enabled,
-            biometric_enabled: false,
+            biometric_enabled: s.biometric_enabled,
         }
     }
 }
@@ -126,6 +127,29 @@ impl PortfolioService {
                 "must be at most 512 characters",
             )
             .into());
+        }
+        if let Some(enrolment) = &update.biometric {
+            if update.remove_biometrics {
+                return Err(RuleViolation::invalid_field(
+                    "biometricEnabled",
+                    "cannot be false while enrolling a device",
+                )
+                .into());
+            }
+            if !biometric::is_valid_device_id(&enrolment.device_id) {
+                return Err(RuleViolation::invalid_field(
+                    "biometric.deviceId",
+                    "must be 1-255 printable characters",
+                )
+                .into());
+            }
+            if biometric::parse_public_key(&enrolment.public_key).is_none() {
+                return Err(RuleViolation::invalid_field(
+                    "biometric.publicKey",
+                    "must be the base64 SPKI of a P-256 public key",
+                )
+                .into());
+            }
         }
         let settings = self
             .store

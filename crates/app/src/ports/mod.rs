@@ -23,10 +23,10 @@ pub use notifications::{
     StatusWrite, StoredStatus,
 };
 pub use portfolio::{
-    AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
-    IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,
-    PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate, Settings,
-    SettingsUpdate, TradeQuote, new_holding_id,
+    AccountDeletion, ActivityRecord, BiometricEnrolment, HoldingRecord, IdempotencyClaim,
+    IdempotencyCompletion, IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord,
+    PortfolioChange, PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate,
+    Settings, SettingsUpdate, TradeQuote, new_holding_id,
 };
 pub use price_feed::{
     DailyClose, FX_SUBJECT, FetchedPrice, FxSource, PriceOverride, PriceSource, PriceStore,
@@ -42,7 +42,7 @@ pub use protection::{
 pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};
 pub use store::{
-    AuthStore, NewSession, OtpRecord, SessionRecord, SessionRotation, Store, StoreError,
-    StoreResult, UserRecord,
+    AuthStore, BiometricKey, NewSession, OtpRecord, SessionRecord, SessionRotation, Store,
+    StoreError, StoreResult, UserRecord,
 };
 pub use stream::{ConnectionSlots, Revocation, Revocations, SlotError};

@@ -247,6 +247,8 @@ pub struct Settings {
     pub language: String,
     pub notifications_enabled: bool,
     pub notification_token: Option<String>,
+    /// A device key is enrolled for `POST /auth/biometric`.
+    pub biometric_enabled: bool,
 }
 
 /// A partial settings update (absent = unchanged).
@@ -255,6 +257,17 @@ pub struct SettingsUpdate {
     pub language: Option<String>,
     pub notifications_enabled: Option<bool>,
     pub notification_token: Option<String>,
+    /// Enrols (or replaces) a device key.
+    pub biometric: Option<BiometricEnrolment>,
+    /// Removes every enrolled device first.
+    pub remove_biometrics: bool,
+}
+
+/// A device key to enrol: a base64 SPKI of a P-256 key, already checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BiometricEnrolment {
+    pub device_id: String,
+    pub public_key: String,
 }
 
 /// A scored questionnaire to store on the user.

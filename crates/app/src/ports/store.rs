@@ -105,6 +105,14 @@ pub struct SessionRotation {
     pub expires_at: Timestamp,
 }
 
+/// The enrolled key of a device whose challenge was just consumed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BiometricKey {
+    pub user_id: Uuid,
+    /// Base64 SPKI as enrolled.
+    pub public_key: String,
+}
+
 /// Authentication storage.
 #[async_trait]
 pub trait AuthStore: Send + Sync {
@@ -145,6 +153,36 @@ pub trait AuthStore: Send + Sync {
 
     /// Revokes every unrevoked session of a user; returns how many.
     async fn revoke_user_sessions(&self, user_id: Uuid, now: Timestamp) -> StoreResult<u64>;
+
+    /// Stores a login challenge (its hash) for an enrolled device of an active user; false when
+    /// no such device exists.
+    async fn create_biometric_challenge(
+        &self,
+        device_id: &str,
+        challenge_hash: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Consumes the device's challenge if it is unused and unexpired at `now` (once, however
+    /// many callers race) and returns the device's key; `None` otherwise.
+    async fn consume_biometric_challenge(
+        &self,
+        device_id: &str,
+        challenge_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<BiometricKey>>;
+
+    /// Records a successful device-key login: the device's last use and the user's last login.
+    async fn record_biometric_login(
+        &self,
+        device_id: &str,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Deletes challenges that expired before `before`; returns how many.
+    async fn purge_biometric_challenges(&self, before: Timestamp) -> StoreResult<u64>;
 
     /// Deletes codes consumed or expired before `older_than` and sessions expired or revoked
     /// before `sessions_older_than`; returns (codes, sessions) deleted.

@@ -3,6 +3,7 @@
 
 mod auth;
 mod basics;
+mod biometric;
 mod clock;
 mod fixtures;
 mod helpers;

@@ -1,5 +1,5 @@
-//! `cleanup` (hourly): deletes one-time codes consumed or expired for more than an hour,
-//! sessions expired or revoked for more than 30 days, idempotency records older than 24 h and
+//! `cleanup` (hourly): deletes one-time codes consumed or expired and device-login challenges
+//! expired for more than an hour, sessions expired or revoked for more than 30 days, idempotency records older than 24 h and
 //! expired trade and protection quotes, job runs older than 7 days (each job's newest run
 //! stays), and trims the activity log to the latest 50 rows per portfolio (the ledger keeps
 //! everything).
@@ -64,6 +64,10 @@ impl Job for CleanupJob {
                 now.minus_duration(SESSION_RETENTION),
             )
             .await?;
+        let challenges = self
+            .store
+            .purge_biometric_challenges(now.minus_duration(OTP_RETENTION))
+            .await?;
         let job_runs = self
             .store
             .purge_runs(now.minus_duration(JOB_RUN_RETENTION))
@@ -75,6 +79,7 @@ impl Job for CleanupJob {
         Ok(json!({
             "otpCodesDeleted": codes,
             "sessionsDeleted": sessions,
+            "biometricChallengesDeleted": challenges,
             "jobRunsDeleted": job_runs,
             "idempotencyKeysDeleted": kept.idempotency_keys,
             "tradeQuotesDeleted": kept.trade_quotes,

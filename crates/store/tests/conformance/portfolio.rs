@@ -362,6 +362,7 @@ pub(super) async fn consent_needs_a_score_and_settings_and_deletion_round_trip(d
                 language: Some("en".into()),
                 notifications_enabled: Some(false),
                 notification_token: Some("tok".into()),
+                ..SettingsUpdate::default()
             },
             t0(),
         )
