@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use blu_app::ports::{
-    PortfolioChange, ProtectionNotification, ProtectionQuoteRecord, ProtectionRecord,
-    ProtectionStore, ProtectionWrite, QuoteState, StoreError,
+    NotificationStore, PortfolioChange, ProtectionNotification, ProtectionQuoteRecord,
+    ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState, StoreError,
 };
 use blu_domain::portfolio::AssetPrice;
 use blu_domain::protection::{
@@ -23,6 +23,13 @@ use super::portfolio::{activity, create, uuid_text};
 use super::{Backend, TestDb, t0};
 
 impl TestDb {
+    fn protection_outbox(&self) -> Arc<dyn NotificationStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
+            Backend::Postgres { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
     fn protection_store(&self) -> Arc<dyn ProtectionStore> {
         match &self.backend {
             Backend::Sqlite { store, .. } => Arc::new(store.clone()),
@@ -410,7 +417,9 @@ pub(super) async fn a_protection_leaves_active_once_with_its_notification_in_the
     // EXPIRED and EXERCISED, each with its notification, in one movement.
     let paid = settle(&exercised, dec!(80));
     assert_eq!(paid.protection.status, ProtectionStatus::Exercised);
-    let paid_note = notification(user, &paid, "PROTECTION_PAYOUT");
+    let mut paid_note = notification(user, &paid, "PROTECTION_PAYOUT");
+    paid_note.data["payoutIrr"] = serde_json::json!(14_560_000);
+    paid_note.data["cancelledAt"] = serde_json::Value::Null;
     commit_protections(
         db,
         user,
@@ -439,6 +448,22 @@ pub(super) async fn a_protection_leaves_active_once_with_its_notification_in_the
         db.outbox_rows(&paid.id.to_string()).await,
         note_rows("PROTECTION_PAYOUT")
     );
+    // Push data is text: a number written by the settlement is delivered as its digits, so the
+    // row never blocks the outbox (FCM takes string values only); nulls are dropped.
+    let claimed = db.protection_outbox().claim_due(at, 10, 5).await.unwrap();
+    let payout = claimed
+        .iter()
+        .find(|n| n.kind == "PROTECTION_PAYOUT")
+        .unwrap();
+    assert_eq!(
+        payout.data,
+        std::collections::BTreeMap::from([
+            ("assetId".to_owned(), "BTC".to_owned()),
+            ("payoutIrr".to_owned(), "14560000".to_owned()),
+            ("protectionId".to_owned(), paid.id.to_string()),
+        ])
+    );
+    assert_eq!(claimed.len(), 2);
     assert_eq!(
         db.portfolios()
             .portfolio(user)
