@@ -92,6 +92,56 @@ pub struct Config {
     pub job_poll: Duration,
     /// The `probe` diagnostic job: (interval, how long each run works); off when unset.
     pub job_probe: Option<(Duration, Duration)>,
+    /// `JOB_INTERVALS`: jobs run every N seconds instead of on their catalog schedule
+    /// (operators and tests; e.g. `loan-health=2,reminders=3`).
+    pub job_intervals: Vec<(String, Duration)>,
+}
+
+/// Jobs whose schedule `JOB_INTERVALS` may replace. `prices` and `probe` have their own
+/// settings (`PRICE_REFRESH_SECONDS`, `JOB_PROBE_SECONDS`).
+pub const INTERVAL_JOBS: [&str; 6] = [
+    "cleanup",
+    "loan-health",
+    "notifications",
+    "protection-expiry",
+    "reminders",
+    "status-refresh",
+];
+
+/// Parses `JOB_INTERVALS`: comma-separated `name=seconds`, each name once, seconds > 0.
+fn job_intervals(env: &dyn Source) -> anyhow::Result<Vec<(String, Duration)>> {
+    let Some(text) = env.get("JOB_INTERVALS") else {
+        return Ok(Vec::new());
+    };
+    let mut intervals: Vec<(String, Duration)> = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((name, seconds)) = item.split_once('=') else {
+            bail!("JOB_INTERVALS entries are name=seconds, not {item:?}");
+        };
+        let name = name.trim();
+        match name {
+            "prices" => bail!("JOB_INTERVALS cannot set prices; use PRICE_REFRESH_SECONDS"),
+            "probe" => bail!("JOB_INTERVALS cannot set probe; use JOB_PROBE_SECONDS"),
+            _ if !INTERVAL_JOBS.contains(&name) => bail!(
+                "JOB_INTERVALS names an unknown job {name:?} (known: {})",
+                INTERVAL_JOBS.join(", ")
+            ),
+            _ => {}
+        }
+        let seconds: u64 = seconds.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "JOB_INTERVALS: {name} must be a whole number of seconds, not {seconds:?}"
+            )
+        })?;
+        if seconds == 0 {
+            bail!("JOB_INTERVALS: {name} must be at least 1 second");
+        }
+        if intervals.iter().any(|(n, _)| n == name) {
+            bail!("JOB_INTERVALS names {name} twice");
+        }
+        intervals.push((name.to_owned(), Duration::from_secs(seconds)));
+    }
+    Ok(intervals)
 }
 
 /// Endpoints of the live price providers (overridable for tests and proxies).
@@ -452,6 +502,7 @@ impl Config {
                     Duration::from_millis(number(env, "JOB_PROBE_WORK_MS", 0_u64)?),
                 )),
             },
+            job_intervals: job_intervals(env)?,
         })
     }
 
@@ -552,6 +603,45 @@ mod tests {
             ("OTP_SECRET", "o"),
         ];
         assert!(Config::from_source(&same).is_err());
+    }
+
+    #[test]
+    fn job_intervals_replace_named_schedules_and_refuse_unknown_jobs_and_zero() {
+        let dir = temp_dir();
+        let parse = |value: &str| {
+            Config::from_source(&[("DATA_DIR", dir.as_str()), ("JOB_INTERVALS", value)])
+        };
+        let config =
+            parse("loan-health=2, protection-expiry=2,notifications=2,reminders=3").unwrap();
+        assert_eq!(
+            config.job_intervals,
+            vec![
+                ("loan-health".to_owned(), Duration::from_secs(2)),
+                ("protection-expiry".to_owned(), Duration::from_secs(2)),
+                ("notifications".to_owned(), Duration::from_secs(2)),
+                ("reminders".to_owned(), Duration::from_secs(3)),
+            ]
+        );
+        assert!(
+            Config::from_source(&[("DATA_DIR", dir.as_str())])
+                .unwrap()
+                .job_intervals
+                .is_empty()
+        );
+        for (value, expected) in [
+            ("loan-helth=2", "unknown job \"loan-helth\""),
+            ("reminders=0", "reminders must be at least 1 second"),
+            ("reminders=-1", "whole number of seconds"),
+            ("reminders=1.5", "whole number of seconds"),
+            ("reminders", "name=seconds"),
+            ("reminders=2,reminders=3", "names reminders twice"),
+            ("prices=2", "PRICE_REFRESH_SECONDS"),
+            ("probe=2", "JOB_PROBE_SECONDS"),
+        ] {
+            let err = parse(value).unwrap_err().to_string();
+            assert!(err.contains("JOB_INTERVALS"), "{value}: {err}");
+            assert!(err.contains(expected), "{value}: {err}");
+        }
     }
 
     #[test]

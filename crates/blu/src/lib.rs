@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod job_overrides;
 pub mod jobs;
 pub mod prices;
 pub mod push;

@@ -179,16 +179,24 @@ impl Application {
             store: notification_store,
             clock: clock.clone(),
         };
+        let shared_clock = redis.clone().filter(|_| config.test_clock).map(|redis| {
+            crate::job_overrides::SharedClock {
+                redis,
+                key_prefix: config.redis_key_prefix.clone(),
+                clock: clock.clone(),
+            }
+        });
+        let catalog = crate::jobs::catalog(
+            &config,
+            store.clone(),
+            price_service.clone(),
+            portfolio.clone(),
+            protection.clone(),
+            outbox,
+        );
         let jobs = Arc::new(JobEngine::new(
             store.clone(),
-            crate::jobs::catalog(
-                &config,
-                store.clone(),
-                price_service.clone(),
-                portfolio.clone(),
-                protection.clone(),
-                outbox,
-            ),
+            crate::job_overrides::apply(catalog, &config.job_intervals, shared_clock),
             crate::jobs::engine_settings(&config),
         ));
         crate::prices::warm_up(&config, &price_service, jobs.clone()).await;

@@ -1,6 +1,24 @@
 //! Outbox, reminder and housekeeping statements shared by both backends (`$n` placeholders
 //! work on SQLite too; each backend binds its own column encodings).
 
+/// The push data of an outbox row: FCM carries string values only, so strings are kept as they
+/// are and other values (the payout of a protection is a number) travel as their JSON text;
+/// nulls are dropped. Rows are written by several features, and one row the sender cannot read
+/// must not block the whole outbox, so anything but an object reads as no data.
+pub fn push_data(data: Option<serde_json::Value>) -> std::collections::BTreeMap<String, String> {
+    let Some(serde_json::Value::Object(fields)) = data else {
+        return std::collections::BTreeMap::new();
+    };
+    fields
+        .into_iter()
+        .filter_map(|(key, value)| match value {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(text) => Some((key, text)),
+            other => Some((key, other.to_string())),
+        })
+        .collect()
+}
+
 pub const ENQUEUE: &str = "INSERT INTO notifications \
      (id, user_id, kind, entity_id, dedupe_key, title, body, data, next_attempt_at, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \

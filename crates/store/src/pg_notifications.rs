@@ -1,7 +1,6 @@
 //! The notification outbox, reminder reads and housekeeping on PostgreSQL (as the owner: these
 //! jobs span tenants).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,10 +32,7 @@ fn pending(r: &PgRow) -> StoreResult<PendingNotification> {
             kind: r.try_get("kind")?,
             title: r.try_get("title")?,
             body: r.try_get("body")?,
-            data: data
-                .map(serde_json::from_value::<BTreeMap<String, String>>)
-                .transpose()?
-                .unwrap_or_default(),
+            data: sql::push_data(data),
             attempts: r.try_get::<i32, _>("attempts")? + 1,
             notifications_enabled: r.try_get("notifications_enabled")?,
             device_token: r.try_get("notification_token")?,

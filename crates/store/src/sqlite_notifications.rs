@@ -1,7 +1,6 @@
 //! The notification outbox, reminder reads and housekeeping on SQLite (uuids and
 //! instants as TEXT, JSON as TEXT).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,11 +32,7 @@ fn pending(r: &SqliteRow) -> StoreResult<PendingNotification> {
             kind: r.try_get("kind")?,
             title: r.try_get("title")?,
             body: r.try_get("body")?,
-            data: data
-                .as_deref()
-                .map(serde_json::from_str::<BTreeMap<String, String>>)
-                .transpose()?
-                .unwrap_or_default(),
+            data: sql::push_data(data.as_deref().and_then(|d| serde_json::from_str(d).ok())),
             attempts: r.try_get::<i32, _>("attempts")? + 1,
             notifications_enabled: r.try_get("notifications_enabled")?,
             device_token: r.try_get("notification_token")?,

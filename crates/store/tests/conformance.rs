@@ -397,6 +397,11 @@ conformance!(
     a_rebalance_commit_sets_last_rebalance_at_and_other_movements_keep_it,
     a_loan_is_written_with_its_movement_and_reads_back_with_its_installments,
     loan_health_is_stored_only_on_active_loans_and_notifies_once,
+    a_protection_quote_is_reserved_only_by_its_owner_and_consumed_once,
+    an_expired_protection_quote_cannot_be_reserved,
+    a_purchased_protection_reads_back_whole_newest_first_and_only_for_its_owner,
+    a_protection_leaves_active_once_with_its_notification_in_the_same_transaction,
+    due_protections_are_the_active_ones_past_expiry_oldest_first_for_every_user,
 );
 
 #[path = "conformance/biometric.rs"]
@@ -409,10 +414,13 @@ mod notifications;
 mod portfolio;
 #[path = "conformance/prices.rs"]
 mod prices;
+#[path = "conformance/protection.rs"]
+mod protection;
 #[path = "conformance/rebalance.rs"]
 mod rebalance;
 use loans::*;
 use portfolio::*;
+use protection::*;
 use rebalance::*;
 
 fn t0() -> Timestamp {

@@ -61,8 +61,25 @@ fn clock_body(state: &AppState) -> ClockOut {
     }
 }
 
-fn offset_key(state: &AppState) -> String {
-    format!("{}clock:offset_micros", state.settings.redis_key_prefix)
+fn offset_key(key_prefix: &str) -> String {
+    format!("{key_prefix}clock:offset_micros")
+}
+
+/// Moves `clock` forward to the offset shared in Redis, if one was set. Instances serving HTTP
+/// call it before each request; `blu worker` before each job run.
+pub async fn adopt_shared_offset(
+    redis: &mut redis::aio::ConnectionManager,
+    key_prefix: &str,
+    clock: &blu_app::ports::BusinessClock,
+) -> redis::RedisResult<()> {
+    let stored: Option<i64> = redis::cmd("GET")
+        .arg(offset_key(key_prefix))
+        .query_async(redis)
+        .await?;
+    if let Some(offset) = stored {
+        clock.advance_to_offset(offset);
+    }
+    Ok(())
 }
 
 /// Reads the shared offset into this instance's clock (test-clock mode with Redis only).
@@ -70,18 +87,12 @@ pub async fn sync_offset(state: &AppState) -> ApiResult<()> {
     let Some(mut redis) = state.redis.clone() else {
         return Ok(());
     };
-    let stored: Option<i64> = redis::cmd("GET")
-        .arg(offset_key(state))
-        .query_async(&mut redis)
+    adopt_shared_offset(&mut redis, &state.settings.redis_key_prefix, &state.clock)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "reading the shared test clock");
             ApiError::service_unavailable("redis")
-        })?;
-    if let Some(offset) = stored {
-        state.clock.advance_to_offset(offset);
-    }
-    Ok(())
+        })
 }
 
 /// Middleware: before each request in test-clock mode, adopt the offset another instance set.
@@ -145,7 +156,7 @@ async fn advance_clock(
             "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end return 1",
         );
         let _: i64 = script
-            .key(offset_key(&state))
+            .key(offset_key(&state.settings.redis_key_prefix))
             .arg(offset)
             .invoke_async(&mut redis)
             .await
