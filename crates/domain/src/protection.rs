@@ -119,6 +119,33 @@ pub enum VolatilityRegime {
 }
 
 impl VolatilityRegime {
+    /// Every regime, calmest first.
+    pub const ALL: [VolatilityRegime; 5] = [
+        VolatilityRegime::Low,
+        VolatilityRegime::Normal,
+        VolatilityRegime::Elevated,
+        VolatilityRegime::High,
+        VolatilityRegime::Extreme,
+    ];
+
+    /// The wire and stored name (`LOW` … `EXTREME`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolatilityRegime::Low => "LOW",
+            VolatilityRegime::Normal => "NORMAL",
+            VolatilityRegime::Elevated => "ELEVATED",
+            VolatilityRegime::High => "HIGH",
+            VolatilityRegime::Extreme => "EXTREME",
+        }
+    }
+
+    /// The regime named exactly `text` (upper case), if any.
+    pub fn parse(text: &str) -> Option<VolatilityRegime> {
+        VolatilityRegime::ALL
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+
     pub fn multiplier(self) -> Decimal {
         match self {
             VolatilityRegime::Low => dec!(0.85),
@@ -1038,6 +1065,19 @@ mod tests {
             implied_volatility(AssetId::Btc, days(30), VolatilityRegime::Extreme),
             dec!(0.88)
         );
+    }
+
+    #[test]
+    fn regime_names_match_their_serde_names_and_parse_back() {
+        for regime in VolatilityRegime::ALL {
+            assert_eq!(
+                serde_json::to_value(regime).unwrap(),
+                serde_json::json!(regime.as_str())
+            );
+            assert_eq!(VolatilityRegime::parse(regime.as_str()), Some(regime));
+        }
+        assert_eq!(VolatilityRegime::parse("high"), None);
+        assert_eq!(VolatilityRegime::parse("WILD"), None);
     }
 
     #[test]

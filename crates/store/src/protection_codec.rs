@@ -3,7 +3,7 @@
 //! [`Cols`], and the JSON document of a quote's terms.
 
 use anyhow::{Context, anyhow};
-use blu_app::ports::{ProtectionQuoteRecord, ProtectionRecord, QuoteState};
+use blu_app::ports::{ProtectionQuoteRecord, ProtectionRecord, QuoteState, RegimeSetting};
 use blu_domain::protection::{
     BlackScholesBreakdown, Coverage, Greeks, Premium, PricingModel, Protection, ProtectionDuration,
     ProtectionQuote, ProtectionStatus, ProtectionTerms, Settlement, VolatilityRegime,
@@ -105,6 +105,18 @@ impl Cols for SqliteRow {
     fn int(&self, c: &str) -> anyhow::Result<i64> {
         self.try_get(c).with_context(|| c.to_owned())
     }
+}
+
+/// A `volatility_regimes` row (`asset_id, regime, reason, set_at`).
+pub fn regime_row<R: Cols>(r: &R) -> anyhow::Result<RegimeSetting> {
+    let regime = r.text("regime")?;
+    Ok(RegimeSetting {
+        asset: pc::asset(&r.text("asset_id")?)?,
+        regime: VolatilityRegime::parse(&regime)
+            .ok_or_else(|| anyhow!("unknown stored regime {regime:?}"))?,
+        reason: r.opt_text("reason")?,
+        set_at: r.ts("set_at")?,
+    })
 }
 
 fn enum_text<T: serde::Serialize>(value: T) -> String {

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use blu_app::ports::{
-    AccountDeletion, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
+    AccountClosure, ActivityRecord, HoldingRecord, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord, PortfolioChange,
     PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate, Settings,
     SettingsUpdate, StoreError, StoreResult, TradeQuote,
@@ -250,117 +250,169 @@ impl PortfolioTx for SqlitePortfolioTx {
             portfolio,
             ..
         } = *self;
-        let now = ts_text(change.now);
-        let portfolio_id = uuid_text(change.portfolio_id);
-        if change.create {
-            sqlx::query(
-                "INSERT INTO portfolios (id, user_id, cash_irr, status, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(&portfolio_id)
-            .bind(uuid_text(user_id))
-            .bind(dec_text(change.cash.value()))
-            .bind(change.status.as_str())
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-        } else {
-            sqlx::query(
-                "UPDATE portfolios SET cash_irr = $2, status = $3, version = version + 1, \
-                 updated_at = $4 WHERE id = $1",
-            )
-            .bind(&portfolio_id)
-            .bind(dec_text(change.cash.value()))
-            .bind(change.status.as_str())
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-        }
-        if change.rebalanced {
-            sqlx::query("UPDATE portfolios SET last_rebalance_at = $2 WHERE id = $1")
-                .bind(&portfolio_id)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        }
-        for holding in &change.holdings {
-            let loaded = portfolio.as_ref().and_then(|p| p.holding(holding.asset));
-            let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);
-            let holding_id = uuid_text(loaded.map_or_else(
-                || blu_app::ports::new_holding_id(change.portfolio_id, holding.asset),
-                |h| h.id,
-            ));
-            if row_changed {
-                let first = holding.quantity.is_positive().then_some(now.clone());
-                sqlx::query(
-                    "INSERT INTO holdings (id, portfolio_id, asset_id, quantity, frozen, \
-                     first_purchased_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                     ON CONFLICT (portfolio_id, asset_id) DO UPDATE SET \
-                     quantity = excluded.quantity, frozen = excluded.frozen, \
-                     first_purchased_at = COALESCE(holdings.first_purchased_at, excluded.first_purchased_at), \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(&holding_id)
-                .bind(&portfolio_id)
-                .bind(holding.asset.as_str())
-                .bind(dec_text(holding.quantity.value()))
-                .bind(holding.frozen)
-                .bind(first)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-            }
-            if lots_changed {
-                sqlx::query("DELETE FROM fixed_income_lots WHERE holding_id = $1")
-                    .bind(&holding_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_sqlx)?;
-                for lot in &holding.lots {
-                    sqlx::query(
-                        "INSERT INTO fixed_income_lots (id, portfolio_id, holding_id, units, \
-                         purchased_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(uuid_text(Uuid::now_v7()))
-                    .bind(&portfolio_id)
-                    .bind(&holding_id)
-                    .bind(dec_text(lot.units.value()))
-                    .bind(ts_text(lot.purchased_at))
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_sqlx)?;
-                }
-            }
-        }
-        crate::sqlite_loans::write_loans(&mut tx, &change.loans, change.now).await?;
-        crate::sqlite_protection::write(&mut tx, &change.protections, change.now).await?;
-        insert_ledger(&mut tx, &change.entry).await?;
-        insert_activity(&mut tx, change.portfolio_id, &change.activity).await?;
-        if let Some(quote_id) = &change.consumed_quote {
-            let done = sqlx::query(
-                "UPDATE trade_quotes SET state = 'CONSUMED', consumed_at = $2 \
-                 WHERE id = $1 AND state = 'AVAILABLE'",
-            )
-            .bind(quote_id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict("trade_quotes_consumed".into()));
-            }
-        }
-        if let Some(completion) = &change.idempotency {
-            complete(&mut tx, completion, &now).await?;
-        }
+        apply(&mut tx, user_id, portfolio.as_ref(), &change).await?;
         tx.commit().await.map_err(map_sqlx)
     }
+
+    async fn close_account(self: Box<Self>, closure: AccountClosure) -> StoreResult<()> {
+        let SqlitePortfolioTx {
+            mut tx,
+            user_id,
+            portfolio,
+            ..
+        } = *self;
+        for change in &closure.cancellations {
+            apply(&mut tx, user_id, portfolio.as_ref(), change).await?;
+        }
+        let now = ts_text(closure.now);
+        let user = uuid_text(user_id);
+        sqlx::query(
+            "UPDATE users SET phone = $2, deleted_at = $3, notification_token = NULL, \
+             questionnaire_answers = NULL, updated_at = $3 WHERE id = $1",
+        )
+        .bind(&user)
+        .bind(&closure.anonymised_phone)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(&user)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        // Enrolled device keys go with the account (a closed account cannot log in anyway).
+        sqlx::query(bio::REMOVE_USER_DEVICES)
+            .bind(uuid_text(user_id))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+}
+
+/// Writes one movement inside the locked transaction: portfolio row, holdings and lots, loans,
+/// protections, the sealed ledger entry, the activity row, the consumed quote and the
+/// idempotency record. The caller commits.
+async fn apply(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+    portfolio: Option<&PortfolioRecord>,
+    change: &PortfolioChange,
+) -> StoreResult<()> {
+    let now = ts_text(change.now);
+    let portfolio_id = uuid_text(change.portfolio_id);
+    if change.create {
+        sqlx::query(
+            "INSERT INTO portfolios (id, user_id, cash_irr, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&portfolio_id)
+        .bind(uuid_text(user_id))
+        .bind(dec_text(change.cash.value()))
+        .bind(change.status.as_str())
+        .bind(&now)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    } else {
+        sqlx::query(
+            "UPDATE portfolios SET cash_irr = $2, status = $3, version = version + 1, \
+             updated_at = $4 WHERE id = $1",
+        )
+        .bind(&portfolio_id)
+        .bind(dec_text(change.cash.value()))
+        .bind(change.status.as_str())
+        .bind(&now)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    }
+    if change.rebalanced {
+        sqlx::query("UPDATE portfolios SET last_rebalance_at = $2 WHERE id = $1")
+            .bind(&portfolio_id)
+            .bind(&now)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    for holding in &change.holdings {
+        let loaded = portfolio.and_then(|p| p.holding(holding.asset));
+        let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);
+        let holding_id = uuid_text(loaded.map_or_else(
+            || blu_app::ports::new_holding_id(change.portfolio_id, holding.asset),
+            |h| h.id,
+        ));
+        if row_changed {
+            let first = holding.quantity.is_positive().then_some(now.clone());
+            sqlx::query(
+                "INSERT INTO holdings (id, portfolio_id, asset_id, quantity, frozen, \
+                 first_purchased_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (portfolio_id, asset_id) DO UPDATE SET \
+                 quantity = excluded.quantity, frozen = excluded.frozen, \
+                 first_purchased_at = COALESCE(holdings.first_purchased_at, excluded.first_purchased_at), \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(&holding_id)
+            .bind(&portfolio_id)
+            .bind(holding.asset.as_str())
+            .bind(dec_text(holding.quantity.value()))
+            .bind(holding.frozen)
+            .bind(first)
+            .bind(&now)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        if lots_changed {
+            sqlx::query("DELETE FROM fixed_income_lots WHERE holding_id = $1")
+                .bind(&holding_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_sqlx)?;
+            for lot in &holding.lots {
+                sqlx::query(
+                    "INSERT INTO fixed_income_lots (id, portfolio_id, holding_id, units, \
+                     purchased_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(uuid_text(Uuid::now_v7()))
+                .bind(&portfolio_id)
+                .bind(&holding_id)
+                .bind(dec_text(lot.units.value()))
+                .bind(ts_text(lot.purchased_at))
+                .bind(&now)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_sqlx)?;
+            }
+        }
+    }
+    crate::sqlite_loans::write_loans(&mut *conn, &change.loans, change.now).await?;
+    crate::sqlite_protection::write(&mut *conn, &change.protections, change.now).await?;
+    insert_ledger(&mut *conn, &change.entry).await?;
+    insert_activity(&mut *conn, change.portfolio_id, &change.activity).await?;
+    if let Some(quote_id) = &change.consumed_quote {
+        let done = sqlx::query(
+            "UPDATE trade_quotes SET state = 'CONSUMED', consumed_at = $2 \
+             WHERE id = $1 AND state = 'AVAILABLE'",
+        )
+        .bind(quote_id)
+        .bind(&now)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict("trade_quotes_consumed".into()));
+        }
+    }
+    if let Some(completion) = &change.idempotency {
+        complete(&mut *conn, completion, &now).await?;
+    }
+    Ok(())
 }
 
 async fn insert_ledger(conn: &mut SqliteConnection, entry: &LedgerEntry) -> StoreResult<()> {
@@ -817,66 +869,6 @@ impl PortfolioStore for SqliteStore {
             .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
         settings_row(&row).map(Some).map_err(other)
-    }
-
-    async fn delete_account(
-        &self,
-        user_id: Uuid,
-        anonymised_phone: &str,
-        now: Timestamp,
-    ) -> StoreResult<AccountDeletion> {
-        let mut tx = self.write_tx().await?;
-        let now = ts_text(now);
-        let user = uuid_text(user_id);
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
-                .bind(&user)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        if exists.is_none() {
-            return Ok(AccountDeletion::NotFound);
-        }
-        let active_loans: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM loans l JOIN portfolios p ON p.id = l.portfolio_id \
-             WHERE p.user_id = $1 AND l.status = 'ACTIVE'",
-        )
-        .bind(&user)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        if active_loans > 0 {
-            return Ok(AccountDeletion::ActiveLoansExist);
-        }
-        sqlx::query(
-            "UPDATE protections SET status = 'CANCELLED', cancelled_at = $2, updated_at = $2 \
-             WHERE status = 'ACTIVE' AND portfolio_id IN (SELECT id FROM portfolios WHERE user_id = $1)",
-        )
-        .bind(&user)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        sqlx::query(
-            "UPDATE users SET phone = $2, deleted_at = $3, notification_token = NULL, \
-             questionnaire_answers = NULL, updated_at = $3 WHERE id = $1",
-        )
-        .bind(&user)
-        .bind(anonymised_phone)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(&user)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)?;
-        Ok(AccountDeletion::Deleted)
     }
 
     async fn claim_idempotency(

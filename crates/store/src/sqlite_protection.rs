@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use blu_app::ports::{
     ProtectionNotification, ProtectionQuoteRecord, ProtectionRecord, ProtectionStore,
-    ProtectionWrite, StoreError, StoreResult,
+    ProtectionWrite, RegimeSetting, StoreError, StoreResult,
 };
-use blu_domain::Timestamp;
+use blu_domain::{AssetId, Timestamp};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
@@ -228,5 +228,42 @@ impl ProtectionStore for SqliteStore {
             .map(|r| Ok((r.uuid("user_id")?, r.uuid("id")?)))
             .collect::<anyhow::Result<_>>()
             .map_err(other)
+    }
+
+    async fn volatility_regimes(&self) -> StoreResult<Vec<RegimeSetting>> {
+        let rows = sqlx::query(
+            "SELECT asset_id, regime, reason, set_at FROM volatility_regimes ORDER BY asset_id",
+        )
+        .fetch_all(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        rows.iter()
+            .map(|r| codec::regime_row(r).map_err(other))
+            .collect()
+    }
+
+    async fn set_volatility_regime(&self, setting: &RegimeSetting) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO volatility_regimes (asset_id, regime, reason, set_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (asset_id) DO UPDATE SET \
+             regime = excluded.regime, reason = excluded.reason, set_at = excluded.set_at",
+        )
+        .bind(setting.asset.as_str())
+        .bind(setting.regime.as_str())
+        .bind(&setting.reason)
+        .bind(ts_text(setting.set_at))
+        .execute(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn clear_volatility_regime(&self, asset: AssetId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM volatility_regimes WHERE asset_id = $1")
+            .bind(asset.as_str())
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected() > 0)
     }
 }

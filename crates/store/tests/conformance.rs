@@ -394,6 +394,7 @@ conformance!(
     a_quote_is_read_only_by_its_owner_and_consumed_once,
     an_idempotency_key_is_claimed_once_completed_and_replayed,
     consent_needs_a_score_and_settings_and_deletion_round_trip,
+    closing_an_account_cancels_its_protection_on_the_ledger_and_revokes_sessions,
     a_rebalance_commit_sets_last_rebalance_at_and_other_movements_keep_it,
     a_loan_is_written_with_its_movement_and_reads_back_with_its_installments,
     loan_health_is_stored_only_on_active_loans_and_notifies_once,
@@ -1298,7 +1299,7 @@ async fn the_sqlite_and_postgres_schemas_have_the_same_tables_columns_and_nullab
     .collect();
     expected.sort();
     let tables: std::collections::BTreeSet<&str> = expected.iter().map(|c| c.0.as_str()).collect();
-    assert_eq!(tables.len(), 25, "{tables:?}");
+    assert_eq!(tables.len(), 26, "{tables:?}");
     let sqlite = TestDb::sqlite().await;
     assert_eq!(sqlite_columns(&sqlite).await, expected);
 }

@@ -1,10 +1,14 @@
 //! `/admin/v1/overrides`: manual price and FX overrides (api.md §13.1). An override takes effect
 //! at once on this instance (cache, history point, bus tick); other instances take it from the
 //! bus tick, or at the latest on their next refresh slot (≤ 30 s).
+//!
+//! Also the per-asset volatility regime of protection pricing (business-rules §8.3, an ops
+//! setting, default NORMAL). It lives in the database and is read by every quote, so it applies
+//! to the next quote on every instance.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use blu_app::ports::FxQuote;
+use blu_app::ports::{FxQuote, RegimeSetting};
 use blu_app::prices::AppliedOverride;
 use blu_domain::{AssetId, Timestamp};
 use rust_decimal::Decimal;
@@ -23,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_overrides))
         .routes(routes!(put_price_override, delete_price_override))
         .routes(routes!(put_fx_override, delete_fx_override))
+        .routes(routes!(put_volatility_regime, delete_volatility_regime))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -82,11 +87,36 @@ pub struct FxOverrideOut {
     pub expires_at: Option<String>,
 }
 
+/// `{"regime": "ELEVATED", "reason"?: "…"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VolatilityRegimeIn {
+    /// LOW, NORMAL, ELEVATED, HIGH or EXTREME (the implied volatility × 0.85, 1, 1.15, 1.35,
+    /// 1.60).
+    #[schema(example = "ELEVATED")]
+    pub regime: String,
+    /// At most 500 characters.
+    pub reason: Option<String>,
+}
+
+/// An asset's volatility regime as set by an operator.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolatilityRegimeOut {
+    pub asset_id: &'static str,
+    /// LOW, NORMAL, ELEVATED, HIGH or EXTREME.
+    pub regime: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub set_at: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OverridesOut {
     pub prices: Vec<PriceOverrideOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fx: Option<FxOverrideOut>,
+    /// Assets whose volatility regime was set (every other asset is NORMAL).
+    pub volatility: Vec<VolatilityRegimeOut>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,20 +148,31 @@ fn fx_out((fx, expires_at): (FxQuote, Option<Timestamp>)) -> FxOverrideOut {
     }
 }
 
+fn regime_out(s: RegimeSetting) -> VolatilityRegimeOut {
+    VolatilityRegimeOut {
+        asset_id: s.asset.as_str(),
+        regime: s.regime.as_str(),
+        reason: s.reason,
+        set_at: s.set_at.to_rfc3339_millis(),
+    }
+}
+
 fn asset_of(id: &str) -> ApiResult<AssetId> {
     id.parse().map_err(|_| ApiError::not_found("asset"))
 }
 
-/// Active overrides.
+/// Active overrides and volatility regimes.
 #[utoipa::path(get, path = "/overrides", tag = "admin", operation_id = "admin.overrides.list",
     security(("admin" = [])),
     responses((status = 200, body = OverridesOut), (status = 401, body = ErrorBody)))]
-async fn list_overrides(_: Admin, State(state): State<AppState>) -> Json<OverridesOut> {
+async fn list_overrides(_: Admin, State(state): State<AppState>) -> ApiResult<Json<OverridesOut>> {
     let (prices, fx) = state.price_service.overrides();
-    Json(OverridesOut {
+    let volatility = state.protection.volatility_regimes().await?;
+    Ok(Json(OverridesOut {
         prices: prices.into_iter().map(price_out).collect(),
         fx: fx.map(fx_out),
-    })
+        volatility: volatility.into_iter().map(regime_out).collect(),
+    }))
 }
 
 /// Pins one asset's USD price (not IRR_FIXED_INCOME). While active it masks the feed and
@@ -206,5 +247,44 @@ async fn delete_fx_override(
 ) -> ApiResult<Json<ClearedOut>> {
     state.price_service.clear_override(None).await?;
     tracing::info!("FX override cleared");
+    Ok(Json(ClearedOut { cleared: true }))
+}
+
+/// Sets a protection-eligible asset's volatility regime: its implied volatility (and so the
+/// BLACK_SCHOLES premium) is scaled from the next quote on, on every instance.
+#[utoipa::path(put, path = "/overrides/volatility/{assetId}", tag = "admin",
+    operation_id = "admin.overrides.volatility.put", security(("admin" = [])),
+    params(("assetId" = String, Path, description = "Registry symbol of a protection-eligible asset, e.g. BTC")),
+    request_body = VolatilityRegimeIn,
+    responses((status = 200, body = VolatilityRegimeOut), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_volatility_regime(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(asset_id): Path<String>,
+    Body(input): Body<VolatilityRegimeIn>,
+) -> ApiResult<Json<VolatilityRegimeOut>> {
+    let asset = asset_of(&asset_id)?;
+    let setting = state
+        .protection
+        .set_volatility_regime(asset, &input.regime, input.reason)
+        .await?;
+    tracing::info!(%asset, regime = setting.regime.as_str(), "volatility regime set");
+    Ok(Json(regime_out(setting)))
+}
+
+/// Clears an asset's volatility regime; it is priced NORMAL again.
+#[utoipa::path(delete, path = "/overrides/volatility/{assetId}", tag = "admin",
+    operation_id = "admin.overrides.volatility.delete", security(("admin" = [])),
+    params(("assetId" = String, Path, description = "Registry symbol, e.g. BTC")),
+    responses((status = 200, body = ClearedOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_volatility_regime(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(asset_id): Path<String>,
+) -> ApiResult<Json<ClearedOut>> {
+    let asset = asset_of(&asset_id)?;
+    state.protection.clear_volatility_regime(asset).await?;
+    tracing::info!(%asset, "volatility regime cleared");
     Ok(Json(ClearedOut { cleared: true }))
 }

@@ -1,12 +1,14 @@
 //! `GET /profile`, `PUT /profile/settings`, `DELETE /profile` (api.md §11).
 
+use blu_domain::protection::ProtectionStatus;
 use blu_domain::{Allocation, ErrorCode, RiskTier, RuleViolation, Timestamp, risk_profile};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::protection::cancellation;
 use super::{PortfolioError, PortfolioResult, PortfolioService, opt_millis, ts_millis};
 use crate::auth::biometric;
-use crate::ports::{AccountDeletion, Settings, SettingsUpdate};
+use crate::ports::{AccountClosure, Settings, SettingsUpdate};
 
 /// The user's consents.
 #[derive(Clone, Debug, Serialize)]
@@ -159,21 +161,49 @@ impl PortfolioService {
         Ok(settings.into())
     }
 
-    /// Closes the account (api.md §11 `DELETE /profile`).
+    /// Closes the account (api.md §11 `DELETE /profile`) in one transaction under the portfolio
+    /// lock: refused with `ACTIVE_LOANS_EXIST` while a loan is ACTIVE (nothing changes);
+    /// otherwise every ACTIVE protection is cancelled exactly as `DELETE /protection/:id` does
+    /// (PROTECTION_CANCEL ledger entry + activity row, chained one after the other), then the
+    /// user is anonymised and their sessions revoked. A user without a portfolio has nothing to
+    /// cancel and is closed the same way.
     pub async fn delete_account(&self, user_id: Uuid) -> PortfolioResult<Deleted> {
+        let mut tx = self.lock(user_id).await?;
         let now = self.now();
-        let anonymised = format!("deleted:{}", user_id.simple());
-        match self.store.delete_account(user_id, &anonymised, now).await? {
-            AccountDeletion::Deleted => Ok(Deleted {
-                success: true,
-                deleted_at: now,
-            }),
-            AccountDeletion::ActiveLoansExist => Err(RuleViolation::new(
-                ErrorCode::ActiveLoansExist,
-                "Please settle your active loans before closing the account",
-            )
-            .into()),
-            AccountDeletion::NotFound => Err(PortfolioError::NotFound("user")),
+        let mut cancellations = Vec::new();
+        if let Some(mut record) = tx.portfolio().cloned() {
+            if record.active_loans > 0 {
+                return Err(RuleViolation::new(
+                    ErrorCode::ActiveLoansExist,
+                    "Please settle your active loans before closing the account",
+                )
+                .into());
+            }
+            let book = Self::valuation_book(&self.prices.snapshot());
+            let mut active: Vec<_> = tx
+                .protections()
+                .await?
+                .into_iter()
+                .filter(|p| p.protection.status == ProtectionStatus::Active)
+                .collect();
+            // Oldest first, so the ledger reads in purchase order.
+            active.reverse();
+            for mut found in active {
+                let change = cancellation(&record, &mut found, &book, now)?;
+                // The next entry is sealed after this one: the same transaction commits both.
+                record.head = Some(change.entry.head());
+                cancellations.push(change);
+            }
         }
+        tx.close_account(AccountClosure {
+            cancellations,
+            anonymised_phone: format!("deleted:{}", user_id.simple()),
+            now,
+        })
+        .await?;
+        Ok(Deleted {
+            success: true,
+            deleted_at: now,
+        })
     }
 }

@@ -28,8 +28,8 @@ use super::{
     target_of, ts_millis, uuid_text,
 };
 use crate::ports::{
-    PortfolioRecord, PortfolioTx, ProtectionNotification, ProtectionQuoteRecord, ProtectionRecord,
-    ProtectionStore, ProtectionWrite, QuoteState, StoreError,
+    PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification, ProtectionQuoteRecord,
+    ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState, RegimeSetting, StoreError,
 };
 
 /// The protection use cases, on top of the portfolio service's store, prices and clock.
@@ -37,7 +37,21 @@ pub struct ProtectionService {
     portfolio: Arc<PortfolioService>,
     store: Arc<dyn ProtectionStore>,
     model: PricingModel,
-    regime: VolatilityRegime,
+}
+
+/// Longest accepted `reason` of a volatility regime (a note for operators, not a document).
+const MAX_REGIME_REASON_CHARS: usize = 500;
+
+/// The operator's volatility regimes as read for one request; an asset without one is NORMAL.
+struct Regimes(Vec<RegimeSetting>);
+
+impl Regimes {
+    fn of(&self, asset: AssetId) -> VolatilityRegime {
+        self.0
+            .iter()
+            .find(|s| s.asset == asset)
+            .map_or(VolatilityRegime::Normal, |s| s.regime)
+    }
 }
 
 /// Query of `GET /protection/quote` and the terms of `POST /protection`.
@@ -457,8 +471,70 @@ impl ProtectionService {
             portfolio,
             store,
             model,
-            regime: VolatilityRegime::Normal,
         }
+    }
+
+    /// The regimes in force now: read from the database on every pricing request, so a change
+    /// made through any instance applies to the next quote everywhere.
+    async fn regimes(&self) -> PortfolioResult<Regimes> {
+        Ok(Regimes(self.store.volatility_regimes().await?))
+    }
+
+    /// `GET /admin/v1/overrides` (`volatility`): the stored regimes in registry order.
+    pub async fn volatility_regimes(&self) -> PortfolioResult<Vec<RegimeSetting>> {
+        let mut settings = self.store.volatility_regimes().await?;
+        settings.sort_by_key(|s| s.asset);
+        Ok(settings)
+    }
+
+    /// `PUT /admin/v1/overrides/volatility/:assetId`: sets the regime that scales the asset's
+    /// implied volatility (business-rules §8.3). Only protection-eligible assets are priced, so
+    /// a regime on any other asset would be a setting with no effect: refused.
+    pub async fn set_volatility_regime(
+        &self,
+        asset: AssetId,
+        regime: &str,
+        reason: Option<String>,
+    ) -> PortfolioResult<RegimeSetting> {
+        if !asset.asset().protection_eligible() {
+            return Err(RuleViolation::invalid_field(
+                "assetId",
+                "volatility regimes apply to protection-eligible assets only",
+            )
+            .into());
+        }
+        let regime =
+            VolatilityRegime::parse(&regime.trim().to_ascii_uppercase()).ok_or_else(|| {
+                RuleViolation::invalid_field(
+                    "regime",
+                    "must be LOW, NORMAL, ELEVATED, HIGH or EXTREME",
+                )
+            })?;
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        if reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_REGIME_REASON_CHARS)
+        {
+            return Err(
+                RuleViolation::invalid_field("reason", "must be at most 500 characters").into(),
+            );
+        }
+        let setting = RegimeSetting {
+            asset,
+            regime,
+            reason,
+            set_at: self.now(),
+        };
+        self.store.set_volatility_regime(&setting).await?;
+        Ok(setting)
+    }
+
+    /// `DELETE /admin/v1/overrides/volatility/:assetId`: the asset is NORMAL again. Returns
+    /// whether a regime was set.
+    pub async fn clear_volatility_regime(&self, asset: AssetId) -> PortfolioResult<bool> {
+        Ok(self.store.clear_volatility_regime(asset).await?)
     }
 
     pub fn model(&self) -> PricingModel {
@@ -481,6 +557,7 @@ impl ProtectionService {
     pub async fn eligible(&self, user_id: Uuid) -> PortfolioResult<EligibleView> {
         let record = self.record(user_id).await?;
         let protections = self.store.protections(user_id).await?;
+        let regimes = self.regimes().await?;
         let book = PortfolioService::valuation_book(&self.portfolio.prices.snapshot());
         let now = self.now();
         let thirty = ProtectionDuration::from_days(30)?;
@@ -497,7 +574,8 @@ impl ProtectionService {
                 if value < Irr::new(MIN_NOTIONAL_IRR) {
                     return None;
                 }
-                let pct = self.model.premium_pct(h.asset, thirty, self.regime);
+                let regime = regimes.of(h.asset);
+                let pct = self.model.premium_pct(h.asset, thirty, regime);
                 Some(EligibleHolding {
                     holding_id: h.id,
                     asset_id: h.asset,
@@ -516,9 +594,9 @@ impl ProtectionService {
                         thirty_day_irr: value.mul_round(pct),
                     },
                     volatility: VolatilityView {
-                        iv: implied_volatility(h.asset, thirty, self.regime),
-                        regime: self.regime,
-                        regime_color: regime_color(self.regime),
+                        iv: implied_volatility(h.asset, thirty, regime),
+                        regime,
+                        regime_color: regime_color(regime),
                     },
                 })
             })
@@ -537,12 +615,14 @@ impl ProtectionService {
         })
     }
 
-    /// Prices a quote on `record` at the current fresh price (§8.2 checks in order).
+    /// Prices a quote on `record` at the current fresh price (§8.2 checks in order), under the
+    /// operator's regime of the holding's asset.
     fn price_quote(
         &self,
         record: &PortfolioRecord,
         protections: &[ProtectionRecord],
         input: &QuoteInput,
+        regimes: &Regimes,
         now: Timestamp,
     ) -> PortfolioResult<(Uuid, ProtectionQuote)> {
         let (coverage, duration) = input.terms()?;
@@ -577,7 +657,7 @@ impl ProtectionService {
             duration,
             price,
             self.model,
-            self.regime,
+            regimes.of(holding.asset),
             now,
         )?;
         Ok((holding.id, quote))
@@ -588,8 +668,9 @@ impl ProtectionService {
         input.terms()?;
         let record = self.record(user_id).await?;
         let protections = self.store.protections(user_id).await?;
+        let regimes = self.regimes().await?;
         let now = self.now();
-        let (holding_id, quote) = self.price_quote(&record, &protections, input, now)?;
+        let (holding_id, quote) = self.price_quote(&record, &protections, input, &regimes, now)?;
         let stored = ProtectionQuoteRecord {
             id: format!("pq_{}", Uuid::new_v4().simple()),
             user_id,
@@ -704,11 +785,14 @@ impl ProtectionService {
     ) -> PortfolioResult<Prepared<PurchaseResult>> {
         input.terms()?;
         check_acknowledged(acknowledged_premium)?;
+        // Read before the lock: on SQLite the lock is the database's write transaction, and
+        // the regime is an ops setting, not portfolio state the movement must serialise with.
+        let regimes = self.regimes().await?;
         let mut tx = self.portfolio.lock(user_id).await?;
         let now = self.now();
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
         let protections = tx.protections().await?;
-        let (holding_id, quote) = self.price_quote(&record, &protections, input, now)?;
+        let (holding_id, quote) = self.price_quote(&record, &protections, input, &regimes, now)?;
         self.buy(tx, &record, &protections, holding_id, quote, None, now)
     }
 
@@ -772,7 +856,7 @@ impl ProtectionService {
         );
         let snapshot = self.portfolio.prices.snapshot();
         let book = PortfolioService::valuation_book(&snapshot);
-        let mut change = self.movement(
+        let mut change = movement(
             record,
             (&state, &after_state),
             &book,
@@ -796,49 +880,6 @@ impl ProtectionService {
                 ledger_entry_id,
             },
         })
-    }
-
-    /// The change set of a protection movement with its ledger entry and activity row.
-    #[allow(clippy::too_many_arguments)]
-    fn movement(
-        &self,
-        record: &PortfolioRecord,
-        (before, after): (&PortfolioState, &PortfolioState),
-        book: &PriceBook,
-        entry_type: EntryType,
-        message: String,
-        amount: Irr,
-        protection: &ProtectionRecord,
-        metadata: Option<Map<String, Value>>,
-        now: Timestamp,
-    ) -> PortfolioResult<crate::ports::PortfolioChange> {
-        let target = target_of(record)?;
-        let asset = protection.protection.terms.asset;
-        let movement = Movement {
-            portfolio_id: record.id,
-            entry_type,
-            boundary: Boundary::Safe,
-            message,
-            before: (before, book),
-            after: (after, book),
-            target: &target,
-            now,
-        };
-        let (mut entry, after_snapshot): (NewEntry, _) = movement.entry();
-        entry.asset_id = Some(asset);
-        entry.amount_irr = Some(amount);
-        entry.protection_id = Some(uuid_text(protection.id));
-        entry.metadata = metadata;
-        let activity = movement.activity(Some(amount), Some(asset));
-        change_set(
-            Some(record),
-            record.id,
-            entry,
-            &after_snapshot,
-            after,
-            activity,
-            now,
-        )
     }
 
     /// `GET /protection[?status]` and `/protection/active`, newest first.
@@ -889,25 +930,8 @@ impl ProtectionService {
             .find(|p| p.id == id)
             .ok_or(PortfolioError::NotFound("protection"))?;
         let now = self.now();
-        found.protection.cancel(now)?;
-        let state = record.state();
         let book = PortfolioService::valuation_book(&self.portfolio.prices.snapshot());
-        let message = activity::protection_cancelled(found.protection.terms.asset);
-        let mut change = self.movement(
-            &record,
-            (&state, &state),
-            &book,
-            EntryType::ProtectionCancel,
-            message,
-            Irr::ZERO,
-            &found,
-            None,
-            now,
-        )?;
-        change.protections.push(ProtectionWrite::Transition {
-            record: found.clone(),
-            notification: None,
-        });
+        let change = cancellation(&record, &mut found, &book, now)?;
         Ok(Prepared {
             tx,
             change,
@@ -1000,7 +1024,7 @@ impl ProtectionService {
             number(found.protection.terms.protected_quantity.value()),
         );
         metadata.insert("payoutUsd".into(), number(settlement.payout_usd));
-        let mut change = self.movement(
+        let mut change = movement(
             &record,
             (&state, &after),
             &book,
@@ -1039,4 +1063,77 @@ impl ProtectionService {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The change set of a protection movement with its ledger entry and activity row.
+#[allow(clippy::too_many_arguments)]
+fn movement(
+    record: &PortfolioRecord,
+    (before, after): (&PortfolioState, &PortfolioState),
+    book: &PriceBook,
+    entry_type: EntryType,
+    message: String,
+    amount: Irr,
+    protection: &ProtectionRecord,
+    metadata: Option<Map<String, Value>>,
+    now: Timestamp,
+) -> PortfolioResult<PortfolioChange> {
+    let target = target_of(record)?;
+    let asset = protection.protection.terms.asset;
+    let movement = Movement {
+        portfolio_id: record.id,
+        entry_type,
+        boundary: Boundary::Safe,
+        message,
+        before: (before, book),
+        after: (after, book),
+        target: &target,
+        now,
+    };
+    let (mut entry, after_snapshot): (NewEntry, _) = movement.entry();
+    entry.asset_id = Some(asset);
+    entry.amount_irr = Some(amount);
+    entry.protection_id = Some(uuid_text(protection.id));
+    entry.metadata = metadata;
+    let activity = movement.activity(Some(amount), Some(asset));
+    change_set(
+        Some(record),
+        record.id,
+        entry,
+        &after_snapshot,
+        after,
+        activity,
+        now,
+    )
+}
+
+/// Cancels `found` (ACTIVE → CANCELLED, no refund, else 409 `PROTECTION_NOT_ACTIVE`) as a
+/// movement sealed after `record`'s ledger head: PROTECTION_CANCEL (amount 0) with its activity
+/// row and the conditional transition. `DELETE /protection/:id` commits one; closing an account
+/// commits one per ACTIVE protection.
+pub(super) fn cancellation(
+    record: &PortfolioRecord,
+    found: &mut ProtectionRecord,
+    book: &PriceBook,
+    now: Timestamp,
+) -> PortfolioResult<PortfolioChange> {
+    found.protection.cancel(now)?;
+    let state = record.state();
+    let message = activity::protection_cancelled(found.protection.terms.asset);
+    let mut change = movement(
+        record,
+        (&state, &state),
+        book,
+        EntryType::ProtectionCancel,
+        message,
+        Irr::ZERO,
+        found,
+        None,
+        now,
+    )?;
+    change.protections.push(ProtectionWrite::Transition {
+        record: found.clone(),
+        notification: None,
+    });
+    Ok(change)
 }

@@ -23,7 +23,7 @@ pub use notifications::{
     StatusWrite, StoredStatus,
 };
 pub use portfolio::{
-    AccountDeletion, ActivityRecord, BiometricEnrolment, HoldingRecord, IdempotencyClaim,
+    AccountClosure, ActivityRecord, BiometricEnrolment, HoldingRecord, IdempotencyClaim,
     IdempotencyCompletion, IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord,
     PortfolioChange, PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate,
     Settings, SettingsUpdate, TradeQuote, new_holding_id,
@@ -37,7 +37,7 @@ pub use prices::{
 };
 pub use protection::{
     ProtectionNotification, ProtectionQuoteRecord, ProtectionRecord, ProtectionStore,
-    ProtectionWrite, QuoteState,
+    ProtectionWrite, QuoteState, RegimeSetting,
 };
 pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};

@@ -204,6 +204,11 @@ pub trait PortfolioTx: Send {
     /// Applies the change and commits. A uniqueness conflict (a second portfolio) is
     /// `StoreError::Conflict`.
     async fn commit(self: Box<Self>, change: PortfolioChange) -> StoreResult<()>;
+    /// Closes the locked user's account and commits, in this one transaction: applies the
+    /// cancellations (protection transitions, ledger entries, activity rows), then anonymises
+    /// the user (phone, push token, stored answers, `deleted_at`; ledger rows stay) and revokes
+    /// every session. Works with or without a portfolio.
+    async fn close_account(self: Box<Self>, closure: AccountClosure) -> StoreResult<()>;
     /// The locked portfolio's loans with their installments, newest first.
     async fn loans(&mut self) -> StoreResult<Vec<super::LoanRecord>>;
     /// Stores loan-health results (no money movement) and commits. Only ACTIVE loans change.
@@ -283,12 +288,15 @@ pub struct RiskUpdate {
     pub at: Timestamp,
 }
 
-/// The result of closing an account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AccountDeletion {
-    Deleted,
-    ActiveLoansExist,
-    NotFound,
+/// Everything closing an account writes (api.md §11 `DELETE /profile`), computed under the lock.
+#[derive(Clone, Debug)]
+pub struct AccountClosure {
+    /// One PROTECTION_CANCEL movement per ACTIVE protection, each sealed after the one before
+    /// (the first after the locked ledger head), applied in order exactly as a commit would.
+    pub cancellations: Vec<PortfolioChange>,
+    /// Replaces the phone, so the number can register again as a new user.
+    pub anonymised_phone: String,
+    pub now: Timestamp,
 }
 
 /// Portfolio storage.
@@ -352,15 +360,6 @@ pub trait PortfolioStore: Send + Sync {
         update: &SettingsUpdate,
         now: Timestamp,
     ) -> StoreResult<Option<Settings>>;
-
-    /// Closes an account: refuses while a loan is ACTIVE; else cancels ACTIVE protections,
-    /// revokes sessions, anonymises the phone and marks the user deleted (ledger kept).
-    async fn delete_account(
-        &self,
-        user_id: Uuid,
-        anonymised_phone: &str,
-        now: Timestamp,
-    ) -> StoreResult<AccountDeletion>;
 
     /// Claims an idempotency key (api.md §1.11).
     async fn claim_idempotency(

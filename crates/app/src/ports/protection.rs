@@ -2,8 +2,8 @@
 //! protection movement adds to a [`super::PortfolioChange`].
 
 use async_trait::async_trait;
-use blu_domain::Timestamp;
-use blu_domain::protection::{Protection, ProtectionQuote};
+use blu_domain::protection::{Protection, ProtectionQuote, VolatilityRegime};
+use blu_domain::{AssetId, Timestamp};
 use uuid::Uuid;
 
 use super::store::StoreResult;
@@ -87,6 +87,16 @@ pub enum ProtectionWrite {
     },
 }
 
+/// The operator's volatility regime of one asset (business-rules §8.3): an ops setting shared by
+/// every instance through the database. An asset without one is NORMAL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegimeSetting {
+    pub asset: AssetId,
+    pub regime: VolatilityRegime,
+    pub reason: Option<String>,
+    pub set_at: Timestamp,
+}
+
 /// Protection storage outside a portfolio movement.
 #[async_trait]
 pub trait ProtectionStore: Send + Sync {
@@ -98,4 +108,13 @@ pub trait ProtectionStore: Send + Sync {
     /// (user id, protection id) of every ACTIVE protection with `expiresAt ≤ now`, oldest
     /// expiry first (operator access, every tenant).
     async fn due_protections(&self, now: Timestamp) -> StoreResult<Vec<(Uuid, Uuid)>>;
+
+    /// Every stored volatility regime (operator setting, any order).
+    async fn volatility_regimes(&self) -> StoreResult<Vec<RegimeSetting>>;
+
+    /// Sets an asset's regime, replacing the one it had.
+    async fn set_volatility_regime(&self, setting: &RegimeSetting) -> StoreResult<()>;
+
+    /// Removes an asset's regime (it is NORMAL again); `false` when none was set.
+    async fn clear_volatility_regime(&self, asset: AssetId) -> StoreResult<bool>;
 }

@@ -276,3 +276,34 @@ async fn device_login_requests_are_rate_limited_per_device() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_closed_account_cannot_log_in_with_its_device_key() {
+    let app = spawn_with(&[]).await;
+    let session = app.login(&random_phone()).await;
+    let key = device_key(7);
+    enrol(&app, &session.access, "ios-closed", &key).await;
+    let issued = challenge(&app, "ios-closed").await;
+    let response = app
+        .send(
+            Method::DELETE,
+            "/api/v1/profile",
+            &session.access,
+            Some(json!({"confirm": true})),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_error(
+        answer(&app, "ios-closed", &issued, &sign(&key, &issued)).await,
+        StatusCode::BAD_REQUEST,
+        "BIOMETRIC_INVALID",
+    )
+    .await;
+    assert_error(
+        app.post(PATH, json!({"deviceId": "ios-closed"})).await,
+        StatusCode::BAD_REQUEST,
+        "BIOMETRIC_INVALID",
+    )
+    .await;
+}

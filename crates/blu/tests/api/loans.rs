@@ -82,7 +82,7 @@ impl TestApp {
     }
 
     /// A funded user (1,000,000,000 IRR) with the L1 loan: 30,000,000 IRR on BTC for 3 months.
-    async fn with_l1_loan(&self) -> (Session, String, Value) {
+    pub(crate) async fn with_l1_loan(&self) -> (Session, String, Value) {
         let (session, portfolio_id) = self.funded(1_000_000_000).await;
         let r = self
             .loan_post(
@@ -542,4 +542,92 @@ async fn loan_requests_are_validated_before_anything_moves() {
     assert_eq!(health, json!({"loans": []}));
     let loans = app.loan_json("/api/v1/loans", &session).await;
     assert_eq!(loans, json!({"loans": []}));
+}
+
+#[tokio::test]
+async fn a_loan_beyond_the_portfolio_wide_limit_is_refused_and_changes_nothing() {
+    let app = spawn_loans().await;
+    let (session, portfolio_id) = app.funded(1_000_000_000).await;
+    // Example C1: borrow each collateral's own maximum, largest first, until the next
+    // collateral's own limit is above what the portfolio-wide limit still allows.
+    let (collateral, available, asset_max) = loop {
+        let capacity = app.loan_json("/api/v1/loans/capacity", &session).await;
+        let available = dec(&capacity["availableIrr"]);
+        let next = capacity["perAsset"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["eligible"] == true && a["frozen"] == false)
+            .max_by_key(|a| dec(&a["maxLoanIrr"]))
+            .expect("an unpledged collateral is left")
+            .clone();
+        let asset_max = dec(&next["maxLoanIrr"]);
+        if asset_max > available {
+            break (next, available, asset_max);
+        }
+        let r = app
+            .loan_post(
+                "/api/v1/loans",
+                &session,
+                json!({"collateralAssetId": next["assetId"], "amountIrr": asset_max,
+                       "durationMonths": 6}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{next}");
+    };
+    assert!(available >= Decimal::from(1_000_000), "{available}");
+    let asset = collateral["assetId"].as_str().unwrap();
+    // Fixed income accrues every second, so the allowance creeps up by a rial or so while the
+    // test runs: ask clearly above it, yet within the collateral's own limit.
+    let slack = Decimal::from(100_000).min(asset_max - available);
+    let request = json!({"collateralAssetId": asset, "amountIrr": available + slack,
+                         "durationMonths": 3});
+    let near = |v: &Value| {
+        let d = dec(v);
+        d >= available && d < available + slack
+    };
+    let loans_before = app.loan_json("/api/v1/loans", &session).await;
+    let portfolio_before = app.loan_json("/api/v1/portfolio", &session).await;
+    let ledger_before = app.verify_ledger(&portfolio_id).await;
+
+    let preview = app
+        .loan_post("/api/v1/loans/preview", &session, request.clone())
+        .await;
+    assert_eq!(preview.status(), StatusCode::OK);
+    let preview: Value = preview.json().await.unwrap();
+    assert_eq!(preview["valid"], false);
+    assert_eq!(preview["error"]["code"], "EXCEEDS_PORTFOLIO_LOAN_LIMIT");
+    assert!(near(&preview["maxLoanIrr"]), "{preview}");
+    let r = app.loan_post("/api/v1/loans", &session, request).await;
+    let body = assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "EXCEEDS_PORTFOLIO_LOAN_LIMIT",
+    )
+    .await;
+    assert!(near(&body["error"]["details"]["availableIrr"]), "{body}");
+
+    assert_eq!(app.loan_json("/api/v1/loans", &session).await, loans_before);
+    let portfolio = app.loan_json("/api/v1/portfolio", &session).await;
+    assert_eq!(portfolio["cashIrr"], portfolio_before["cashIrr"]);
+    let held = app.loan_json("/api/v1/portfolio/holdings", &session).await;
+    assert_eq!(holding(&held, asset)["frozen"], false, "not pledged");
+    let ledger = app.verify_ledger(&portfolio_id).await;
+    assert_eq!(ledger["entryCount"], ledger_before["entryCount"]);
+    assert_eq!(ledger["headHash"], ledger_before["headHash"]);
+    // The remaining allowance itself still borrows.
+    let r = app
+        .loan_post(
+            "/api/v1/loans",
+            &session,
+            json!({"collateralAssetId": asset, "amountIrr": available, "durationMonths": 3}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let capacity = app.loan_json("/api/v1/loans/capacity", &session).await;
+    assert!(
+        dec(&capacity["availableIrr"]) < Decimal::from(1_000),
+        "{capacity}"
+    );
+    app.assert_ledger_valid(&portfolio_id).await;
 }

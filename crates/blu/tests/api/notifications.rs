@@ -330,3 +330,91 @@ async fn status_refresh_stores_the_status_and_notifies_one_drift_and_one_price_m
         .unwrap();
     assert_eq!(activity["activities"].as_array().unwrap().len(), 1);
 }
+
+/// The (kind, entity id) of every outbox row, sorted (each test has its own database).
+async fn outbox_rows(vars: &HashMap<String, String>) -> Vec<(String, String)> {
+    const SQL: &str = "SELECT kind, entity_id FROM notifications ORDER BY kind, entity_id";
+    let database = blu_store::connect(
+        vars.get("DATABASE_URL").map(String::as_str),
+        &PathBuf::from(&vars["DATA_DIR"]),
+        2,
+    )
+    .await
+    .unwrap();
+    match database {
+        blu_store::Database::Postgres(store) => sqlx::query_as(SQL)
+            .fetch_all(store.pg_pool())
+            .await
+            .unwrap(),
+        blu_store::Database::Sqlite(store) => sqlx::query_as(SQL)
+            .fetch_all(store.sqlite_pool())
+            .await
+            .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn reminders_notify_an_installment_due_and_an_expiring_protection_once_however_often_they_run()
+ {
+    let mut vars = priced_vars().await;
+    vars.insert("TEST_CLOCK".into(), "1".into());
+    let app = spawn_from(vars.clone()).await;
+    // Loan L1: installments every 15 days; a 30-day protection bought just after it.
+    let (session, _, _) = app.with_l1_loan().await;
+    let token = session.access.as_str();
+    let r = app
+        .send(
+            Method::PUT,
+            "/api/v1/profile/settings",
+            token,
+            Some(json!({"notificationsEnabled": true, "notificationToken": "fcm-device-9"})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let protection = app.protect(token, "BTC", 30).await;
+    // Day 27: installment 2 is due in under 3 days (installment 1 is overdue, installment 3
+    // 18 days away) and the protection expires in under 7 days.
+    let moved = app
+        .advance_clock(json!({"seconds": 27 * 86_400 + 3_600}))
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+
+    assert_eq!(
+        app.job_result("reminders").await,
+        json!({"installments": 1, "protections": 1})
+    );
+    assert_eq!(
+        app.job_result("reminders").await,
+        json!({"installments": 0, "protections": 0}),
+        "the same run again enqueues nothing"
+    );
+    app.advance_clock(json!({"seconds": 86_400})).await;
+    assert_eq!(
+        app.job_result("reminders").await,
+        json!({"installments": 0, "protections": 0}),
+        "nor does the next day's run: one notice per item, not per day"
+    );
+    let rows = outbox_rows(&vars).await;
+    let kinds: Vec<&str> = rows.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["INSTALLMENT_DUE", "PROTECTION_EXPIRING"],
+        "{rows:?}"
+    );
+    assert_eq!(rows[1].1, protection["id"].as_str().unwrap());
+
+    assert_eq!(
+        app.job_result("notifications").await,
+        json!({"delivered": 2, "skipped": 0, "failed": 0})
+    );
+    assert_eq!(
+        app.job_result("reminders").await,
+        json!({"installments": 0, "protections": 0})
+    );
+    assert_eq!(
+        app.job_result("notifications").await,
+        json!({"delivered": 0, "skipped": 0, "failed": 0}),
+        "each reminder is delivered once"
+    );
+}

@@ -2,6 +2,9 @@
 //! `protection-expiry` job, with pinned prices (BTC 97,500 USD at FX 1,500,000, the numbers of
 //! example PO1) and the test clock.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::RoundingStrategy;
@@ -9,17 +12,63 @@ use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 
 use crate::fixtures::num;
-use crate::helpers::{ADMIN_TOKEN, Session, TestApp, assert_error, spawn_with};
+use crate::helpers::{ADMIN_TOKEN, Session, TestApp, assert_error, spawn_from, test_vars};
 
 const PRICES: &str = r#"{"fxRate":1500000,"prices":{"BTC":97500}}"#;
 
-async fn spawn_protection(extra: &[(&str, &str)]) -> TestApp {
+/// The environment of a server with the pinned prices and the test clock.
+async fn protection_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
     let path = std::env::temp_dir().join(format!("blu-prices-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, PRICES).unwrap();
     let source = format!("fixed:{}", path.display());
     let mut vars = vec![("PRICE_SOURCE", source.as_str()), ("TEST_CLOCK", "1")];
     vars.extend_from_slice(extra);
-    spawn_with(&vars).await
+    test_vars(&vars).await
+}
+
+async fn spawn_protection(extra: &[(&str, &str)]) -> TestApp {
+    spawn_from(protection_vars(extra).await).await
+}
+
+/// The server's own database, opened beside it (to look past a closed account).
+async fn database(vars: &HashMap<String, String>) -> blu_store::Database {
+    blu_store::connect(
+        vars.get("DATABASE_URL").map(String::as_str),
+        &PathBuf::from(&vars["DATA_DIR"]),
+        2,
+    )
+    .await
+    .unwrap()
+}
+
+/// Every protection's status, sorted (each test has its own database).
+async fn protection_statuses(vars: &HashMap<String, String>) -> Vec<String> {
+    const SQL: &str = "SELECT status FROM protections ORDER BY status";
+    match database(vars).await {
+        blu_store::Database::Postgres(store) => sqlx::query_scalar(SQL)
+            .fetch_all(store.pg_pool())
+            .await
+            .unwrap(),
+        blu_store::Database::Sqlite(store) => sqlx::query_scalar(SQL)
+            .fetch_all(store.sqlite_pool())
+            .await
+            .unwrap(),
+    }
+}
+
+/// Every ledger entry of a portfolio, oldest first (operator read: it outlives the account).
+async fn ledger_of(vars: &HashMap<String, String>, portfolio_id: &str) -> Vec<Value> {
+    let (entries, _) = database(vars)
+        .await
+        .portfolio_store()
+        .verification_input(portfolio_id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the portfolio exists");
+    entries
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect()
 }
 
 fn dec_of(v: &Value) -> Decimal {
@@ -94,21 +143,36 @@ impl TestApp {
         dec_of(&self.json_ok("/api/v1/portfolio", token).await["cashIrr"])
     }
 
-    /// A funded user and a bought 30-day protection of their whole BTC holding.
-    async fn protected_btc(&self) -> (Session, String, Value) {
-        let (session, portfolio_id) = self.funded_with_cash().await;
+    /// Quotes and buys a protection of the caller's whole holding of `asset`; returns it.
+    pub(crate) async fn protect(&self, token: &str, asset: &str, days: u32) -> Value {
         let quote = self
-            .protection_quote(&session.access, "assetId=BTC&durationDays=30")
+            .protection_quote(token, &format!("assetId={asset}&durationDays={days}"))
             .await;
         let r = self
             .buy_protection(
-                &session.access,
+                token,
                 json!({"quoteId": quote["quote"]["quoteId"], "acknowledgedPremium": true}),
             )
             .await;
         let body: Value = r.json().await.unwrap();
         assert!(body["protection"].is_object(), "{body}");
-        (session, portfolio_id, body["protection"].clone())
+        body["protection"].clone()
+    }
+
+    /// A funded user and a bought 30-day protection of their whole BTC holding.
+    async fn protected_btc(&self) -> (Session, String, Value) {
+        let (session, portfolio_id) = self.funded_with_cash().await;
+        let protection = self.protect(&session.access, "BTC", 30).await;
+        (session, portfolio_id, protection)
+    }
+
+    async fn set_regime(&self, asset: &str, body: Value) -> reqwest::Response {
+        self.admin(
+            Method::PUT,
+            &format!("/admin/v1/overrides/volatility/{asset}"),
+            Some(body),
+        )
+        .await
     }
 
     async fn assert_verified(&self, portfolio_id: &str) {
@@ -504,4 +568,318 @@ async fn an_in_the_money_protection_pays_strike_minus_spot_per_unit_at_settlemen
         "{history}"
     );
     app.assert_verified(&portfolio_id).await;
+}
+
+#[tokio::test]
+async fn a_protection_past_expiry_waits_for_a_fresh_price_and_settles_on_the_next_run() {
+    // Simulated prices (pinned ones are always fresh) that only the `prices` job refreshes.
+    let app =
+        spawn_from(test_vars(&[("TEST_CLOCK", "1"), ("PRICE_REFRESH_SECONDS", "3600")]).await)
+            .await;
+    let (session, portfolio_id, protection) = app.protected_btc().await;
+    let token = session.access.as_str();
+    let path = format!("/api/v1/protection/{}", protection["id"].as_str().unwrap());
+    let cash = app.cash(token).await;
+    app.advance_clock(json!({"seconds": 30 * 86_400 + 1})).await;
+
+    // Past expiry, but the last BTC price is 30 days old: no settlement at a stale price.
+    let waiting = app.job_result("protection-expiry").await;
+    assert_eq!(
+        waiting,
+        json!({"checked": 1, "exercised": 0, "expired": 0, "waiting": 1})
+    );
+    assert_eq!(app.json_ok(&path, token).await["status"], "ACTIVE");
+    assert_eq!(app.cash(token).await, cash);
+    let still = app.job_result("protection-expiry").await;
+    assert_eq!(still["waiting"], 1, "{still}");
+
+    let refreshed = app.job_result("prices").await;
+    assert_eq!(refreshed["fxUpdated"], true, "{refreshed}");
+    let settled = app.job_result("protection-expiry").await;
+    assert_eq!(settled["checked"], 1, "{settled}");
+    assert_eq!(settled["waiting"], 0, "{settled}");
+    assert_eq!(
+        settled["exercised"].as_u64().unwrap() + settled["expired"].as_u64().unwrap(),
+        1,
+        "{settled}"
+    );
+    let p = app.json_ok(&path, token).await;
+    assert!(
+        p["status"] == "EXPIRED" || p["status"] == "EXERCISED",
+        "{p}"
+    );
+    assert_eq!(
+        app.cash(token).await,
+        cash + dec_of(&p["settlementIrr"]),
+        "a payout (if any) is credited once"
+    );
+    assert_eq!(app.job_result("protection-expiry").await["checked"], 0);
+    app.assert_verified(&portfolio_id).await;
+}
+
+#[tokio::test]
+async fn closing_the_account_cancels_each_active_protection_on_the_ledger_and_the_chain_verifies() {
+    let vars = protection_vars(&[]).await;
+    let app = spawn_from(vars.clone()).await;
+    let (session, portfolio_id, btc) = app.protected_btc().await;
+    let token = session.access.as_str();
+    let r = app
+        .post_auth(
+            "/api/v1/protection",
+            token,
+            json!({"assetId": "ETH", "durationMonths": 2, "acknowledgedPremium": true}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let eth: Value = r.json().await.unwrap();
+    let cash = app.cash(token).await;
+    let before = app.verify_ledger(&portfolio_id).await;
+
+    let r = app
+        .send(
+            Method::DELETE,
+            "/api/v1/profile",
+            token,
+            Some(json!({"confirm": true})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["success"], true);
+    assert!(body["deletedAt"].is_string(), "{body}");
+    assert_eq!(
+        app.get_auth("/api/v1/profile", token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the sessions are revoked"
+    );
+
+    let report = app.verify_ledger(&portfolio_id).await;
+    assert_eq!(report["chain"]["valid"], true, "{report}");
+    assert_eq!(report["replay"]["matches"], true, "{report}");
+    let count = before["entryCount"].as_u64().unwrap();
+    assert_eq!(report["entryCount"], count + 2, "{report}");
+    let ledger = ledger_of(&vars, &portfolio_id).await;
+    let cancels = &ledger[ledger.len() - 2..];
+    let mut cancelled: Vec<&Value> = Vec::new();
+    for entry in cancels {
+        assert_eq!(entry["entryType"], "PROTECTION_CANCEL", "{entry}");
+        assert_eq!(entry["amountIrr"], 0, "{entry}");
+        assert_eq!(entry["boundary"], "SAFE");
+        assert_eq!(
+            entry["beforeSnapshot"]["cashIrr"], entry["afterSnapshot"]["cashIrr"],
+            "no refund"
+        );
+        assert_eq!(dec_of(&entry["afterSnapshot"]["cashIrr"]), cash);
+        cancelled.push(&entry["protectionId"]);
+    }
+    assert_eq!(
+        cancelled,
+        [&btc["id"], &eth["protection"]["id"]],
+        "oldest first"
+    );
+    assert_eq!(cancels[0]["prevHash"], before["headHash"]);
+    assert_eq!(cancels[1]["prevHash"], cancels[0]["entryHash"]);
+    assert_eq!(protection_statuses(&vars).await, ["CANCELLED", "CANCELLED"]);
+}
+
+#[tokio::test]
+async fn closing_an_account_with_an_active_loan_is_refused_and_changes_nothing() {
+    let vars = protection_vars(&[]).await;
+    let app = spawn_from(vars.clone()).await;
+    let (session, portfolio_id, _) = app.with_l1_loan().await;
+    let token = session.access.as_str();
+    // The collateral is frozen; it may still be protected.
+    let protection = app.protect(token, "BTC", 30).await;
+    let profile = app.json_ok("/api/v1/profile", token).await;
+    let before = app.verify_ledger(&portfolio_id).await;
+    let cash = app.cash(token).await;
+
+    let r = app
+        .send(
+            Method::DELETE,
+            "/api/v1/profile",
+            token,
+            Some(json!({"confirm": true})),
+            None,
+        )
+        .await;
+    assert_error(r, StatusCode::CONFLICT, "ACTIVE_LOANS_EXIST").await;
+
+    assert_eq!(app.json_ok("/api/v1/profile", token).await, profile);
+    let after = app.verify_ledger(&portfolio_id).await;
+    assert_eq!(after["entryCount"], before["entryCount"]);
+    assert_eq!(after["headHash"], before["headHash"]);
+    assert_eq!(app.cash(token).await, cash);
+    let active = app.json_ok("/api/v1/protection/active", token).await;
+    assert_eq!(active["protections"][0]["id"], protection["id"]);
+    assert_eq!(active["protections"][0]["status"], "ACTIVE");
+    assert_eq!(protection_statuses(&vars).await, ["ACTIVE"]);
+    let loans = app.json_ok("/api/v1/loans?status=ACTIVE", token).await;
+    assert_eq!(loans["loans"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_operator_regime_scales_the_implied_volatility_of_quotes_holdings_and_purchases() {
+    let app = spawn_protection(&[("PROTECTION_PRICING_MODEL", "BLACK_SCHOLES")]).await;
+    let (session, portfolio_id) = app.funded_with_cash().await;
+    let token = session.access.as_str();
+    let query = "assetId=BTC&durationDays=30";
+    let normal = app.protection_quote(token, query).await["quote"].clone();
+    assert_eq!(normal["volatilityRegime"], "NORMAL");
+    let normal_iv = dec_of(&normal["impliedVolatility"]);
+
+    let r = app
+        .set_regime("BTC", json!({"regime": "HIGH", "reason": "halving week"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let set: Value = r.json().await.unwrap();
+    assert_eq!(set["assetId"], "BTC");
+    assert_eq!(set["regime"], "HIGH");
+    assert_eq!(set["reason"], "halving week");
+    assert!(set["setAt"].is_string(), "{set}");
+    let overrides: Value = app
+        .admin_get("/admin/v1/overrides")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overrides["volatility"], json!([set]));
+    assert!(overrides["prices"].is_array(), "{overrides}");
+
+    let high = app.protection_quote(token, query).await["quote"].clone();
+    assert_eq!(high["volatilityRegime"], "HIGH");
+    assert_eq!(
+        dec_of(&high["impliedVolatility"]),
+        normal_iv * dec!(1.35),
+        "{high}"
+    );
+    assert!(dec_of(&high["premiumPct"]) > dec_of(&normal["premiumPct"]));
+    let holdings = app.json_ok("/api/v1/protection/holdings", token).await;
+    let volatility = |asset: &str| {
+        holdings["holdings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["assetId"] == asset)
+            .unwrap_or_else(|| panic!("no {asset} in {holdings}"))["volatility"]
+            .clone()
+    };
+    assert_eq!(
+        volatility("BTC"),
+        json!({"iv": high["impliedVolatility"], "regime": "HIGH", "regimeColor": "#EF4444"})
+    );
+    assert_eq!(volatility("ETH")["regime"], "NORMAL", "per asset");
+
+    let r = app
+        .admin(Method::DELETE, "/admin/v1/overrides/volatility/BTC", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"cleared": true}));
+    let back = app.protection_quote(token, query).await["quote"].clone();
+    assert_eq!(back["volatilityRegime"], "NORMAL");
+    assert_eq!(back["impliedVolatility"], normal["impliedVolatility"]);
+    assert_eq!(back["premiumPct"], normal["premiumPct"]);
+    let overrides: Value = app
+        .admin_get("/admin/v1/overrides")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overrides["volatility"], json!([]));
+
+    // A one-step purchase prices under the regime in force when it runs.
+    let r = app.set_regime("BTC", json!({"regime": "extreme"})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["regime"], "EXTREME");
+    let r = app
+        .post_auth(
+            "/api/v1/protection",
+            token,
+            json!({"assetId": "BTC", "durationDays": 30, "acknowledgedPremium": true}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let bought: Value = r.json().await.unwrap();
+    assert_eq!(
+        dec_of(&bought["protection"]["impliedVolatility"]),
+        normal_iv * dec!(1.60)
+    );
+    app.assert_verified(&portfolio_id).await;
+}
+
+#[tokio::test]
+async fn a_volatility_regime_needs_a_known_eligible_asset_and_a_known_regime() {
+    let app = spawn_protection(&[]).await;
+    for (asset, body, status, code) in [
+        (
+            "DOGE",
+            json!({"regime": "HIGH"}),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            "USDT",
+            json!({"regime": "HIGH"}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "IRR_FIXED_INCOME",
+            json!({"regime": "LOW"}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "BTC",
+            json!({"regime": "WILD"}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "BTC",
+            json!({"regime": 1.35}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "BTC",
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "BTC",
+            json!({"regime": "HIGH", "reason": "x".repeat(501)}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        ),
+    ] {
+        let body = assert_error(app.set_regime(asset, body).await, status, code).await;
+        if code == "VALIDATION_ERROR" {
+            assert!(body["error"]["details"]["fields"].is_array(), "{body}");
+        }
+    }
+    let anonymous = app
+        .client
+        .put(app.url("/admin/v1/overrides/volatility/BTC"))
+        .json(&json!({"regime": "HIGH"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    let overrides: Value = app
+        .admin_get("/admin/v1/overrides")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overrides["volatility"], json!([]), "nothing was stored");
+    let r = app
+        .admin(Method::DELETE, "/admin/v1/overrides/volatility/ETH", None)
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "clearing an unset regime is fine"
+    );
 }

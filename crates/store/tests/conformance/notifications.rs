@@ -165,7 +165,7 @@ impl TestDb {
     }
 
     /// An ACTIVE 30-day BTC protection expiring at `expires`.
-    async fn protection(&self, portfolio: Uuid, expires: Timestamp) -> Uuid {
+    pub(super) async fn protection(&self, portfolio: Uuid, expires: Timestamp) -> Uuid {
         let id = Uuid::new_v4();
         let args = vec![
             Arg::Id(id),

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use blu_app::ports::{
-    IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, LedgerQuery, NewActivity,
-    PortfolioChange, PortfolioStore, RiskUpdate, SettingsUpdate, TradeQuote, new_holding_id,
+    AccountClosure, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, LedgerQuery,
+    NewActivity, PortfolioChange, PortfolioStore, ProtectionStore, ProtectionWrite, RiskUpdate,
+    SettingsUpdate, TradeQuote, new_holding_id,
 };
 use blu_domain::fixed_income::Lot;
 use blu_domain::ledger::{NewEntry, UuidText, verify};
@@ -21,6 +22,13 @@ use super::{Backend, TestDb, t0};
 
 impl TestDb {
     pub(super) fn portfolios(&self) -> Arc<dyn PortfolioStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
+            Backend::Postgres { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
+    pub(super) fn protections(&self) -> Arc<dyn ProtectionStore> {
         match &self.backend {
             Backend::Sqlite { store, .. } => Arc::new(store.clone()),
             Backend::Postgres { store, .. } => Arc::new(store.clone()),
@@ -375,10 +383,93 @@ pub(super) async fn consent_needs_a_score_and_settings_and_deletion_round_trip(d
     assert_eq!(profile.risk_score, Some(6));
     assert!(profile.consent_risk && profile.consent_loss && profile.consent_no_guarantee);
     assert_eq!(profile.settings.notification_token.as_deref(), Some("tok"));
+    // A user without a portfolio closes with nothing to cancel.
+    let tx = store.lock(user).await.unwrap().expect("the user exists");
+    assert!(tx.portfolio().is_none());
+    tx.close_account(AccountClosure {
+        cancellations: Vec::new(),
+        anonymised_phone: "deleted:x".into(),
+        now: t0(),
+    })
+    .await
+    .unwrap();
+    assert!(store.profile(user).await.unwrap().is_none());
+    assert!(store.lock(user).await.unwrap().is_none());
+}
+
+pub(super) async fn closing_an_account_cancels_its_protection_on_the_ledger_and_revokes_sessions(
+    db: &TestDb,
+) {
+    let user = db.scored_user().await;
+    let (portfolio_id, state) = create(db, user).await;
+    db.protection(portfolio_id, t0().plus_days(10)).await;
+    let session = super::session(user, t0(), 'a');
+    db.store.create_session(&session).await.unwrap();
+    let store = db.portfolios();
+    let mut tx = store.lock(user).await.unwrap().expect("the user exists");
+    let record = tx.portfolio().cloned().expect("a portfolio");
+    let mut found = tx.protections().await.unwrap().remove(0);
+    let later = t0().plus_seconds(60);
+    found.protection.cancel(later).unwrap();
+    let entry = NewEntry::new(
+        uuid_text(Uuid::now_v7()),
+        uuid_text(portfolio_id),
+        EntryType::ProtectionCancel,
+        later,
+        Snapshot::empty(),
+        Snapshot::empty(),
+        Boundary::Safe,
+        "Protection cancelled for BTC",
+    )
+    .seal(record.head.as_ref())
+    .unwrap();
+    let cancellation = PortfolioChange {
+        portfolio_id,
+        create: false,
+        cash: state.cash,
+        holdings: state.holdings.clone(),
+        status: PortfolioStatus::Balanced,
+        entry,
+        activity: activity(EntryType::ProtectionCancel),
+        consumed_quote: None,
+        protections: vec![ProtectionWrite::Transition {
+            record: found,
+            notification: None,
+        }],
+        idempotency: None,
+        rebalanced: false,
+        now: later,
+        loans: Vec::new(),
+    };
+    tx.close_account(AccountClosure {
+        cancellations: vec![cancellation],
+        anonymised_phone: "deleted:y".into(),
+        now: later,
+    })
+    .await
+    .unwrap();
+
+    let (entries, after) = store
+        .verification_input(portfolio_id)
+        .await
+        .unwrap()
+        .expect("the ledger outlives the account");
+    let types: Vec<EntryType> = entries.iter().map(|e| e.entry_type).collect();
     assert_eq!(
-        store.delete_account(user, "deleted:x", t0()).await.unwrap(),
-        blu_app::ports::AccountDeletion::Deleted
+        types,
+        [EntryType::PortfolioCreated, EntryType::ProtectionCancel]
     );
+    assert_eq!(after, state, "cancelling moves no money");
+    assert!(
+        db.protections()
+            .due_protections(t0().plus_days(365))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no protection is ACTIVE any more"
+    );
+    let revoked = db.store.session(session.id).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(later));
     assert!(store.profile(user).await.unwrap().is_none());
     assert!(store.lock(user).await.unwrap().is_none());
 }

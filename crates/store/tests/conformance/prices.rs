@@ -1,6 +1,8 @@
-//! Conformance cases of the price store (`PriceStore`), on both backends.
+//! Conformance cases of the price store (`PriceStore`) and of the operator's volatility regimes
+//! (`ProtectionStore`), on both backends.
 
-use blu_app::ports::{FxQuote, PriceOverride, PriceQuote, PriceWrite, RunStatus};
+use blu_app::ports::{FxQuote, PriceOverride, PriceQuote, PriceWrite, RegimeSetting, RunStatus};
+use blu_domain::protection::VolatilityRegime;
 use blu_domain::{AssetId, Timestamp};
 use rust_decimal_macros::dec;
 
@@ -124,6 +126,48 @@ async fn overrides_are_replaced_per_subject_and_deleted_once(db: &TestDb) {
     assert_eq!(store.load_prices().await.unwrap().overrides.len(), 1);
 }
 
+async fn a_volatility_regime_is_set_per_asset_replaced_and_cleared_once(db: &TestDb) {
+    let store = db.protections();
+    assert!(store.volatility_regimes().await.unwrap().is_empty());
+    let mut btc = RegimeSetting {
+        asset: AssetId::Btc,
+        regime: VolatilityRegime::Elevated,
+        reason: Some("halving week".to_owned()),
+        set_at: t0(),
+    };
+    store.set_volatility_regime(&btc).await.unwrap();
+    btc.regime = VolatilityRegime::High;
+    btc.reason = None;
+    btc.set_at = t0().plus_seconds(90);
+    store.set_volatility_regime(&btc).await.unwrap();
+    let sol = RegimeSetting {
+        asset: AssetId::Sol,
+        regime: VolatilityRegime::Low,
+        reason: None,
+        set_at: t0(),
+    };
+    store.set_volatility_regime(&sol).await.unwrap();
+    let mut stored = store.volatility_regimes().await.unwrap();
+    stored.sort_by_key(|s| s.asset);
+    assert_eq!(
+        stored,
+        vec![btc, sol.clone()],
+        "one row per asset, the latest wins"
+    );
+    assert!(store.clear_volatility_regime(AssetId::Btc).await.unwrap());
+    assert!(!store.clear_volatility_regime(AssetId::Btc).await.unwrap());
+    assert_eq!(store.volatility_regimes().await.unwrap(), vec![sol]);
+    // The database refuses a regime it does not know, whatever the caller.
+    assert!(
+        db.execute(
+            "INSERT INTO volatility_regimes (asset_id, regime, set_at) \
+             VALUES ('ETH', 'WILD', '2026-01-20T12:00:00Z')"
+        )
+        .await
+        .is_err()
+    );
+}
+
 async fn a_prices_tick_reports_finished_only_once_its_run_has_ended(db: &TestDb) {
     let store = &db.store;
     let slot = Timestamp::parse_rfc3339("2026-01-20T12:00:30Z").unwrap();
@@ -188,6 +232,7 @@ conformance!(
     prices_and_fx_round_trip_with_their_own_timestamps,
     the_daily_close_is_the_last_price_seen_that_utc_day,
     overrides_are_replaced_per_subject_and_deleted_once,
+    a_volatility_regime_is_set_per_asset_replaced_and_cleared_once,
     a_prices_tick_reports_finished_only_once_its_run_has_ended,
     old_chart_points_are_pruned_but_daily_closes_stay,
 );

@@ -450,7 +450,11 @@ pub(super) async fn a_protection_leaves_active_once_with_its_notification_in_the
     );
     // Push data is text: a number written by the settlement is delivered as its digits, so the
     // row never blocks the outbox (FCM takes string values only); nulls are dropped.
-    let claimed = db.protection_outbox().claim_due(at, 10, 5).await.unwrap();
+    let claimed = db
+        .protection_outbox()
+        .claim_due(at, 10, 5, at.plus_seconds(600))
+        .await
+        .unwrap();
     let payout = claimed
         .iter()
         .find(|n| n.kind == "PROTECTION_PAYOUT")
