@@ -391,15 +391,7 @@ impl TestApp {
     async fn customer(&self, device: &str) -> Customer {
         let (session, portfolio_id) = self.funded(1_000_000_000).await;
         let settings = json!({"notificationsEnabled": true, "notificationToken": device});
-        let r = self
-            .send(
-                Method::PUT,
-                "/api/v1/profile/settings",
-                &session.access,
-                Some(settings),
-                None,
-            )
-            .await;
+        let r = self.put_settings(&session.access, settings).await;
         assert_eq!(r.status(), StatusCode::OK);
         let id = session.body["user"]["id"].as_str().unwrap().to_owned();
         Customer {

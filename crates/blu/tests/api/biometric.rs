@@ -30,12 +30,9 @@ fn sign(key: &SigningKey, challenge: &str) -> String {
 
 async fn enrol(app: &TestApp, token: &str, device_id: &str, key: &SigningKey) -> Value {
     let response = app
-        .send(
-            Method::PUT,
-            "/api/v1/profile/settings",
+        .put_settings(
             token,
-            Some(json!({"biometric": {"deviceId": device_id, "publicKey": spki(key)}})),
-            None,
+            json!({"biometric": {"deviceId": device_id, "publicKey": spki(key)}}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -48,6 +45,11 @@ async fn challenge(app: &TestApp, device_id: &str) -> String {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["expiresIn"], 60);
     body["challenge"].as_str().unwrap().to_owned()
+}
+
+/// The one answer to every device-login failure.
+async fn refused(response: reqwest::Response) {
+    assert_error(response, StatusCode::BAD_REQUEST, "BIOMETRIC_INVALID").await;
 }
 
 async fn answer(
@@ -95,12 +97,7 @@ async fn an_enrolled_device_logs_in_by_signing_a_challenge_that_then_cannot_be_r
     );
 
     // Replaying the same answer: the challenge was used.
-    assert_error(
-        answer(&app, "ios-7F3A", &issued, &signature).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(answer(&app, "ios-7F3A", &issued, &signature).await).await;
 }
 
 #[tokio::test]
@@ -112,26 +109,11 @@ async fn a_wrong_key_an_unknown_device_and_an_expired_challenge_are_refused() {
 
     // A signature by another key burns the challenge: the right signature no longer helps.
     let issued = challenge(&app, "android-1").await;
-    assert_error(
-        answer(&app, "android-1", &issued, &sign(&device_key(8), &issued)).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
-    assert_error(
-        answer(&app, "android-1", &issued, &sign(&key, &issued)).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(answer(&app, "android-1", &issued, &sign(&device_key(8), &issued)).await).await;
+    refused(answer(&app, "android-1", &issued, &sign(&key, &issued)).await).await;
 
     // Unknown device: no challenge is issued.
-    assert_error(
-        app.post(PATH, json!({"deviceId": "never-enrolled"})).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(app.post(PATH, json!({"deviceId": "never-enrolled"})).await).await;
 
     // A challenge answered after its 60 s.
     let issued = challenge(&app, "android-1").await;
@@ -139,27 +121,12 @@ async fn a_wrong_key_an_unknown_device_and_an_expired_challenge_are_refused() {
         app.advance_clock(json!({"seconds": 61})).await.status(),
         StatusCode::OK
     );
-    assert_error(
-        answer(&app, "android-1", &issued, &sign(&key, &issued)).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(answer(&app, "android-1", &issued, &sign(&key, &issued)).await).await;
 
     // A challenge of another device, and garbage.
     let issued = challenge(&app, "android-1").await;
-    assert_error(
-        answer(&app, "never-enrolled", &issued, &sign(&key, &issued)).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
-    assert_error(
-        answer(&app, "android-1", "not-a-challenge", "AAAA").await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(answer(&app, "never-enrolled", &issued, &sign(&key, &issued)).await).await;
+    refused(answer(&app, "android-1", "not-a-challenge", "AAAA").await).await;
 }
 
 #[tokio::test]
@@ -171,19 +138,9 @@ async fn turning_biometrics_off_removes_the_device_and_a_re_enrolled_key_replace
     let pending = challenge(&app, "ios-1").await;
     enrol(&app, &session.access, "ios-1", &new).await;
     // The challenge issued for the old key died with it.
-    assert_error(
-        answer(&app, "ios-1", &pending, &sign(&old, &pending)).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(answer(&app, "ios-1", &pending, &sign(&old, &pending)).await).await;
     let issued = challenge(&app, "ios-1").await;
-    assert_error(
-        answer(&app, "ios-1", &issued, &sign(&old, &issued)).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(answer(&app, "ios-1", &issued, &sign(&old, &issued)).await).await;
     let issued = challenge(&app, "ios-1").await;
     assert_eq!(
         answer(&app, "ios-1", &issued, &sign(&new, &issued))
@@ -193,23 +150,12 @@ async fn turning_biometrics_off_removes_the_device_and_a_re_enrolled_key_replace
     );
 
     let response = app
-        .send(
-            Method::PUT,
-            "/api/v1/profile/settings",
-            &session.access,
-            Some(json!({"biometricEnabled": false})),
-            None,
-        )
+        .put_settings(&session.access, json!({"biometricEnabled": false}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let settings: Value = response.json().await.unwrap();
     assert_eq!(settings["biometricEnabled"], false);
-    assert_error(
-        app.post(PATH, json!({"deviceId": "ios-1"})).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(app.post(PATH, json!({"deviceId": "ios-1"})).await).await;
 }
 
 #[tokio::test]
@@ -225,15 +171,7 @@ async fn malformed_enrolments_and_requests_are_validation_errors_that_change_not
         json!({"biometric": {"deviceId": "ios-1"}}),
         json!({"biometric": "ios-1"}),
     ] {
-        let response = app
-            .send(
-                Method::PUT,
-                "/api/v1/profile/settings",
-                &session.access,
-                Some(body.clone()),
-                None,
-            )
-            .await;
+        let response = app.put_settings(&session.access, body.clone()).await;
         assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     }
     let profile: Value = app
@@ -294,16 +232,6 @@ async fn a_closed_account_cannot_log_in_with_its_device_key() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_error(
-        answer(&app, "ios-closed", &issued, &sign(&key, &issued)).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
-    assert_error(
-        app.post(PATH, json!({"deviceId": "ios-closed"})).await,
-        StatusCode::BAD_REQUEST,
-        "BIOMETRIC_INVALID",
-    )
-    .await;
+    refused(answer(&app, "ios-closed", &issued, &sign(&key, &issued)).await).await;
+    refused(app.post(PATH, json!({"deviceId": "ios-closed"})).await).await;
 }

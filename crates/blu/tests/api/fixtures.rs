@@ -75,6 +75,18 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// `PUT /profile/settings` with `body`.
+    pub async fn put_settings(&self, token: &str, body: Value) -> Response {
+        self.send(
+            reqwest::Method::PUT,
+            "/api/v1/profile/settings",
+            token,
+            Some(body),
+            None,
+        )
+        .await
+    }
+
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
         self.send(reqwest::Method::GET, path, token, None, None)
             .await

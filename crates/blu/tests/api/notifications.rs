@@ -45,15 +45,7 @@ impl TestApp {
     /// A logged-in user with these notification settings; returns the session and user id.
     async fn recipient(&self, settings: Value) -> (Session, String) {
         let session = self.login(&random_phone()).await;
-        let r = self
-            .send(
-                Method::PUT,
-                "/api/v1/profile/settings",
-                &session.access,
-                Some(settings),
-                None,
-            )
-            .await;
+        let r = self.put_settings(&session.access, settings).await;
         assert_eq!(r.status(), StatusCode::OK);
         let id = session.body["user"]["id"].as_str().unwrap().to_owned();
         (session, id)
@@ -363,12 +355,9 @@ async fn reminders_notify_an_installment_due_and_an_expiring_protection_once_how
     let (session, _, _) = app.with_l1_loan().await;
     let token = session.access.as_str();
     let r = app
-        .send(
-            Method::PUT,
-            "/api/v1/profile/settings",
+        .put_settings(
             token,
-            Some(json!({"notificationsEnabled": true, "notificationToken": "fcm-device-9"})),
-            None,
+            json!({"notificationsEnabled": true, "notificationToken": "fcm-device-9"}),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);

@@ -409,7 +409,7 @@ async fn profile_settings_update_and_account_deletion_revokes_the_session() {
     let app = spawn_priced().await;
     let (session, portfolio_id) = app.funded(100_000_000).await;
     let t = session.access.as_str();
-    let r = app.send(Method::PUT, "/api/v1/profile/settings", t, Some(json!({"language": "en", "notificationsEnabled": false, "notificationToken": "fcm-123"})), None).await;
+    let r = app.put_settings(t, json!({"language": "en", "notificationsEnabled": false, "notificationToken": "fcm-123"})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let settings: Value = r.json().await.unwrap();
     assert_eq!(
@@ -417,13 +417,7 @@ async fn profile_settings_update_and_account_deletion_revokes_the_session() {
         json!({"language": "en", "notificationsEnabled": false, "biometricEnabled": false})
     );
     let r = app
-        .send(
-            Method::PUT,
-            "/api/v1/profile/settings",
-            t,
-            Some(json!({"notificationToken": "x".repeat(513)})),
-            None,
-        )
+        .put_settings(t, json!({"notificationToken": "x".repeat(513)}))
         .await;
     assert_error(r, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     let r = app
