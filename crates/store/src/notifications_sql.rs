@@ -33,6 +33,7 @@ macro_rules! due_sql {
              u.notifications_enabled, u.notification_token \
              FROM notifications n JOIN users u ON u.id = n.user_id \
              WHERE n.delivered_at IS NULL AND n.next_attempt_at <= $1 AND n.attempts < $2 \
+             AND (n.last_error IS NULL OR n.last_error <> 'in flight') \
              ORDER BY n.next_attempt_at, n.id LIMIT $3 ",
             $lock
         )
@@ -40,9 +41,13 @@ macro_rules! due_sql {
 }
 pub(crate) use due_sql;
 
-/// The in-flight lease is `next_attempt_at`: a crashed sender's row is due again after it.
-pub const MARK_IN_FLIGHT: &str = "UPDATE notifications SET attempts = attempts + 1, \
-     last_error = 'in flight', next_attempt_at = $2 WHERE id = $1";
+/// A claim holds the row until `next_attempt_at`: a crashed sender's unsent rows are due again
+/// after it.
+pub const CLAIM: &str =
+    "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = $1";
+
+/// Set just before the push is sent; such a row is never claimed again (at most once).
+pub const MARK_SENDING: &str = "UPDATE notifications SET last_error = 'in flight' WHERE id = $1";
 
 pub const MARK_DELIVERED: &str =
     "UPDATE notifications SET delivered_at = $2, last_error = NULL WHERE id = $1";

@@ -107,7 +107,7 @@ impl NotificationStore for PgStore {
             .map_err(map_sqlx)?;
         let claimed = rows.iter().map(pending).collect::<StoreResult<Vec<_>>>()?;
         for n in &claimed {
-            sqlx::query(sql::MARK_IN_FLIGHT)
+            sqlx::query(sql::CLAIM)
                 .bind(n.id)
                 .bind(at(in_flight_until)?)
                 .execute(&mut *tx)
@@ -116,6 +116,15 @@ impl NotificationStore for PgStore {
         }
         tx.commit().await.map_err(map_sqlx)?;
         Ok(claimed)
+    }
+
+    async fn mark_sending(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query(sql::MARK_SENDING)
+            .bind(id)
+            .execute(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
     }
 
     async fn mark_delivered(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {

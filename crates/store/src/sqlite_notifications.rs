@@ -107,7 +107,7 @@ impl NotificationStore for SqliteStore {
             .map_err(map_sqlx)?;
         let claimed = rows.iter().map(pending).collect::<StoreResult<Vec<_>>>()?;
         for n in &claimed {
-            sqlx::query(sql::MARK_IN_FLIGHT)
+            sqlx::query(sql::CLAIM)
                 .bind(uuid_text(n.id))
                 .bind(at(in_flight_until)?)
                 .execute(&mut *tx)
@@ -116,6 +116,15 @@ impl NotificationStore for SqliteStore {
         }
         tx.commit().await.map_err(map_sqlx)?;
         Ok(claimed)
+    }
+
+    async fn mark_sending(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query(sql::MARK_SENDING)
+            .bind(uuid_text(id))
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
     }
 
     async fn mark_delivered(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {

@@ -1,4 +1,4 @@
-//! Notifications: delivering the outbox through the push port and the
+//! Notifications: delivering the outbox through the push port (at most once per key) and the
 //! daily reminders (business-rules §10). Copy follows the Communication Doctrine (§9.6):
 //! concise, state-focused, concrete dates, no forbidden words.
 
@@ -18,13 +18,13 @@ use crate::ports::{
 };
 
 /// Rows claimed per batch, and batches per run (a run delivers at most 1,000 rows). A batch is
-/// sent one row at a time, so it must finish well within the in-flight lease: 20 sends at the
-/// push client's 5 s timeout take under two minutes.
+/// sent one row at a time, so it must finish well within the claim: 20 sends at the push
+/// client's 5 s timeout take under two minutes.
 const BATCH: u32 = 20;
 const MAX_BATCHES: usize = 50;
-/// How long a claimed row stays with its sender; after that (the sender crashed) it is due
-/// again.
-pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(600);
+/// How long a claimed row stays with its sender; a row whose send never started (the sender
+/// crashed first) is due again after it.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(600);
 /// Attempts before a row is abandoned (provider unavailable each time).
 pub const MAX_ATTEMPTS: i32 = 5;
 /// First retry delay; doubles per further attempt.
@@ -76,7 +76,7 @@ impl NotificationService {
             let now = self.clock.now();
             let batch = self
                 .store
-                .claim_due(now, BATCH, MAX_ATTEMPTS, now.plus_duration(IN_FLIGHT_LEASE))
+                .claim_due(now, BATCH, MAX_ATTEMPTS, now.plus_duration(CLAIM_LEASE))
                 .await?;
             if batch.is_empty() {
                 break;
@@ -101,6 +101,7 @@ impl NotificationService {
                     data: row.data.clone(),
                 };
                 let now = self.clock.now();
+                self.store.mark_sending(row.id).await?;
                 match self.push.send(&message).await {
                     Ok(()) => {
                         self.store.mark_delivered(row.id, now).await?;

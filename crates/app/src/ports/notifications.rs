@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::StoreResult;
 
-/// Marker stored in `last_error` while a claimed row is being sent. A claim also moves the
-/// row's `next_attempt_at` to the end of its in-flight lease: a row left in flight by a crashed
-/// worker is claimed again after that (at least once: a lost notice is worse than a repeat).
+/// Marker stored in `last_error` just before a row's push is sent. Delivery is at most once per
+/// key (business-rules §10): a row a crashed worker may have sent is never claimed again. Rows
+/// it had claimed but not started are claimed again once their claim (`next_attempt_at`) ends.
 pub const IN_FLIGHT: &str = "in flight";
 /// Prefix of `last_error` for rows closed without sending (disabled, no token).
 pub const SKIPPED_PREFIX: &str = "skipped: ";
@@ -70,9 +70,9 @@ pub trait NotificationStore: Send + Sync {
     /// Adds a row due at `now`; `false` when its (kind, entity, dedupe key) already exists.
     async fn enqueue(&self, notification: &NewNotification, now: Timestamp) -> StoreResult<bool>;
 
-    /// Claims up to `limit` due rows with fewer than `max_attempts` attempts (SKIP LOCKED on
-    /// PostgreSQL): each gets one more attempt, the in-flight mark and `next_attempt_at =
-    /// in_flight_until`, so no other worker claims it before that lease ends.
+    /// Claims up to `limit` due rows with fewer than `max_attempts` attempts that were never
+    /// marked in flight (SKIP LOCKED on PostgreSQL): each gets one more attempt and
+    /// `next_attempt_at = in_flight_until`, so no other worker claims it before then.
     async fn claim_due(
         &self,
         now: Timestamp,
@@ -80,6 +80,9 @@ pub trait NotificationStore: Send + Sync {
         max_attempts: i32,
         in_flight_until: Timestamp,
     ) -> StoreResult<Vec<PendingNotification>>;
+
+    /// Marks a claimed row [`IN_FLIGHT`] just before its push is sent.
+    async fn mark_sending(&self, id: Uuid) -> StoreResult<()>;
 
     async fn mark_delivered(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
 

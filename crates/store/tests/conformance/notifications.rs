@@ -263,7 +263,7 @@ async fn a_notification_is_enqueued_once_per_key_and_claimed_once(db: &TestDb) {
             .await
             .unwrap()
             .is_empty(),
-        "a claimed row is in flight: nobody else claims it before its lease ends"
+        "a claimed row is held by its sender until its claim ends"
     );
     outbox.mark_delivered(row.id, t0()).await.unwrap();
     assert!(
@@ -280,36 +280,45 @@ async fn a_notification_is_enqueued_once_per_key_and_claimed_once(db: &TestDb) {
     );
 }
 
-async fn a_row_left_in_flight_by_a_crashed_sender_is_claimed_again_after_its_lease(db: &TestDb) {
+async fn a_crashed_senders_unsent_rows_are_claimed_again_but_never_the_row_it_was_sending(
+    db: &TestDb,
+) {
     let outbox = db.outbox();
     let user = db
         .recipient("+989121111113", true, Some("fcm-token-3"))
         .await;
     outbox.enqueue(&notice(user, "p3"), t0()).await.unwrap();
+    outbox.enqueue(&notice(user, "p4"), t0()).await.unwrap();
     let first = outbox
         .claim_due(t0(), 10, 5, in_flight_until(t0()))
         .await
         .unwrap();
-    assert_eq!(first.len(), 1);
-    // The sender dies here: the row is neither delivered nor failed.
-    let lease_end = in_flight_until(t0());
+    assert_eq!(first.len(), 2);
+    // The sender starts the first push and dies: neither row is delivered or failed.
+    outbox.mark_sending(first[0].id).await.unwrap();
+    let claim_end = in_flight_until(t0());
     assert!(
         outbox
             .claim_due(
-                lease_end.plus_seconds(-1),
+                claim_end.plus_seconds(-1),
                 10,
                 5,
-                in_flight_until(lease_end)
+                in_flight_until(claim_end)
             )
             .await
             .unwrap()
-            .is_empty()
+            .is_empty(),
+        "both rows are still claimed"
     );
     let again = outbox
-        .claim_due(lease_end, 10, 5, in_flight_until(lease_end))
+        .claim_due(claim_end, 10, 5, in_flight_until(claim_end))
         .await
         .unwrap();
-    assert_eq!(ids(&again), ids(&first));
+    assert_eq!(
+        ids(&again),
+        vec![first[1].id],
+        "the unsent row only: the other may have reached the device"
+    );
     assert_eq!(again[0].attempts, 2);
 }
 
@@ -534,7 +543,7 @@ async fn a_refreshed_status_is_stored_and_drift_time_kept_until_the_next_change(
 conformance!(
     a_refreshed_status_is_stored_and_drift_time_kept_until_the_next_change,
     a_notification_is_enqueued_once_per_key_and_claimed_once,
-    a_row_left_in_flight_by_a_crashed_sender_is_claimed_again_after_its_lease,
+    a_crashed_senders_unsent_rows_are_claimed_again_but_never_the_row_it_was_sending,
     a_failed_notification_is_retried_from_its_next_attempt_until_the_maximum,
     a_skipped_notification_is_closed_and_claims_respect_the_limit,
     an_unregistered_token_is_cleared_only_while_it_is_still_the_users,
