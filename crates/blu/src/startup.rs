@@ -59,8 +59,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Opens the database (running migrations) as configured, with its concrete backend.
 pub async fn open_database(config: &Config) -> anyhow::Result<blu_store::Database> {
-    blu_store::connect(
+    blu_store::connect_with_replica(
         config.database_url.as_deref(),
+        config.database_replica_url.as_deref(),
         &config.data_dir,
         config.database_max_connections,
     )

@@ -123,6 +123,28 @@ pub async fn connect(
     Ok(database)
 }
 
+/// `connect`, then sends lag-tolerant reads to `replica_url` (PostgreSQL only).
+pub async fn connect_with_replica(
+    database_url: Option<&str>,
+    replica_url: Option<&str>,
+    data_dir: &Path,
+    pg_max_connections: u32,
+) -> anyhow::Result<Database> {
+    let database = connect(database_url, data_dir, pg_max_connections).await?;
+    let Some(replica) = replica_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(database);
+    };
+    if !(replica.starts_with("postgres://") || replica.starts_with("postgresql://")) {
+        bail!("DATABASE_REPLICA_URL must be a postgres:// or postgresql:// URL");
+    }
+    match database {
+        Database::Postgres(store) => Ok(Database::Postgres(
+            store.with_replica(replica, pg_max_connections).await?,
+        )),
+        Database::Sqlite(_) => bail!("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL"),
+    }
+}
+
 /// `connect` with the default PostgreSQL pool size, behind the port.
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     Ok(connect(database_url, data_dir, DEFAULT_PG_MAX_CONNECTIONS)

@@ -28,23 +28,45 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Reads that tolerate replication lag (history pages, price history, ledger verification)
+    /// go here: the `DATABASE_REPLICA_URL` pool, or the primary's when none is configured.
+    read_pool: PgPool,
+    has_replica: bool,
 }
 
 impl PgStore {
     /// Connects a pool of at most `max_connections` (configuration) to `url`.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgStore> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+        let pool = pool(url, max_connections)
             .await
             .context("connecting to PostgreSQL")?;
-        Ok(PgStore { pool })
+        Ok(PgStore::from_pool(pool))
+    }
+
+    /// Sends the lag-tolerant reads to a read replica (a pool of the same size).
+    pub async fn with_replica(self, url: &str, max_connections: u32) -> anyhow::Result<PgStore> {
+        let read_pool = pool(url, max_connections)
+            .await
+            .context("connecting to the PostgreSQL read replica")?;
+        Ok(PgStore {
+            read_pool,
+            has_replica: true,
+            ..self
+        })
     }
 
     /// Wraps an existing pool (tests, tools).
     pub fn from_pool(pool: PgPool) -> PgStore {
-        PgStore { pool }
+        PgStore {
+            read_pool: pool.clone(),
+            pool,
+            has_replica: false,
+        }
+    }
+
+    /// The pool of reads that tolerate replication lag.
+    pub fn read_pool(&self) -> &PgPool {
+        &self.read_pool
     }
 
     /// Applies pending migrations. Safe to run from several processes at once: sqlx takes an
@@ -87,6 +109,14 @@ impl PgStore {
             .map_err(map_sqlx)?;
         rows.iter().map(asset_row).collect()
     }
+}
+
+async fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect(url)
+        .await
 }
 
 fn other(e: anyhow::Error) -> StoreError {
@@ -507,6 +537,12 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await
             .map_err(map_sqlx)?;
+        if self.has_replica {
+            sqlx::query("SELECT 1")
+                .execute(&self.read_pool)
+                .await
+                .map_err(map_sqlx)?;
+        }
         Ok(())
     }
 }

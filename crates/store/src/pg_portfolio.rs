@@ -649,7 +649,7 @@ impl PortfolioStore for PgStore {
         .bind(to)
         .bind(before)
         .bind(i64::from(query.limit))
-        .fetch_all(self.pg_pool())
+        .fetch_all(self.read_pool())
         .await
         .map_err(map_sqlx)?;
         rows.iter().map(ledger_row).collect()
@@ -664,7 +664,7 @@ impl PortfolioStore for PgStore {
         ))
         .bind(user_id)
         .bind(id)
-        .fetch_optional(self.pg_pool())
+        .fetch_optional(self.read_pool())
         .await
         .map_err(map_sqlx)?;
         row.as_ref().map(ledger_row).transpose()
@@ -675,8 +675,9 @@ impl PortfolioStore for PgStore {
         portfolio_id: Uuid,
     ) -> StoreResult<Option<(Vec<LedgerEntry>, PortfolioState)>> {
         // One snapshot of the ledger and the balances (REPEATABLE READ), so a movement
-        // committing in between cannot show up as a difference.
-        let mut tx = self.pg_pool().begin().await.map_err(map_sqlx)?;
+        // committing in between cannot show up as a difference; on the read replica when there
+        // is one (a standby's snapshot is as consistent).
+        let mut tx = self.read_pool().begin().await.map_err(map_sqlx)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
             .await
@@ -722,7 +723,7 @@ impl PortfolioStore for PgStore {
 
     async fn portfolio_ids(&self) -> StoreResult<Vec<Uuid>> {
         let rows = sqlx::query("SELECT id FROM portfolios ORDER BY created_at, id")
-            .fetch_all(self.pg_pool())
+            .fetch_all(self.read_pool())
             .await
             .map_err(map_sqlx)?;
         rows.iter()
@@ -744,7 +745,7 @@ impl PortfolioStore for PgStore {
         .bind(user_id)
         .bind(before_id)
         .bind(i64::from(limit))
-        .fetch_all(self.pg_pool())
+        .fetch_all(self.read_pool())
         .await
         .map_err(map_sqlx)?;
         rows.iter().map(activity_row).collect()

@@ -175,7 +175,7 @@ impl PriceStore for PgStore {
         let rows = sqlx::query(q::SELECT_CLOSES_PG)
             .bind(asset.as_str())
             .bind(from_day)
-            .fetch_all(self.pg_pool())
+            .fetch_all(self.read_pool())
             .await
             .map_err(map_sqlx)?;
         rows.iter()

@@ -33,7 +33,7 @@ pub fn redis_url() -> Option<String> {
 }
 
 /// A fresh PostgreSQL database for one test, created through the configured server.
-async fn fresh_postgres_database(base: &str) -> String {
+pub async fn fresh_postgres_database(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("blu_test_{}", Uuid::new_v4().simple());
     let mut connection = sqlx::PgConnection::connect(base)

@@ -18,5 +18,6 @@ mod price_service;
 mod prices;
 mod protection;
 mod rebalance;
+mod replica;
 mod stream;
 mod trade;
