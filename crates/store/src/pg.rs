@@ -89,15 +89,14 @@ impl PgStore {
     /// clean. Background jobs use plain `pg_pool().begin()` as the owner instead.
     pub async fn tenant_tx(&self, user_id: Uuid) -> StoreResult<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        sqlx::query("SET LOCAL ROLE blu_app")
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-        sqlx::query("SELECT set_config('app.user_id', $1, true)")
-            .bind(user_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        // `set_config('role', …, true)` is `SET LOCAL ROLE`: both settings in one round trip.
+        sqlx::query(
+            "SELECT set_config('role', 'blu_app', true), set_config('app.user_id', $1, true)",
+        )
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
         Ok(tx)
     }
 
@@ -111,10 +110,17 @@ impl PgStore {
     }
 }
 
+/// A pool without sqlx's ping before every acquire: that ping is a database round trip on the
+/// request's path (1 of GET /portfolio's 7, bench/portfolio). A dead connection is still
+/// caught: sqlx checks each connection when it goes back to the pool (off the request path), a
+/// query on a broken one fails as `Unavailable` (503, the client retries) and closes it, and
+/// idle connections are recycled after ten minutes.
 async fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .idle_timeout(Duration::from_secs(600))
         .connect(url)
         .await
 }
