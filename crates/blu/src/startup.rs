@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use axum::ServiceExt;
 use axum::extract::Request;
 use blu_api::{ApiSettings, AppState};
@@ -80,6 +80,18 @@ impl Application {
     }
 
     async fn build_as(config: Config, serve_http: bool) -> anyhow::Result<Application> {
+        // A worker is always a second process beside `blu serve`; one SQLite file is for one
+        // instance (architecture.md), and `blu serve` runs the jobs itself there.
+        let on_postgres = config
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+        if !serve_http && !on_postgres {
+            bail!(
+                "blu worker needs a PostgreSQL DATABASE_URL: on SQLite, blu serve runs the jobs \
+                 itself (RUN_JOBS=true)"
+            );
+        }
         let database = open_database(&config).await?;
         let portfolio_store = database.portfolio_store();
         let notification_store = database.notification_store();

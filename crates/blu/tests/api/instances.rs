@@ -50,3 +50,15 @@ async fn two_instances_share_the_otp_send_limit_through_redis() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_worker_refuses_to_start_on_the_embedded_sqlite_database() {
+    let mut vars = test_vars(&[]).await;
+    vars.remove("DATABASE_URL");
+    let config = blu::config::Config::from_source(&vars).unwrap();
+    let error = blu::startup::Application::build_worker(config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{error:#}").contains("PostgreSQL"), "{error:#}");
+}
