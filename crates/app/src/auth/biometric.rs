@@ -12,7 +12,6 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use rand::TryRngCore;
-use sha2::{Digest, Sha256};
 
 /// How long a challenge can be answered.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(60);
@@ -58,9 +57,10 @@ pub fn new_challenge() -> (String, String) {
     (text, hash)
 }
 
-/// Lower-case hex SHA-256 of the challenge text (what the database keeps).
+/// Lower-case hex SHA-256 of the challenge text (what the database keeps), hashed like the
+/// refresh tokens.
 pub fn challenge_hash(challenge: &str) -> String {
-    hex::encode(Sha256::digest(challenge.as_bytes()))
+    super::tokens::token_hash(challenge)
 }
 
 /// The bytes of a challenge this server issued; `None` when it cannot be one.

@@ -7,7 +7,6 @@ mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blu_domain::Timestamp;
 use serde::Serialize;
 
 pub use status::{RefreshReport, StatusRefresh};
@@ -16,6 +15,7 @@ use crate::ports::{
     Clock, DueItem, NewNotification, NotificationStore, PushError, PushMessage, PushSender,
     StoreResult,
 };
+use crate::prices::utc_day;
 
 /// Rows claimed per batch, and batches per run (a run delivers at most 1,000 rows). A batch is
 /// sent one row at a time, so it must finish well within the claim: 20 sends at the push
@@ -176,10 +176,6 @@ fn retry_delay(attempts: i32) -> Duration {
     RETRY_BASE * 2u32.pow(doublings)
 }
 
-fn date(t: Timestamp) -> String {
-    t.to_rfc3339_millis().chars().take(10).collect()
-}
-
 fn notice(kind: &str, item: &DueItem, title: &str, body: String) -> NewNotification {
     let entity_id = item.id.to_string();
     NewNotification {
@@ -207,7 +203,7 @@ pub fn installment_notice(item: &DueItem) -> NewNotification {
         format!(
             "Installment {} of your loan is due on {}.",
             item.label,
-            date(item.due_at)
+            utc_day(item.due_at)
         ),
     )
 }
@@ -221,13 +217,15 @@ pub fn protection_notice(item: &DueItem) -> NewNotification {
         format!(
             "Your {} protection ends on {}.",
             item.label,
-            date(item.due_at)
+            utc_day(item.due_at)
         ),
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use blu_domain::Timestamp;
+
     use super::*;
 
     fn item(label: &str) -> DueItem {

@@ -6,7 +6,10 @@
 
 use std::sync::Arc;
 
+use blu_domain::money::round_half_up;
 use blu_domain::{AssetId, PortfolioStatus, Timestamp};
+
+use crate::prices::utc_day;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
@@ -142,13 +145,15 @@ pub fn price_notice(
     change_pct: Decimal,
     at: Timestamp,
 ) -> NewNotification {
-    let day: String = at.to_rfc3339_millis().chars().take(10).collect();
+    let day = utc_day(at);
     let sign = if change_pct.is_sign_positive() {
         "+"
     } else {
         ""
     };
-    let change = change_pct.round_dp(1).normalize();
+    // Copy rounding is half-up like every other figure (api.md §1), not the library's
+    // banker's rounding: 12.25 % reads 12.3 %.
+    let change = round_half_up(change_pct, 1).normalize();
     NewNotification {
         user_id,
         kind: KIND_PRICE_MOVE.to_owned(),
@@ -188,5 +193,18 @@ mod tests {
             at,
         );
         assert_eq!(down.body, "BTC moved -11% in 24 hours.");
+    }
+
+    #[test]
+    fn a_price_alert_rounds_the_move_half_up() {
+        let at = Timestamp::parse_rfc3339("2026-01-20T12:00:00Z").unwrap();
+        let n = price_notice(
+            Uuid::nil(),
+            Uuid::nil(),
+            AssetId::Eth,
+            Decimal::new(1225, 2),
+            at,
+        );
+        assert_eq!(n.body, "ETH moved +12.3% in 24 hours.");
     }
 }
