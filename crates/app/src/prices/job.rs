@@ -12,6 +12,7 @@
 //! (≤ 30 s) without a shared bus.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use blu_domain::Timestamp;
@@ -31,22 +32,32 @@ impl PriceService {
     /// instance may have run the previous ticks or set overrides, and nothing it wrote may be
     /// lost or masked — then fetch, persist and publish.
     pub async fn tick(&self) -> Result<RefreshReport, StoreError> {
+        let started = real_now();
         self.reload().await?;
-        self.refresh().await
+        let report = self.refresh().await?;
+        self.last_local_tick
+            .fetch_max(started.as_micros(), Ordering::Relaxed);
+        Ok(report)
     }
 
     /// Waits until the `prices` run of `slot` has finished (at most `wait`; it may run
-    /// nowhere, e.g. when no process runs jobs) and reloads the stored state.
+    /// nowhere, e.g. when no process runs jobs) and reloads the stored state — unless this
+    /// instance ran that tick itself, when its cache already is the stored state.
     pub async fn reload_after_tick(
         &self,
         slot: Timestamp,
         wait: Duration,
     ) -> Result<(), StoreError> {
+        let ran_here = || self.last_local_tick.load(Ordering::Relaxed) >= slot.as_micros();
         let deadline = tokio::time::Instant::now() + wait;
         while tokio::time::Instant::now() < deadline
+            && !ran_here()
             && !self.store().job_tick_finished(PRICES_JOB, slot).await?
         {
             tokio::time::sleep(FINISH_POLL).await;
+        }
+        if ran_here() {
+            return Ok(());
         }
         self.reload().await
     }

@@ -95,6 +95,9 @@ pub struct PriceService {
     overrides: RwLock<Arc<Vec<PriceOverride>>>,
     /// `at` of the ticks this instance published recently (to tell them from other instances').
     published: Mutex<VecDeque<Timestamp>>,
+    /// Real time (µs) at which this instance last finished a `prices` tick itself: its cache is
+    /// then the stored state, and the follower need not reload it.
+    pub(super) last_local_tick: std::sync::atomic::AtomicI64,
 }
 
 impl PriceService {
@@ -116,6 +119,7 @@ impl PriceService {
             feed: RwLock::default(),
             overrides: RwLock::default(),
             published: Mutex::default(),
+            last_local_tick: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
