@@ -121,7 +121,7 @@ async fn verify_otp(
 /// Step 1: `deviceId` alone. Step 2: `deviceId`, `challenge` and `signature`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BiometricIn {
+pub struct BiometricLoginIn {
     pub device_id: String,
     /// The challenge of step 1, as received.
     pub challenge: Option<String>,
@@ -147,14 +147,14 @@ pub enum BiometricOut {
 /// Device-key login for a device enrolled with `PUT /profile/settings`: step 1 returns a
 /// one-time challenge (60 s), step 2 verifies its signature and opens a session.
 #[utoipa::path(post, path = "/auth/biometric", tag = "auth", operation_id = "v1.auth.biometric",
-    request_body = BiometricIn,
+    request_body = BiometricLoginIn,
     responses((status = 200, description = "Step 1: ChallengeOut; step 2: the body of verify-otp"),
         (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn biometric(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Body(input): Body<BiometricIn>,
+    Body(input): Body<BiometricLoginIn>,
 ) -> ApiResult<Json<BiometricOut>> {
     match (input.challenge, input.signature) {
         (None, None) => {

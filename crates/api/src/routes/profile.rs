@@ -37,7 +37,7 @@ pub struct SettingsIn {
     /// FCM/APNs token, at most 512 characters.
     pub notification_token: Option<String>,
     /// Enrols a device key for `POST /auth/biometric`.
-    pub biometric: Option<BiometricIn>,
+    pub biometric: Option<BiometricEnrolmentIn>,
     /// `false` removes every enrolled device (`true` alone changes nothing: the app's biometric
     /// unlock is local).
     pub biometric_enabled: Option<bool>,
@@ -46,7 +46,7 @@ pub struct SettingsIn {
 /// A device key to enrol.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BiometricIn {
+pub struct BiometricEnrolmentIn {
     pub device_id: String,
     /// Base64 SPKI (DER) of a P-256 public key.
     pub public_key: String,

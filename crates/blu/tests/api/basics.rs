@@ -71,6 +71,23 @@ async fn the_openapi_document_lists_every_route_with_schemas() {
 }
 
 #[tokio::test]
+async fn the_two_biometric_bodies_keep_their_own_schemas() {
+    // utoipa names components by type name: two `BiometricIn`s silently became one.
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["BiometricEnrolmentIn"]["properties"]["publicKey"].is_object());
+    assert!(schemas["BiometricLoginIn"]["properties"]["signature"].is_object());
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/auth/biometric",
+        "/admin/v1/overrides/volatility/{assetId}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+}
+
+#[tokio::test]
 async fn swagger_ui_is_served_from_the_binary() {
     let app = spawn_app().await;
     let page = app.get("/docs/").await;
