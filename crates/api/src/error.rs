@@ -205,9 +205,21 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %cause, "database unavailable");
                 ApiError::service_unavailable("database")
             }
+            StoreError::IdempotencyClaimLost => idempotency_key_in_progress(),
             other => ApiError::internal(&other),
         }
     }
+}
+
+/// 409: another request holds (or took over) this `Idempotency-Key`; retrying shortly
+/// replays its answer.
+pub fn idempotency_key_in_progress() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "IDEMPOTENCY_KEY_IN_PROGRESS",
+        "A request with this Idempotency-Key is still being processed",
+    )
+    .retry_after(1)
 }
 
 impl From<AuthError> for ApiError {

@@ -89,6 +89,10 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
         ))
         .layer(cors(&state.settings))
         .layer(from_fn(middleware::error_bodies))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::run_to_completion,
+        ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(from_fn(middleware::request_id))
         .with_state(state);

@@ -1,14 +1,14 @@
-//! Cross-cutting HTTP behaviour: request ids, the error-body guarantee, security headers,
-//! the general rate limit and request metrics.
+//! Cross-cutting HTTP behaviour: request ids, the error-body guarantee, units of work that
+//! outlive their client, security headers, the general rate limit and request metrics.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use blu_app::ports::Limit;
@@ -76,6 +76,65 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
         .insert(CONTENT_TYPE, new_parts.headers[CONTENT_TYPE].clone());
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, body)
+}
+
+/// A request that may change something runs to its end even when its client hangs up
+/// (issue 10). hyper drops a request's future when the connection closes; dropped between two
+/// awaits, a money movement would stop wherever it was. So the work of every mutating request
+/// runs in a task of its own that the connection merely awaits: the answer may be lost, the
+/// effect is all or nothing, and an `Idempotency-Key` replays it. Shutdown waits for these
+/// tasks (`AppState::in_flight`).
+///
+/// Every request is also bounded by `request_timeout`: past it the client gets 503
+/// `REQUEST_TIMEOUT` and the work is dropped, which rolls its transaction back — a hung
+/// database cannot hold a request forever.
+pub async fn run_to_completion(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let timeout = state.settings.request_timeout;
+    if !is_unit_of_work(&req) {
+        // A read loses nothing when cancelled (its transaction, if any, is rolled back).
+        return bounded(timeout, next.run(req)).await;
+    }
+    let work = bounded(timeout, next.run(req)).in_current_span();
+    match state.in_flight.spawn(work).await {
+        Ok(response) => response,
+        // The panic goes on to the catch-panic layer, as if the handler had run inline.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => ApiError::service_unavailable("server").into_response(),
+    }
+}
+
+/// Mutating requests of the APIs. Socket.IO's long-polling POSTs carry no business effect.
+fn is_unit_of_work(req: &Request) -> bool {
+    let method = req.method();
+    let mutating = method == Method::POST
+        || method == Method::PUT
+        || method == Method::PATCH
+        || method == Method::DELETE;
+    mutating && !req.uri().path().starts_with("/socket.io")
+}
+
+async fn bounded(timeout: Duration, work: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis() as u64,
+                "request timed out; its work was dropped"
+            );
+            metrics::counter!("http_request_timeouts_total").increment(1);
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REQUEST_TIMEOUT",
+                "The request took too long; nothing was changed, please try again",
+            )
+            .retry_after(1)
+            .into_response()
+        }
+    }
 }
 
 /// Security and caching headers (api.md §1.13).

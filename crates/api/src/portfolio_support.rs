@@ -9,13 +9,15 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use blu_app::portfolio::{PortfolioError, Prepared, QuoteError};
-use blu_app::ports::{Clock, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest};
+use blu_app::ports::{
+    Clock, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, PortfolioStore,
+};
 use blu_domain::ledger::CanonicalValue;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, idempotency_key_in_progress};
 use crate::extract::{MAX_BODY_BYTES, bearer_token};
 use crate::state::AppState;
 
@@ -51,6 +53,8 @@ impl From<PortfolioError> for ApiError {
 pub struct IdempotencyKey {
     pub user_id: Uuid,
     pub key: String,
+    /// The claim this request holds; its completion is refused if the claim was taken over.
+    pub claim: Uuid,
 }
 
 /// Extracts the claimed idempotency key, if any.
@@ -91,6 +95,7 @@ pub async fn commit_json<T: Serialize>(
     let completion = idem.0.map(|k| IdempotencyCompletion {
         user_id: k.user_id,
         key: k.key,
+        claim: k.claim,
         status: status.as_u16(),
         body: body.clone(),
     });
@@ -167,9 +172,11 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         return ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
     };
     let now = state.clock.now();
+    let claim_id = Uuid::new_v4();
     let request = IdempotencyRequest {
         user_id,
         key: key.clone(),
+        claim: claim_id,
         method: parts.method.to_string(),
         path: path.clone(),
         fingerprint: fingerprint(&parts.method, &path, &bytes),
@@ -197,18 +204,19 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             "This Idempotency-Key was already used for a different request",
         )
         .into_response(),
-        IdempotencyClaim::InProgress => ApiError::new(
-            StatusCode::CONFLICT,
-            "IDEMPOTENCY_KEY_IN_PROGRESS",
-            "A request with this Idempotency-Key is still being processed",
-        )
-        .retry_after(1)
-        .into_response(),
+        IdempotencyClaim::InProgress => idempotency_key_in_progress().into_response(),
         IdempotencyClaim::Started => {
+            let held = HeldClaim {
+                store: Some(store.clone()),
+                user_id,
+                key: key.clone(),
+                claim: claim_id,
+            };
             let mut req = Request::from_parts(parts, AxumBody::from(bytes));
             req.extensions_mut().insert(IdempotencyKey {
                 user_id,
                 key: key.clone(),
+                claim: claim_id,
             });
             let response = next.run(req).await;
             let status = response.status();
@@ -216,11 +224,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
                 || status == StatusCode::UNAUTHORIZED
                 || status == StatusCode::TOO_MANY_REQUESTS
             {
-                if let Err(e) = store.release_idempotency(user_id, &key).await {
-                    tracing::error!(error = %e, "releasing an idempotency key failed");
-                }
+                held.release().await;
                 return response;
             }
+            held.keep();
             if response.extensions().get::<IdempotencyStored>().is_some() {
                 return response;
             }
@@ -231,6 +238,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             let completion = IdempotencyCompletion {
                 user_id,
                 key,
+                claim: claim_id,
                 status: status.as_u16(),
                 body: bytes.to_vec(),
             };
@@ -239,5 +247,63 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             }
             Response::from_parts(parts, AxumBody::from(bytes))
         }
+    }
+}
+
+/// A claimed key whose request has not decided yet. Released when the request fails in a way
+/// that may be retried — and also when its future is dropped before deciding (a timeout,
+/// shutdown), so a retry is never told "in progress" by a request that no longer runs.
+struct HeldClaim {
+    store: Option<std::sync::Arc<dyn PortfolioStore>>,
+    user_id: Uuid,
+    key: String,
+    claim: Uuid,
+}
+
+impl HeldClaim {
+    /// The request failed (5xx, 401, 429): the key may be retried.
+    async fn release(mut self) {
+        if let Some(store) = self.store.take() {
+            release(
+                store,
+                self.user_id,
+                std::mem::take(&mut self.key),
+                self.claim,
+            )
+            .await;
+        }
+    }
+
+    /// The request decided (its answer is, or will be, stored under the key).
+    fn keep(mut self) {
+        self.store = None;
+    }
+}
+
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(release(
+            store,
+            self.user_id,
+            std::mem::take(&mut self.key),
+            self.claim,
+        ));
+    }
+}
+
+async fn release(
+    store: std::sync::Arc<dyn PortfolioStore>,
+    user_id: Uuid,
+    key: String,
+    claim: Uuid,
+) {
+    if let Err(e) = store.release_idempotency(user_id, &key, claim).await {
+        tracing::error!(error = %e, "releasing an idempotency key failed");
     }
 }

@@ -34,6 +34,9 @@ pub struct ApiSettings {
     pub redis_key_prefix: String,
     /// HRAM preset of the rebalance intra-layer weights (business-rules §6.3.2).
     pub hram_preset: blu_domain::hram::HramPreset,
+    /// A request unanswered after this long gets 503 (issue 10); its unit of work is dropped,
+    /// which rolls its transaction back.
+    pub request_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -56,6 +59,9 @@ pub struct AppState {
     pub started_at: Instant,
     /// The job engine of this process, for `/admin/v1/jobs` (absent when jobs run elsewhere).
     pub jobs: Option<Arc<dyn blu_app::ports::JobRunner>>,
+    /// Units of work that run to their end even when their client hangs up
+    /// (`middleware::run_to_completion`); shutdown waits for them.
+    pub in_flight: tokio_util::task::TaskTracker,
 }
 
 impl AppState {

@@ -42,7 +42,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub database_replica_url: Option<String>,
-    pub database_max_connections: u32,
+    /// PostgreSQL pool size and timeouts (`DATABASE_MAX_CONNECTIONS`,
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`, `DATABASE_STATEMENT_TIMEOUT_MS`, `DATABASE_LOCK_TIMEOUT_MS`,
+    /// `DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS`).
+    pub database: blu_store::PgSettings,
     pub redis_url: Option<String>,
     /// Namespaces Redis keys so deployments (or tests) can share one Redis.
     pub redis_key_prefix: String,
@@ -95,6 +98,12 @@ pub struct Config {
     /// `JOB_INTERVALS`: jobs run every N seconds instead of on their catalog schedule
     /// (operators and tests; e.g. `loan-health=2,reminders=3`).
     pub job_intervals: Vec<(String, Duration)>,
+    /// `SHUTDOWN_GRACE_SECONDS`: after SIGTERM, how long in-flight requests and job runs may
+    /// take to finish before the process exits anyway.
+    pub shutdown_grace: Duration,
+    /// `REQUEST_TIMEOUT_SECONDS`: a request still unanswered after this long gets 503; a money
+    /// movement still running is rolled back (its idempotency key may be retried).
+    pub request_timeout: Duration,
 }
 
 /// Jobs whose schedule `JOB_INTERVALS` may replace. `prices` and `probe` have their own
@@ -227,6 +236,33 @@ fn number<T: std::str::FromStr>(env: &dyn Source, name: &str, default: T) -> any
             .parse()
             .map_err(|_| anyhow::anyhow!("{name} must be a number, not {v:?}")),
     }
+}
+
+/// The PostgreSQL pool size and its bounds (issue 10); every timeout must be positive.
+fn database_settings(env: &dyn Source) -> anyhow::Result<blu_store::PgSettings> {
+    use blu_store::PgSettings;
+    let millis = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+        match number(env, name, default.as_millis() as u64)? {
+            0 => bail!("{name} must be positive"),
+            ms => Ok(Duration::from_millis(ms)),
+        }
+    };
+    Ok(PgSettings {
+        max_connections: number(env, "DATABASE_MAX_CONNECTIONS", 20)?,
+        acquire_timeout: millis(
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            PgSettings::DEFAULT_ACQUIRE_TIMEOUT,
+        )?,
+        statement_timeout: millis(
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            PgSettings::DEFAULT_STATEMENT_TIMEOUT,
+        )?,
+        lock_timeout: millis("DATABASE_LOCK_TIMEOUT_MS", PgSettings::DEFAULT_LOCK_TIMEOUT)?,
+        idle_in_transaction_timeout: millis(
+            "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+            PgSettings::DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+        )?,
+    })
 }
 
 /// `LIQUIDATION_LTV`: a fraction in (0, 2]; default 1.00 (D24).
@@ -422,7 +458,7 @@ impl Config {
             data_dir,
             database_url: env.get("DATABASE_URL"),
             database_replica_url: env.get("DATABASE_REPLICA_URL"),
-            database_max_connections: number(env, "DATABASE_MAX_CONNECTIONS", 20)?,
+            database: database_settings(env)?,
             redis_url: env.get("REDIS_URL"),
             redis_key_prefix: env
                 .get("REDIS_KEY_PREFIX")
@@ -503,6 +539,11 @@ impl Config {
                 )),
             },
             job_intervals: job_intervals(env)?,
+            shutdown_grace: Duration::from_secs(number(env, "SHUTDOWN_GRACE_SECONDS", 30)?),
+            request_timeout: match number(env, "REQUEST_TIMEOUT_SECONDS", 30_u64)? {
+                0 => bail!("REQUEST_TIMEOUT_SECONDS must be positive"),
+                seconds => Duration::from_secs(seconds),
+            },
         })
     }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use axum::ServiceExt;
@@ -12,7 +12,7 @@ use blu_app::auth::{AuthService, AuthSettings};
 use blu_app::notifications::{NotificationService, StatusRefresh};
 use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{BusinessClock, PriceBus, PriceCache, RateLimiter, SmsGateway, Store};
-use blu_integrations::limits::{MemoryRateLimiter, RedisRateLimiter};
+use blu_integrations::limits::{FailoverRateLimiter, MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::sms::{KavenegarConfig, KavenegarGateway, LogSmsGateway};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -33,6 +33,8 @@ pub struct Application {
     /// The job engine (scheduled unless `RUN_JOBS=false`; admin "run now" either way).
     jobs: Arc<JobEngine>,
     run_jobs: bool,
+    /// After the shutdown signal, how long in-flight work may take before the process exits.
+    shutdown_grace: Duration,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -52,6 +54,19 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// The longest a Redis command (or a connection attempt) may take before it counts as failed.
+const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One quick reconnection attempt per command instead of six with backoff.
+fn redis_manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(REDIS_COMMAND_TIMEOUT))
+        .set_response_timeout(Some(REDIS_COMMAND_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(200))
+}
+
 /// Opens the database (running migrations) as configured.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(open_database(config).await?.into_store())
@@ -63,7 +78,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<blu_store::Databas
         config.database_url.as_deref(),
         config.database_replica_url.as_deref(),
         &config.data_dir,
-        config.database_max_connections,
+        config.database,
     )
     .await
     .context("opening the database")
@@ -94,6 +109,17 @@ impl Application {
         }
         let database = open_database(&config).await?;
         let portfolio_store = database.portfolio_store();
+        if serve_http {
+            // Claims left IN_PROGRESS by a process that died (SQLite: the previous `blu serve`
+            // of this file) are released, so their keys can be retried at once.
+            let released = portfolio_store
+                .release_abandoned_idempotency()
+                .await
+                .context("releasing abandoned idempotency claims")?;
+            if released > 0 {
+                tracing::info!(released, "idempotency claims of a stopped process released");
+            }
+        }
         let notification_store = database.notification_store();
         let status_store = database.status_store();
         let protection_store = database.protection_store();
@@ -104,19 +130,24 @@ impl Application {
             ),
             None => None,
         };
+        // Lazy: the server starts (and serves, with per-instance limits) while Redis is down,
+        // and connects when it returns. Bounded: a dead or hanging Redis costs each command at
+        // most about a second, never the default 6 retries with backoff (issue 10).
         let redis = match &redis_client {
             Some(client) => Some(
-                redis::aio::ConnectionManager::new(client.clone())
-                    .await
-                    .context("connecting to Redis")?,
+                redis::aio::ConnectionManager::new_lazy_with_config(
+                    client.clone(),
+                    redis_manager_config(),
+                )
+                .context("configuring Redis")?,
             ),
             None => None,
         };
         let streaming = StreamAdapters::new(&config, redis_client.zip(redis.clone()));
         let limiter: Arc<dyn RateLimiter> = match &redis {
-            Some(connection) => Arc::new(RedisRateLimiter::new(
-                connection.clone(),
-                config.redis_key_prefix.clone(),
+            Some(connection) => Arc::new(FailoverRateLimiter::new(
+                RedisRateLimiter::new(connection.clone(), config.redis_key_prefix.clone()),
+                REDIS_COMMAND_TIMEOUT,
             )),
             None => Arc::new(MemoryRateLimiter::new()),
         };
@@ -175,6 +206,7 @@ impl Application {
             price_max_age: config.price_max_age,
             redis_key_prefix: config.redis_key_prefix.clone(),
             hram_preset: config.hram_preset,
+            request_timeout: config.request_timeout,
         };
         let outbox = crate::jobs::Outbox {
             service: Arc::new(NotificationService::new(
@@ -229,6 +261,7 @@ impl Application {
             started_at: Instant::now(),
             jobs: Some(jobs.clone()),
             stream: streaming.hub(&config, auth, prices.clone()),
+            in_flight: tokio_util::task::TaskTracker::new(),
         };
         let listener = if serve_http {
             let address = SocketAddr::from(([0, 0, 0, 0], config.port));
@@ -258,6 +291,7 @@ impl Application {
             price_follower,
             run_jobs: config.run_jobs,
             jobs,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -274,33 +308,69 @@ impl Application {
             .unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then stops gracefully within `SHUTDOWN_GRACE_SECONDS`
+    /// (issue 10): stops accepting, closes WebSocket and Socket.IO connections (1012), lets
+    /// in-flight requests and units of work whose client hung up finish, lets in-flight job
+    /// runs finish, and returns. Whatever is still running at the deadline is abandoned: its
+    /// transaction rolls back, its job lease runs out and another worker retries it.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_jobs, jobs) = self.start_jobs();
         let hub = self.state.stream.clone();
+        let in_flight = self.state.in_flight.clone();
         let app = blu_api::app(self.state);
         let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+        let (stopping, mut stop_requested) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
+            let _ = stopping.send(true);
             // Open sockets close with 1012 so clients reconnect elsewhere (api.md §12.3).
             if let Some(hub) = hub {
                 hub.shutdown().await;
             }
         };
         let listener = self.listener.context("a worker serves no HTTP")?;
-        axum::serve(listener, service)
+        let server = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .into_future();
+        tokio::pin!(server);
+        let drained = tokio::select! {
+            served = &mut server => {
+                served?;
+                true
+            }
+            _ = stop_requested.wait_for(|stopping| *stopping) => false,
+        };
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
+        if !drained
+            && tokio::time::timeout_at(deadline, &mut server)
+                .await
+                .is_err()
+        {
+            tracing::warn!("connections still open at the end of the shutdown grace; closing them");
+        }
+        in_flight.close();
+        if tokio::time::timeout_at(deadline, in_flight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                still_running = in_flight.len(),
+                "units of work still running at the end of the shutdown grace; they roll back"
+            );
+        }
         // In-flight job runs finish before the process exits (their leases would otherwise
         // make another worker wait a full lease before retrying).
         let _ = stop_jobs.send(true);
-        if let Some(jobs) = jobs {
-            let _ = jobs.await;
+        if let Some(jobs) = jobs
+            && tokio::time::timeout_at(deadline, jobs).await.is_err()
+        {
+            tracing::warn!("a job run was still running at the end of the shutdown grace");
         }
         self.price_follower.stop();
+        tracing::info!("stopped");
         Ok(())
     }
 
@@ -326,8 +396,16 @@ impl Application {
         let engine = tokio::spawn(self.jobs.clone().run_until_stopped(stopped));
         shutdown.await;
         let _ = stop.send(true);
-        let _ = engine.await;
+        // A run still going at the deadline is abandoned: its lease runs out and another
+        // worker takes the tick over.
+        if tokio::time::timeout(self.shutdown_grace, engine)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a job run was still running at the end of the shutdown grace");
+        }
         self.price_follower.stop();
+        tracing::info!("stopped");
         Ok(())
     }
 }

@@ -11,6 +11,9 @@ pub fn map_sqlx(error: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        // A connection cut mid-conversation (e.g. "unexpected response from SSLRequest"
+        // through a proxy that dropped it): nothing was committed, the client may retry.
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
         sqlx::Error::Database(ref db) => {
             if db.is_unique_violation() {
@@ -47,13 +50,13 @@ fn is_unavailable_code(code: &str) -> bool {
     if code.len() == 5 {
         // Class 08 connection exceptions, class 53 insufficient resources (too many
         // connections, disk full), 57014 statement timeout, 57P01–57P03 shutdown or startup,
-        // and 40001/40P01 serialization failure and deadlock (the transaction may simply be
-        // retried).
+        // 40001/40P01 serialization failure and deadlock (the transaction may simply be
+        // retried), 55P03 lock_timeout and 25P03 idle-in-transaction timeout (issue 10).
         return code.starts_with("08")
             || code.starts_with("53")
             || matches!(
                 code,
-                "57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+                "57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "25P03"
             );
     }
     // The low byte is the primary code: SQLITE_BUSY (5, still locked after busy_timeout),

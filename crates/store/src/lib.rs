@@ -9,6 +9,7 @@
 mod biometric_sql;
 pub mod codec;
 pub mod error;
+mod idempotency_sql;
 mod jobs_sql;
 mod loans_codec;
 mod notifications_sql;
@@ -37,7 +38,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use blu_app::ports::{NotificationStore, PortfolioStore, StatusStore, Store};
 
-pub use pg::PgStore;
+pub use pg::{PgSettings, PgStore};
 pub use reference::AssetRow;
 pub use sqlite::SqliteStore;
 
@@ -98,14 +99,15 @@ impl Database {
 /// Opens and migrates the database chosen by `database_url`: `postgres://…` or
 /// `postgresql://…` → PostgreSQL with `pg_max_connections`; `sqlite://path` (or `sqlite:path`)
 /// → that SQLite file; absent → SQLite file `blu.db` in `data_dir` (the embedded default).
+/// `pg` is the PostgreSQL pool size (and bounds, `PgSettings`).
 pub async fn connect(
     database_url: Option<&str>,
     data_dir: &Path,
-    pg_max_connections: u32,
+    pg: impl Into<PgSettings>,
 ) -> anyhow::Result<Database> {
     let database = match database_url.map(str::trim).filter(|u| !u.is_empty()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Database::Postgres(PgStore::connect(url, pg_max_connections).await?)
+            Database::Postgres(PgStore::connect(url, pg.into()).await?)
         }
         Some(url) if url.starts_with("sqlite:") => {
             Database::Sqlite(SqliteStore::open_url(url).await?)
@@ -128,9 +130,10 @@ pub async fn connect_with_replica(
     database_url: Option<&str>,
     replica_url: Option<&str>,
     data_dir: &Path,
-    pg_max_connections: u32,
+    pg: impl Into<PgSettings>,
 ) -> anyhow::Result<Database> {
-    let database = connect(database_url, data_dir, pg_max_connections).await?;
+    let pg = pg.into();
+    let database = connect(database_url, data_dir, pg).await?;
     let Some(replica) = replica_url.map(str::trim).filter(|u| !u.is_empty()) else {
         return Ok(database);
     };
@@ -138,9 +141,7 @@ pub async fn connect_with_replica(
         bail!("DATABASE_REPLICA_URL must be a postgres:// or postgresql:// URL");
     }
     match database {
-        Database::Postgres(store) => Ok(Database::Postgres(
-            store.with_replica(replica, pg_max_connections).await?,
-        )),
+        Database::Postgres(store) => Ok(Database::Postgres(store.with_replica(replica, pg).await?)),
         Database::Sqlite(_) => bail!("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL"),
     }
 }

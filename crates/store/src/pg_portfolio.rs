@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::biometric_sql as bio;
 use crate::codec::{PgRowExt, to_datetime};
 use crate::error::map_sqlx;
+use crate::idempotency_sql as idem;
 use crate::pg::PgStore;
 use crate::portfolio_codec::{self as pc, HoldingLotRow, LedgerParts};
 
@@ -494,18 +495,19 @@ async fn complete(
     completion: &IdempotencyCompletion,
     now: chrono::DateTime<chrono::Utc>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET state = 'COMPLETED', status_code = $3, response_body = $4, \
-         completed_at = $5 WHERE user_id = $1 AND key = $2",
-    )
-    .bind(completion.user_id)
-    .bind(&completion.key)
-    .bind(i32::from(completion.status))
-    .bind(&completion.body)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map_err(map_sqlx)?;
+    let done = sqlx::query(idem::COMPLETE)
+        .bind(completion.user_id)
+        .bind(&completion.key)
+        .bind(i32::from(completion.status))
+        .bind(&completion.body)
+        .bind(now)
+        .bind(completion.claim)
+        .execute(conn)
+        .await
+        .map_err(map_sqlx)?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::IdempotencyClaimLost);
+    }
     Ok(())
 }
 
@@ -896,43 +898,35 @@ impl PortfolioStore for PgStore {
         request: &IdempotencyRequest,
     ) -> StoreResult<IdempotencyClaim> {
         let mut tx = self.pg_pool().begin().await.map_err(map_sqlx)?;
-        // Expired and abandoned records give the key back.
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 \
-             AND (created_at < $3 OR (state = 'IN_PROGRESS' AND created_at < $4))",
-        )
-        .bind(request.user_id)
-        .bind(&request.key)
-        .bind(dt(request.expired_before)?)
-        .bind(dt(request.abandoned_before)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (user_id, key, method, path, fingerprint, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, key) DO NOTHING",
-        )
-        .bind(request.user_id)
-        .bind(&request.key)
-        .bind(&request.method)
-        .bind(&request.path)
-        .bind(&request.fingerprint)
-        .bind(dt(request.now)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
+        sqlx::query(idem::FREE_KEY_PG)
+            .bind(request.user_id)
+            .bind(&request.key)
+            .bind(dt(request.expired_before)?)
+            .bind(dt(request.abandoned_before)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let inserted = sqlx::query(idem::INSERT)
+            .bind(request.user_id)
+            .bind(&request.key)
+            .bind(&request.method)
+            .bind(&request.path)
+            .bind(&request.fingerprint)
+            .bind(dt(request.now)?)
+            .bind(request.claim)
+            .bind(self.claim_owner())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         let claim = if inserted.rows_affected() == 1 {
             IdempotencyClaim::Started
         } else {
-            let r = sqlx::query(
-                "SELECT fingerprint, state, status_code, response_body FROM idempotency_keys \
-                 WHERE user_id = $1 AND key = $2",
-            )
-            .bind(request.user_id)
-            .bind(&request.key)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+            let r = sqlx::query(idem::SELECT)
+                .bind(request.user_id)
+                .bind(&request.key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
             let fingerprint: String = r.try_get("fingerprint").map_err(|e| other(e.into()))?;
             let state: String = r.try_get("state").map_err(|e| other(e.into()))?;
             if fingerprint != request.fingerprint {
@@ -968,15 +962,20 @@ impl PortfolioStore for PgStore {
         crate::pg_loans::active_loan_users(self).await
     }
 
-    async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'IN_PROGRESS'",
-        )
-        .bind(user_id)
-        .bind(key)
-        .execute(self.pg_pool())
-        .await
-        .map_err(map_sqlx)?;
+    async fn release_idempotency(&self, user_id: Uuid, key: &str, claim: Uuid) -> StoreResult<()> {
+        sqlx::query(idem::RELEASE)
+            .bind(user_id)
+            .bind(key)
+            .bind(claim)
+            .execute(self.pg_pool())
+            .await
+            .map_err(map_sqlx)?;
         Ok(())
+    }
+
+    async fn release_abandoned_idempotency(&self) -> StoreResult<u64> {
+        // Nothing to do: the claim statement itself recognises a dead owner (its advisory
+        // lock is gone), and other instances' live claims must stay.
+        Ok(0)
     }
 }

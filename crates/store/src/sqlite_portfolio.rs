@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::biometric_sql as bio;
 use crate::codec::{SqliteRowExt, dec_text, ts_text, uuid_text};
 use crate::error::map_sqlx;
+use crate::idempotency_sql as idem;
 use crate::portfolio_codec::{self as pc, HoldingLotRow, LedgerParts};
 use crate::sqlite::SqliteStore;
 
@@ -476,18 +477,19 @@ async fn complete(
     completion: &IdempotencyCompletion,
     now: &str,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET state = 'COMPLETED', status_code = $3, response_body = $4, \
-         completed_at = $5 WHERE user_id = $1 AND key = $2",
-    )
-    .bind(uuid_text(completion.user_id))
-    .bind(&completion.key)
-    .bind(i32::from(completion.status))
-    .bind(&completion.body)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map_err(map_sqlx)?;
+    let done = sqlx::query(idem::COMPLETE)
+        .bind(uuid_text(completion.user_id))
+        .bind(&completion.key)
+        .bind(i32::from(completion.status))
+        .bind(&completion.body)
+        .bind(now)
+        .bind(uuid_text(completion.claim))
+        .execute(conn)
+        .await
+        .map_err(map_sqlx)?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::IdempotencyClaimLost);
+    }
     Ok(())
 }
 
@@ -877,42 +879,35 @@ impl PortfolioStore for SqliteStore {
     ) -> StoreResult<IdempotencyClaim> {
         let mut tx = self.write_tx().await?;
         let user = uuid_text(request.user_id);
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 \
-             AND (created_at < $3 OR (state = 'IN_PROGRESS' AND created_at < $4))",
-        )
-        .bind(&user)
-        .bind(&request.key)
-        .bind(ts_text(request.expired_before))
-        .bind(ts_text(request.abandoned_before))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (user_id, key, method, path, fingerprint, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, key) DO NOTHING",
-        )
-        .bind(&user)
-        .bind(&request.key)
-        .bind(&request.method)
-        .bind(&request.path)
-        .bind(&request.fingerprint)
-        .bind(ts_text(request.now))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
+        sqlx::query(idem::FREE_KEY_SQLITE)
+            .bind(&user)
+            .bind(&request.key)
+            .bind(ts_text(request.expired_before))
+            .bind(ts_text(request.abandoned_before))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let inserted = sqlx::query(idem::INSERT)
+            .bind(&user)
+            .bind(&request.key)
+            .bind(&request.method)
+            .bind(&request.path)
+            .bind(&request.fingerprint)
+            .bind(ts_text(request.now))
+            .bind(uuid_text(request.claim))
+            .bind(None::<i32>)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         let claim = if inserted.rows_affected() == 1 {
             IdempotencyClaim::Started
         } else {
-            let r = sqlx::query(
-                "SELECT fingerprint, state, status_code, response_body FROM idempotency_keys \
-                 WHERE user_id = $1 AND key = $2",
-            )
-            .bind(&user)
-            .bind(&request.key)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+            let r = sqlx::query(idem::SELECT)
+                .bind(&user)
+                .bind(&request.key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
             let g = || -> anyhow::Result<IdempotencyClaim> {
                 let fingerprint: String = r.try_get("fingerprint")?;
                 let state: String = r.try_get("state")?;
@@ -950,15 +945,22 @@ impl PortfolioStore for SqliteStore {
         crate::sqlite_loans::active_loan_users(self).await
     }
 
-    async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'IN_PROGRESS'",
-        )
-        .bind(uuid_text(user_id))
-        .bind(key)
-        .execute(self.sqlite_pool())
-        .await
-        .map_err(map_sqlx)?;
+    async fn release_idempotency(&self, user_id: Uuid, key: &str, claim: Uuid) -> StoreResult<()> {
+        sqlx::query(idem::RELEASE)
+            .bind(uuid_text(user_id))
+            .bind(key)
+            .bind(uuid_text(claim))
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
         Ok(())
+    }
+
+    async fn release_abandoned_idempotency(&self) -> StoreResult<u64> {
+        let released = sqlx::query(idem::RELEASE_ALL_IN_PROGRESS)
+            .execute(self.sqlite_pool())
+            .await
+            .map_err(map_sqlx)?;
+        Ok(released.rows_affected())
     }
 }

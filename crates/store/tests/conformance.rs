@@ -80,7 +80,7 @@ impl TestDb {
             .connect_with(options.database(&name))
             .await
             .expect("connect to the test database");
-        let store = PgStore::from_pool(pool);
+        let store = PgStore::from_pool(pool).await.expect("claim-owner lock");
         store.migrate().await.expect("migrate PostgreSQL");
         Some(TestDb {
             store: Arc::new(store.clone()),
@@ -393,6 +393,8 @@ conformance!(
     a_committed_movement_reads_back_with_lots_head_and_stable_holding_ids,
     a_quote_is_read_only_by_its_owner_and_consumed_once,
     an_idempotency_key_is_claimed_once_completed_and_replayed,
+    only_the_holder_of_an_idempotency_claim_completes_or_releases_it,
+    a_claim_of_a_process_that_is_gone_is_taken_over_at_once,
     consent_needs_a_score_and_settings_and_deletion_round_trip,
     closing_an_account_cancels_its_protection_on_the_ledger_and_revokes_sessions,
     a_rebalance_commit_sets_last_rebalance_at_and_other_movements_keep_it,
@@ -1142,7 +1144,7 @@ mod postgres_only {
             .connect_with(PgConnectOptions::clone(maintenance).database(name))
             .await
             .unwrap();
-        let store = PgStore::from_pool(pool);
+        let store = PgStore::from_pool(pool).await.expect("claim-owner lock");
         let (a, _) = db.store.login_user("+989121111111", t0()).await.unwrap();
         let (b, _) = db.store.login_user("+989122222222", t0()).await.unwrap();
         db.portfolio(a.id, dec!(1), t0()).await.unwrap();

@@ -45,28 +45,46 @@ pub struct ReadyOut {
     pub prices: &'static str,
 }
 
-/// Readiness: the database answers and, when configured, Redis answers.
+/// How long `/ready` waits for each dependency.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Readiness: the database answers and, when configured, Redis answers; `checks` names the
+/// dependency that does not (`error`, also when it did not answer in time; api.md §14).
 #[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "ready",
     responses((status = 200, body = ReadyOut), (status = 503, body = ReadyOut)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let database = match state.store.ping().await {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database");
-            "error".to_owned()
-        }
-    };
-    let redis = match state.redis.clone() {
-        None => None,
-        Some(mut connection) => {
-            let pong: Result<String, _> = redis::cmd("PING").query_async(&mut connection).await;
-            Some(if pong.is_ok() {
-                "ok".to_owned()
-            } else {
+    // Each dependency is checked at the same time and for at most a second, so a hanging
+    // database or Redis answers "error" promptly instead of holding the probe (issue 10).
+    let database = async {
+        match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: database");
                 "error".to_owned()
-            })
+            }
+            Err(_) => {
+                tracing::warn!("readiness: database did not answer in time");
+                "error".to_owned()
+            }
         }
     };
+    let redis = async {
+        let mut connection = state.redis.clone()?;
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut connection);
+        Some(match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+            Ok(Ok(_)) => "ok".to_owned(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: redis");
+                "error".to_owned()
+            }
+            Err(_) => {
+                tracing::warn!("readiness: redis did not answer in time");
+                "error".to_owned()
+            }
+        })
+    };
+    let (database, redis) = tokio::join!(database, redis);
     let healthy = database == "ok" && redis.as_deref().is_none_or(|r| r == "ok");
     let body = ReadyOut {
         status: if healthy { "ready" } else { "not_ready" },

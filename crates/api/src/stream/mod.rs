@@ -330,9 +330,18 @@ async fn fan_out(
             return;
         };
         shared.fan_out_websockets(&Arc::new(TickFrames::render(&tick)));
+        let stopping = *shared.shutdown.borrow();
         drop(shared);
+        // After a graceful shutdown closed the namespace, `io.to`/`io.emit` would panic
+        // ("default namespace not found"): a tick that arrives while the server stops is
+        // simply not sent to Socket.IO.
+        let namespace = if stopping { None } else { io.of("/") };
+        let Some(namespace) = namespace else {
+            continue;
+        };
         for quote in &tick.prices {
-            if let Err(e) = io
+            if let Err(e) = namespace
+                .clone()
                 .to(socketio::room(quote.asset))
                 .emit("price:update", &SioPriceUpdate::from(quote))
                 .await
@@ -341,7 +350,7 @@ async fn fan_out(
             }
         }
         if let Some(fx) = &tick.fx
-            && let Err(e) = io.emit("fx:update", &SioFxUpdate::from(fx)).await
+            && let Err(e) = namespace.emit("fx:update", &SioFxUpdate::from(fx)).await
         {
             tracing::warn!(error = %e, "socket.io fx broadcast failed");
         }
@@ -372,8 +381,12 @@ async fn revoke(
             .filter(|(_, e)| revocation.covers(e.slot.context.user_id, e.slot.context.session_id))
             .map(|(sid, _)| *sid)
             .collect();
+        // `io.get_socket` panics once shutdown closed the namespace; `of` does not.
+        let Some(namespace) = io.of("/") else {
+            continue;
+        };
         for sid in sids {
-            if let Some(socket) = io.get_socket(sid) {
+            if let Some(socket) = namespace.get_socket(sid) {
                 let _ = socket.disconnect();
             }
         }

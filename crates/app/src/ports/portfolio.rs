@@ -106,6 +106,9 @@ pub struct ActivityRecord {
 pub struct IdempotencyCompletion {
     pub user_id: Uuid,
     pub key: String,
+    /// The claim this completion belongs to (`IdempotencyRequest::claim`): a claim that was
+    /// taken over cannot be completed, and the movement carrying it rolls back.
+    pub claim: Uuid,
     pub status: u16,
     pub body: Vec<u8>,
 }
@@ -128,14 +131,17 @@ pub enum IdempotencyClaim {
 pub struct IdempotencyRequest {
     pub user_id: Uuid,
     pub key: String,
+    /// A fresh id naming this claim (the request holding the key).
+    pub claim: Uuid,
     pub method: String,
     pub path: String,
     pub fingerprint: String,
     pub now: Timestamp,
     /// Records created before this instant are expired (24 h) and replaced.
     pub expired_before: Timestamp,
-    /// IN_PROGRESS records created before this instant belong to a crashed request and are
-    /// taken over.
+    /// IN_PROGRESS records created before this instant are taken over whatever their owner
+    /// (the backstop: a partitioned owner). A record whose owning process is known to be gone
+    /// is taken over at once.
     pub abandoned_before: Timestamp,
 }
 
@@ -368,14 +374,21 @@ pub trait PortfolioStore: Send + Sync {
     ) -> StoreResult<IdempotencyClaim>;
 
     /// Stores the response of a claimed key (routes whose effect has no portfolio transaction).
+    /// A claim that is no longer held is `StoreError::IdempotencyClaimLost`.
     async fn complete_idempotency(
         &self,
         completion: &IdempotencyCompletion,
         now: Timestamp,
     ) -> StoreResult<()>;
 
-    /// Forgets an IN_PROGRESS claim (5xx, 401, 429: the key may be retried).
-    async fn release_idempotency(&self, user_id: Uuid, key: &str) -> StoreResult<()>;
+    /// Forgets an IN_PROGRESS claim (5xx, 401, 429, a dropped request: the key may be
+    /// retried). Only the claim named is released.
+    async fn release_idempotency(&self, user_id: Uuid, key: &str, claim: Uuid) -> StoreResult<()>;
+
+    /// At the start of `blu serve`: releases IN_PROGRESS claims whose owning process is gone
+    /// and that the claim statement cannot recognise as such by itself (SQLite: one instance
+    /// per file, so every claim left is a dead process's). Returns how many were released.
+    async fn release_abandoned_idempotency(&self) -> StoreResult<u64>;
 
     /// The user's loans with installments, newest first (read without locking).
     async fn loans(&self, user_id: Uuid) -> StoreResult<Vec<super::LoanRecord>>;

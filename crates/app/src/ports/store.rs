@@ -15,6 +15,10 @@ pub enum StoreError {
     /// A uniqueness rule was hit (the constraint name tells which).
     #[error("conflict on {0}")]
     Conflict(String),
+    /// The idempotency claim this work was done under was taken over (its owner looked dead):
+    /// the work is rolled back and the key belongs to the request that took it.
+    #[error("the idempotency claim is no longer held")]
+    IdempotencyClaimLost,
     /// Anything else: a bug or corrupt data (maps to 500).
     #[error(transparent)]
     Other(#[from] anyhow::Error),

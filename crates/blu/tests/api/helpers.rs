@@ -18,7 +18,8 @@ pub struct TestApp {
     pub client: Client,
     /// This instance's price bus (tests publish ticks on it).
     pub price_bus: std::sync::Arc<dyn blu_app::ports::PriceBus>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Dropped with the test: the in-process server stops.
+    pub _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Which backends this run uses: PostgreSQL and Redis when their URLs are set.

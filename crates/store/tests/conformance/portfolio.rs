@@ -6,7 +6,7 @@ use std::sync::Arc;
 use blu_app::ports::{
     AccountClosure, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, LedgerQuery,
     NewActivity, PortfolioChange, PortfolioStore, ProtectionStore, ProtectionWrite, RiskUpdate,
-    SettingsUpdate, TradeQuote, new_holding_id,
+    SettingsUpdate, StoreError, TradeQuote, new_holding_id,
 };
 use blu_domain::fixed_income::Lot;
 use blu_domain::ledger::{NewEntry, UuidText, verify};
@@ -25,6 +25,18 @@ impl TestDb {
         match &self.backend {
             Backend::Sqlite { store, .. } => Arc::new(store.clone()),
             Backend::Postgres { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
+    /// The same database as seen by another process (PostgreSQL: its own claim owner).
+    pub(super) async fn another_process(&self) -> Arc<dyn PortfolioStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
+            Backend::Postgres { store, .. } => Arc::new(
+                blu_store::PgStore::from_pool(store.pg_pool().clone())
+                    .await
+                    .expect("claim-owner lock"),
+            ),
         }
     }
 
@@ -293,21 +305,47 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
     assert!(tx.quote(&quote.id).await.unwrap().unwrap().consumed);
 }
 
-pub(super) async fn an_idempotency_key_is_claimed_once_completed_and_replayed(db: &TestDb) {
-    let user = db.scored_user().await;
-    let store = db.portfolios();
-    let request = |fingerprint: &str, now: Timestamp| IdempotencyRequest {
+fn idempotency_request(
+    user: Uuid,
+    claim: Uuid,
+    fingerprint: &str,
+    now: Timestamp,
+) -> IdempotencyRequest {
+    IdempotencyRequest {
         user_id: user,
         key: "k".into(),
+        claim,
         method: "POST".into(),
         path: "/api/v1/portfolio/add-funds".into(),
         fingerprint: fingerprint.into(),
         now,
         expired_before: now.plus_seconds(-86_400),
         abandoned_before: now.plus_seconds(-120),
+    }
+}
+
+fn idempotency_completion(user: Uuid, claim: Uuid) -> IdempotencyCompletion {
+    IdempotencyCompletion {
+        user_id: user,
+        key: "k".into(),
+        claim,
+        status: 201,
+        body: br#"{"ok":1}"#.to_vec(),
+    }
+}
+
+pub(super) async fn an_idempotency_key_is_claimed_once_completed_and_replayed(db: &TestDb) {
+    let user = db.scored_user().await;
+    let store = db.portfolios();
+    let first = Uuid::new_v4();
+    let request = |fingerprint: &str, now: Timestamp| {
+        idempotency_request(user, Uuid::new_v4(), fingerprint, now)
     };
     assert_eq!(
-        store.claim_idempotency(&request("a", t0())).await.unwrap(),
+        store
+            .claim_idempotency(&idempotency_request(user, first, "a", t0()))
+            .await
+            .unwrap(),
         IdempotencyClaim::Started
     );
     assert_eq!(
@@ -318,12 +356,7 @@ pub(super) async fn an_idempotency_key_is_claimed_once_completed_and_replayed(db
         store.claim_idempotency(&request("b", t0())).await.unwrap(),
         IdempotencyClaim::Mismatch
     );
-    let completion = IdempotencyCompletion {
-        user_id: user,
-        key: "k".into(),
-        status: 201,
-        body: br#"{"ok":1}"#.to_vec(),
-    };
+    let completion = idempotency_completion(user, first);
     store.complete_idempotency(&completion, t0()).await.unwrap();
     assert_eq!(
         store.claim_idempotency(&request("a", t0())).await.unwrap(),
@@ -334,15 +367,103 @@ pub(super) async fn an_idempotency_key_is_claimed_once_completed_and_replayed(db
     );
     // After 24 h the key is free again.
     let later = t0().plus_seconds(86_401);
+    let second = Uuid::new_v4();
     assert_eq!(
-        store.claim_idempotency(&request("b", later)).await.unwrap(),
+        store
+            .claim_idempotency(&idempotency_request(user, second, "b", later))
+            .await
+            .unwrap(),
         IdempotencyClaim::Started
     );
-    store.release_idempotency(user, "k").await.unwrap();
+    store.release_idempotency(user, "k", second).await.unwrap();
     assert_eq!(
         store.claim_idempotency(&request("c", later)).await.unwrap(),
         IdempotencyClaim::Started
     );
+}
+
+pub(super) async fn only_the_holder_of_an_idempotency_claim_completes_or_releases_it(db: &TestDb) {
+    let user = db.scored_user().await;
+    let store = db.portfolios();
+    let holder = Uuid::new_v4();
+    let stranger = Uuid::new_v4();
+    store
+        .claim_idempotency(&idempotency_request(user, holder, "a", t0()))
+        .await
+        .unwrap();
+    // Another claim id can neither release nor complete the record.
+    store
+        .release_idempotency(user, "k", stranger)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency(&idempotency_request(user, stranger, "a", t0()))
+            .await
+            .unwrap(),
+        IdempotencyClaim::InProgress
+    );
+    let refused = store
+        .complete_idempotency(&idempotency_completion(user, stranger), t0())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::IdempotencyClaimLost)),
+        "{refused:?}"
+    );
+    store
+        .complete_idempotency(&idempotency_completion(user, holder), t0())
+        .await
+        .unwrap();
+    // A completed record is never released, whoever asks.
+    store.release_idempotency(user, "k", holder).await.unwrap();
+    assert!(matches!(
+        store
+            .claim_idempotency(&idempotency_request(user, stranger, "a", t0()))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Replay { .. }
+    ));
+}
+
+/// A process that dies holding a claim (crash, SIGKILL) must not make the retry wait for the
+/// two-minute backstop (issue 10). PostgreSQL: the claim's owner lock dies with the owner's
+/// session. SQLite: `blu serve` releases every claim left when it starts.
+pub(super) async fn a_claim_of_a_process_that_is_gone_is_taken_over_at_once(db: &TestDb) {
+    let user = db.scored_user().await;
+    let store = db.portfolios();
+    let departed = db.another_process().await;
+    departed
+        .claim_idempotency(&idempotency_request(user, Uuid::new_v4(), "a", t0()))
+        .await
+        .unwrap();
+    let retry = || idempotency_request(user, Uuid::new_v4(), "a", t0());
+    if db.is_postgres() {
+        // Alive: the retry waits.
+        assert_eq!(
+            store.claim_idempotency(&retry()).await.unwrap(),
+            IdempotencyClaim::InProgress
+        );
+        assert_eq!(store.release_abandoned_idempotency().await.unwrap(), 0);
+        drop(departed);
+        // The owner lock goes with the departed process's session; allow the server a moment
+        // to notice the closed connection.
+        let mut claim = store.claim_idempotency(&retry()).await.unwrap();
+        for _ in 0..50 {
+            if claim == IdempotencyClaim::Started {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            claim = store.claim_idempotency(&retry()).await.unwrap();
+        }
+        assert_eq!(claim, IdempotencyClaim::Started);
+    } else {
+        drop(departed);
+        assert_eq!(store.release_abandoned_idempotency().await.unwrap(), 1);
+        assert_eq!(
+            store.claim_idempotency(&retry()).await.unwrap(),
+            IdempotencyClaim::Started
+        );
+    }
 }
 
 pub(super) async fn consent_needs_a_score_and_settings_and_deletion_round_trip(db: &TestDb) {
