@@ -179,38 +179,57 @@ fn cross_field_rules(document: &mut utoipa::openapi::OpenApi) {
                     .enum_values(Some([Value::Bool(true), Value::Null])),
             ),
         );
-    let rules: [(&str, RefOr<Schema>); 4] = [
-        ("TradeIn", trade.into()),
-        ("SettingsIn", settings.into()),
-        ("PurchaseIn", purchase.into()),
-        ("BiometricLoginIn", biometric.into()),
+    let rules: [(&str, Option<&str>, RefOr<Schema>); 5] = [
+        ("TradeIn", None, trade.into()),
+        ("SettingsIn", None, settings.into()),
+        ("PurchaseIn", None, purchase.into()),
+        // `/protection/purchase` takes only a quote.
+        (
+            "PurchaseIn",
+            Some("v1.protection.purchase"),
+            present(&[("quoteId", Type::String)]).into(),
+        ),
+        ("BiometricLoginIn", None, biometric.into()),
     ];
-    let components = document.components.get_or_insert_with(Default::default);
-    for (name, rule) in rules {
-        if let Some(schema) = components.schemas.remove(name) {
-            let combined = AllOfBuilder::new().item(schema).item(rule).build();
-            components
-                .schemas
-                .insert(name.to_owned(), Schema::AllOf(combined).into());
-        }
-    }
-    // `/protection/purchase` takes only a quote.
+    // On the request bodies, not the components: a component keeps its plain `properties`.
     for item in document.paths.paths.values_mut() {
-        let Some(operation) = item.post.as_mut() else {
-            continue;
-        };
-        if operation.operation_id.as_deref() != Some("v1.protection.purchase") {
-            continue;
-        }
-        if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+        let operations = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let id = operation.operation_id.clone();
+            let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
+                continue;
+            };
             for content in body.content.values_mut() {
-                if let RefOr::T(content) = content
-                    && let Some(schema) = content.schema.take()
-                {
-                    let quote = present(&[("quoteId", Type::String)]).build();
-                    let combined = AllOfBuilder::new().item(schema).item(quote).build();
-                    content.schema = Some(Schema::AllOf(combined).into());
-                }
+                let RefOr::T(content) = content else {
+                    continue;
+                };
+                let Some(schema) = content.schema.take() else {
+                    continue;
+                };
+                let name = match &schema {
+                    RefOr::Ref(r) => r.ref_location.rsplit('/').next().unwrap_or(""),
+                    RefOr::T(_) => "",
+                };
+                let applying: Vec<RefOr<Schema>> = rules
+                    .iter()
+                    .filter(|(component, only_for, _)| {
+                        *component == name && only_for.is_none_or(|o| id.as_deref() == Some(o))
+                    })
+                    .map(|(_, _, rule)| rule.clone())
+                    .collect();
+                content.schema = Some(if applying.is_empty() {
+                    schema
+                } else {
+                    let all = applying
+                        .into_iter()
+                        .fold(AllOfBuilder::new().item(schema), AllOfBuilder::item);
+                    Schema::AllOf(all.build()).into()
+                });
             }
         }
     }

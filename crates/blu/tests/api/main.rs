@@ -13,6 +13,7 @@ mod instances;
 mod jobs;
 mod loans;
 mod notifications;
+mod openapi;
 mod portfolio;
 mod price_service;
 mod prices;
