@@ -1,13 +1,15 @@
 """Creates a user for scripts/fuzz through the public API and prints its access token.
 
-`funded`: OTP login (the code comes from the admin SMS outbox), questionnaire, consents and an
-initial funding, so the money routes have a portfolio to work on. `onboarded`: everything but
-the funding. Standard library only: it runs before the fuzzer's virtualenv matters.
+`funded`: OTP login (the code comes from the admin SMS outbox), questionnaire, consents, an
+initial funding, a loan and a protection, so the money routes have state to work on; prints
+`{"token", "entry", "loan", "protection"}` (ids the fuzzer cannot guess). `onboarded`: everything
+but the funding; prints the token. Standard library only.
 """
 
 import json
 import random
 import sys
+import urllib.error
 import urllib.request
 
 
@@ -17,8 +19,11 @@ def call(base, method, path, body=None, token=None):
     request.add_header("content-type", "application/json")
     if token:
         request.add_header("authorization", "Bearer " + token)
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        sys.exit(f"{method} {path}: {error.code} {error.read().decode()}")
 
 
 def main():
@@ -40,10 +45,22 @@ def main():
          {"answers": [{"questionId": q, "optionId": o} for q, o in answers]}, token)
     call(base, "POST", "/api/v1/onboarding/consent",
          {"consentRisk": True, "consentLoss": True, "consentNoGuarantee": True}, token)
-    if kind == "funded":
-        call(base, "POST", "/api/v1/onboarding/initial-funding", {"amountIrr": 50_000_000_000},
-             token)
-    print(token)
+    if kind != "funded":
+        print(token)
+        return
+    call(base, "POST", "/api/v1/onboarding/initial-funding", {"amountIrr": 50_000_000_000}, token)
+    # Funding invests everything; cash for trades and premiums comes from add-funds.
+    call(base, "POST", "/api/v1/portfolio/add-funds", {"amountIrr": 10_000_000_000}, token)
+    loan = call(base, "POST", "/api/v1/loans",
+                {"collateralAssetId": "BTC", "amountIrr": 10_000_000, "durationMonths": 3}, token)
+    eligible = call(base, "GET", "/api/v1/protection/eligible", token=token)
+    holding = eligible["holdings"][0]["holdingId"]
+    protection = call(base, "POST", "/api/v1/protection",
+                      {"holdingId": holding, "durationDays": 30, "acknowledgedPremium": True},
+                      token)
+    history = call(base, "GET", "/api/v1/history?limit=1", token=token)
+    print(json.dumps({"token": token, "entry": history["entries"][0]["id"],
+                      "loan": loan["loan"]["id"], "protection": protection["protection"]["id"]}))
 
 
 if __name__ == "__main__":
