@@ -2,7 +2,7 @@
 
 `funded`: OTP login (the code comes from the admin SMS outbox), questionnaire, consents, an
 initial funding, a loan and a protection, so the money routes have state to work on; prints
-`{"token", "entry", "loan", "protection"}` (ids the fuzzer cannot guess). `onboarded`: everything
+`{"token", "portfolio", "entry", "loan", "protection"}` (ids the fuzzer cannot guess). `onboarded`: everything
 but the funding; prints the token. Standard library only.
 """
 
@@ -48,7 +48,8 @@ def main():
     if kind != "funded":
         print(token)
         return
-    call(base, "POST", "/api/v1/onboarding/initial-funding", {"amountIrr": 50_000_000_000}, token)
+    funding = call(base, "POST", "/api/v1/onboarding/initial-funding",
+                   {"amountIrr": 50_000_000_000}, token)
     # Funding invests everything; cash for trades and premiums comes from add-funds.
     call(base, "POST", "/api/v1/portfolio/add-funds", {"amountIrr": 10_000_000_000}, token)
     loan = call(base, "POST", "/api/v1/loans",
@@ -59,7 +60,8 @@ def main():
                       {"holdingId": holding, "durationDays": 30, "acknowledgedPremium": True},
                       token)
     history = call(base, "GET", "/api/v1/history?limit=1", token=token)
-    print(json.dumps({"token": token, "entry": history["entries"][0]["id"],
+    print(json.dumps({"token": token, "portfolio": funding["portfolioId"],
+                      "entry": history["entries"][0]["id"],
                       "loan": loan["loan"]["id"], "protection": protection["protection"]["id"]}))
 
 

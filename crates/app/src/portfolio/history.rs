@@ -51,7 +51,7 @@ pub struct ActivityPage {
 }
 
 /// The verification report of one portfolio (api.md §13.3).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub portfolio_id: Uuid,
@@ -60,7 +60,7 @@ pub struct VerifyReport {
 }
 
 /// A failed portfolio in the all-portfolios report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyFailure {
     pub portfolio_id: Uuid,
@@ -69,7 +69,7 @@ pub struct VerifyFailure {
 }
 
 /// `GET /admin/v1/ledger/verify`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifyAll {
     pub checked: usize,
     pub failed: Vec<VerifyFailure>,
