@@ -73,8 +73,10 @@ pub const PUBLIC_OPERATIONS: [&str; 9] = [
     "v1.prices.stream",
 ];
 
-/// Responses every operation of a tree can give, whatever its handler does: 401 from the
-/// authentication extractors and 429 from the general rate limit (`/api` and `/admin`).
+/// Completes the generated document (served and printed alike): the cross-field request rules,
+/// the security scheme of each protected operation, and the responses every operation of a tree
+/// can give whatever its handler does: 401 from the authentication extractors, 404 from a
+/// disabled operator API and 429 from the general rate limit (`/api` and `/admin`).
 pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::SecurityRequirement;
     cross_field_rules(&mut document);
