@@ -178,3 +178,29 @@ pub fn client_ip(parts: &Parts, trusted_header: Option<&str>) -> Option<String> 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string())
 }
+
+/// `Option<i64>` from any JSON number without a fractional part: `6` and `6.0` alike, as JSON
+/// Schema's `integer` allows, so a body the OpenAPI document allows is not refused over the
+/// spelling of a number. `6.5` is a `VALIDATION_ERROR` naming the field.
+pub mod whole {
+    use rust_decimal::Decimal;
+    use rust_decimal::prelude::ToPrimitive;
+    use serde::Deserializer;
+    use serde::de::Error;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<i64>, D::Error> {
+        let value: Option<Decimal> = blu_domain::num::option::deserialize(deserializer)?;
+        value
+            .map(|v| {
+                if v.fract().is_zero() {
+                    v.to_i64()
+                        .ok_or_else(|| D::Error::custom("is out of range"))
+                } else {
+                    Err(D::Error::custom("must be a whole number"))
+                }
+            })
+            .transpose()
+    }
+}

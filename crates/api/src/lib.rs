@@ -57,12 +57,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (also served at `/openapi.json` and printed by `blu openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    openapi::finish(api_routes().split_for_parts().1)
 }
 
 /// The complete service: routes, middleware and trailing-slash normalisation.
 pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     let (router, document) = api_routes().split_for_parts();
+    let document = openapi::finish(document);
     let docs_enabled = state.settings.docs_enabled;
     let mut router = router;
     if docs_enabled {

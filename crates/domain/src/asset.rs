@@ -9,7 +9,19 @@ use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
 /// The three layers of a portfolio.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Layer {
     Foundation,
@@ -103,7 +115,19 @@ pub const FOUNDATION_HARD_FLOOR: Decimal = dec!(0.30);
 pub const UPSIDE_HARD_CAP: Decimal = dec!(0.25);
 
 /// The 15 assets, in registry order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum AssetId {
     #[serde(rename = "USDT")]
     Usdt,

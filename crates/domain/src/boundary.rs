@@ -5,7 +5,19 @@ use serde::{Deserialize, Serialize};
 use crate::allocation::{Allocation, PortfolioStatus, portfolio_status};
 
 /// How far an action moves the portfolio from its risk boundaries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Boundary {
     Safe,

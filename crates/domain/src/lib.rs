@@ -22,6 +22,7 @@ pub mod protection;
 pub mod questionnaire;
 pub mod rebalance;
 pub mod risk;
+pub mod schema;
 pub mod time;
 pub mod trade;
 

@@ -91,7 +91,7 @@ pub fn total_interest(principal: Irr, duration: LoanDuration) -> Irr {
 }
 
 /// Loan status (api.md §1.6 `LoanStatus`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LoanStatus {
     Active,
@@ -100,7 +100,7 @@ pub enum LoanStatus {
 }
 
 /// Installment status (api.md §1.6 `InstallmentStatus`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum InstallmentStatus {
     Pending,
@@ -639,7 +639,19 @@ pub fn ltv(debt: Irr, collateral_value: Irr) -> Option<Decimal> {
 }
 
 /// Health bands (D24): HEALTHY < 0.75 ≤ CAUTION < 0.80 ≤ WARNING < 0.90 ≤ CRITICAL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HealthStatus {
     Healthy,

@@ -9,7 +9,19 @@ use serde::{Deserialize, Serialize};
 use crate::allocation::Allocation;
 
 /// Risk tier (D6): score ≤ 3 LOW, 4–6 MEDIUM, ≥ 7 HIGH.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RiskTier {
     Low,

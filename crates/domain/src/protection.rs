@@ -107,7 +107,9 @@ impl ProtectionDuration {
 }
 
 /// Volatility regime of an asset (ops setting, default NORMAL), scaling the implied volatility.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum VolatilityRegime {
     Low,
@@ -261,7 +263,9 @@ fn check_not_protected(already_protected: bool) -> RuleResult<()> {
 }
 
 /// Which premium model prices quotes (`PROTECTION_PRICING_MODEL`, D26).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PricingModel {
     /// `premiumPct = monthlyRate(layer) × days / 30` (the default).
@@ -667,7 +671,7 @@ fn json<T: Serialize + ?Sized>(value: &T) -> serde_json::Value {
 }
 
 /// Protection status (api.md §1.6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ProtectionStatus {
     Active,

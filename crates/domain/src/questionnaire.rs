@@ -98,7 +98,7 @@ impl Serialize for QuestionId {
 
 /// What a question measures (§1.1). Only capacity and willingness enter the score; the horizon
 /// acts through hard caps and the goal is kept for analytics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Dimension {
     Capacity,
@@ -648,7 +648,7 @@ pub static QUESTIONS: [Question; 9] = [
 
 /// Body of `GET /onboarding/questions` (api.md §5): texts and option order only. Scores,
 /// weights, flags and caps stay on the server (D5).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuestionnaireView {
     /// Choice: the questionnaire version (`v10.1`), the same tag stored with every score, rather
@@ -659,9 +659,10 @@ pub struct QuestionnaireView {
 }
 
 /// One question of [`QuestionnaireView`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuestionView {
+    #[schema(value_type = String)]
     pub id: QuestionId,
     pub dimension: Dimension,
     /// Persian text: the questionnaire is presented in Farsi.
@@ -671,7 +672,7 @@ pub struct QuestionView {
 }
 
 /// One option of [`QuestionView`], identified only by `option_<index>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OptionView {
     pub id: String,

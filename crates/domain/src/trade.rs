@@ -32,7 +32,7 @@ pub const MAX_TRADE_IRR: i64 = 50_000_000_000;
 pub const SELL_ALL_TOLERANCE: Decimal = dec!(1.01);
 
 /// BUY or SELL (also the `side` of ledger legs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TradeAction {
     Buy,

@@ -24,6 +24,7 @@ pub struct OutboxQuery {
     /// Only messages to this phone.
     pub phone: Option<String>,
     /// 1–1000, default 20.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

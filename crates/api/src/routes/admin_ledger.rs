@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/portfolios/{portfolioId}/ledger/verify", tag = "admin",
     operation_id = "admin.ledger.verify_portfolio", security(("admin" = [])),
     params(("portfolioId" = String, Path, description = "Portfolio id")),
-    responses((status = 200, description = "Verification report", body = Object),
+    responses((status = 200, description = "Verification report", body = VerifyReport),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn verify_portfolio(
     _: Admin,
@@ -37,7 +37,7 @@ async fn verify_portfolio(
 /// Verifies every portfolio and lists the failures.
 #[utoipa::path(get, path = "/ledger/verify", tag = "admin", operation_id = "admin.ledger.verify_all",
     security(("admin" = [])),
-    responses((status = 200, description = "Summary", body = Object),
+    responses((status = 200, description = "Summary", body = VerifyAll),
         (status = 401, body = ErrorBody)))]
 async fn verify_all(_: Admin, State(state): State<AppState>) -> ApiResult<Json<VerifyAll>> {
     Ok(Json(state.portfolio.verify_all().await?))

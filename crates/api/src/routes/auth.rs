@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendOtpIn {
     /// `+989` followed by nine digits.
-    #[schema(example = "+989123456789")]
+    #[schema(example = "+989123456789", pattern = "^\\+989[0-9]{9}$")]
     pub phone: String,
 }
 
@@ -61,10 +61,10 @@ async fn send_otp(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyOtpIn {
-    #[schema(example = "+989123456789")]
+    #[schema(example = "+989123456789", pattern = "^\\+989[0-9]{9}$")]
     pub phone: String,
     /// Six digits, as a string.
-    #[schema(example = "123456")]
+    #[schema(example = "123456", pattern = "^[0-9]{6}$")]
     pub code: String,
 }
 
@@ -122,6 +122,8 @@ async fn verify_otp(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BiometricLoginIn {
+    /// 1–255 printable ASCII characters, no spaces.
+    #[schema(pattern = "^[!-~]{1,255}$")]
     pub device_id: String,
     /// The challenge of step 1, as received.
     pub challenge: Option<String>,

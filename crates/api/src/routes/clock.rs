@@ -40,6 +40,8 @@ pub struct ClockOut {
 #[serde(rename_all = "camelCase")]
 pub struct AdvanceIn {
     /// Seconds to move forward: > 0 and ≤ 400 days.
+    #[serde(default, deserialize_with = "crate::extract::whole::deserialize")]
+    #[schema(minimum = 1, maximum = 34560000)]
     pub seconds: Option<i64>,
     /// Or an instant to move to (not in the past).
     pub to: Option<String>,

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use blu_app::portfolio::{ActivityPage, HistoryFilter, HistoryPage, decode_cursor};
-use blu_domain::{EntryType, Timestamp, csv};
+use blu_domain::{EntryType, LedgerEntry, Timestamp, csv};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::AuthUser;
-use crate::openapi::ErrorBody;
+use crate::openapi::{Cursor, ErrorBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,16 +32,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct HistoryQuery {
     /// 1–100, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    #[param(value_type = Option<Cursor>)]
     pub cursor: Option<String>,
-    /// A ledger entry type.
+    /// A ledger entry type (any letter case).
     #[serde(rename = "type")]
+    #[param(value_type = Option<EntryType>)]
     pub entry_type: Option<String>,
     /// RFC 3339 lower bound.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339 upper bound.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// `true` adds before/after snapshots.
+    #[param(value_type = Option<bool>)]
     pub snapshots: Option<String>,
 }
 
@@ -72,7 +78,7 @@ fn instant(field: &str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
 /// Ledger entries, newest first, cursor-paged.
 #[utoipa::path(get, path = "/history", tag = "history", operation_id = "v1.history.list",
     params(HistoryQuery),
-    responses((status = 200, description = "A page of ledger entries", body = Object),
+    responses((status = 200, description = "A page of ledger entries", body = HistoryPage),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
@@ -103,7 +109,7 @@ async fn history(
 /// One full ledger entry; 404 if unknown or another user's.
 #[utoipa::path(get, path = "/history/{id}", tag = "history", operation_id = "v1.history.get",
     params(("id" = String, Path, description = "Ledger entry id")),
-    responses((status = 200, description = "The full entry", body = Object),
+    responses((status = 200, description = "The full entry", body = LedgerEntry),
         (status = 404, body = ErrorBody)))]
 async fn entry(
     State(state): State<AppState>,
@@ -118,7 +124,11 @@ async fn entry(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ExportQuery {
+    /// RFC 3339 lower bound.
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// RFC 3339 upper bound.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 
@@ -126,7 +136,7 @@ pub struct ExportQuery {
 #[utoipa::path(get, path = "/history/export", tag = "history", operation_id = "v1.history.export",
     params(ExportQuery),
     responses((status = 200, description = "text/csv", content_type = "text/csv"),
-        (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn export(
     State(state): State<AppState>,
     user: AuthUser,
@@ -162,7 +172,9 @@ async fn export(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ActivityQuery {
     /// 1–100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    #[param(value_type = Option<Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -187,7 +199,7 @@ async fn activity_page(
 /// The activity feed's first page (default 20).
 #[utoipa::path(get, path = "/history/activity", tag = "history",
     operation_id = "v1.history.activity", params(ActivityQuery),
-    responses((status = 200, description = "Activity page", body = Object),
+    responses((status = 200, description = "Activity page", body = ActivityPage),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn history_activity(
     State(state): State<AppState>,
@@ -200,7 +212,7 @@ async fn history_activity(
 /// The following activity pages (URL-safe cursor).
 #[utoipa::path(get, path = "/history/all", tag = "history", operation_id = "v1.history.all",
     params(ActivityQuery),
-    responses((status = 200, description = "Activity page", body = Object),
+    responses((status = 200, description = "Activity page", body = ActivityPage),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn history_all(
     State(state): State<AppState>,
@@ -213,7 +225,7 @@ async fn history_all(
 /// Alias of `/history/activity` with a default limit of 50.
 #[utoipa::path(get, path = "/activity", tag = "history", operation_id = "v1.activity.list",
     params(ActivityQuery),
-    responses((status = 200, description = "Activity page", body = Object),
+    responses((status = 200, description = "Activity page", body = ActivityPage),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn activity(
     State(state): State<AppState>,

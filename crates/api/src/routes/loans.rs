@@ -5,8 +5,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use blu_app::portfolio::{
-    CapacityView, HealthView, LoanInput, LoanList, LoanPreviewView, LoanView,
+    CapacityView, HealthView, LoanCreated, LoanInput, LoanList, LoanPreviewView, LoanView,
+    RepayResult,
 };
+use blu_domain::AssetId;
 use blu_domain::loan::LoanStatus;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -36,12 +38,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct LoanIn {
     /// The collateral's asset id (not a holding id).
+    #[schema(value_type = AssetId)]
     pub collateral_asset_id: Option<String>,
-    /// Principal in IRR (≥ 1,000,000; fractions are rounded half-up).
+    /// Principal in IRR (fractions are rounded half-up).
     #[serde(alias = "amountIRR", default, with = "blu_domain::num::option")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = f64, required = true, minimum = 1000000, maximum = 100000000000000.0)]
     pub amount_irr: Option<Decimal>,
     /// 3 or 6.
+    #[serde(default, deserialize_with = "crate::extract::whole::deserialize")]
+    #[schema(value_type = i64, required = true, minimum = 3, maximum = 6, multiple_of = 3)]
     pub duration_months: Option<i64>,
 }
 
@@ -66,15 +71,16 @@ impl LoanIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepayIn {
-    /// IRR to pay (≥ 1); capped to what is owed.
+    /// IRR to pay; capped to what is owed.
     #[serde(alias = "amountIRR", default, with = "blu_domain::num::option")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = f64, required = true, minimum = 1, maximum = 1000000000000000.0)]
     pub amount_irr: Option<Decimal>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
     /// ACTIVE, REPAID or LIQUIDATED.
+    #[param(value_type = Option<LoanStatus>)]
     pub status: Option<String>,
 }
 
@@ -85,7 +91,7 @@ fn loan_id(text: &str) -> ApiResult<Uuid> {
 /// The caller's loans, newest first.
 #[utoipa::path(get, path = "/loans", tag = "loans", operation_id = "v1.loans.list",
     params(ListQuery),
-    responses((status = 200, description = "{loans: [Loan]}", body = Object),
+    responses((status = 200, description = "{loans: [Loan]}", body = LoanList),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
@@ -112,7 +118,7 @@ async fn list(
 /// One loan; 404 if unknown or another user's.
 #[utoipa::path(get, path = "/loans/{id}", tag = "loans", operation_id = "v1.loans.get",
     params(("id" = String, Path, description = "Loan id")),
-    responses((status = 200, description = "The loan", body = Object),
+    responses((status = 200, description = "The loan", body = LoanView),
         (status = 404, body = ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
@@ -129,7 +135,7 @@ async fn get_one(
 
 /// Borrowing capacity at fresh prices (25 % of net value, per-asset caps).
 #[utoipa::path(get, path = "/loans/capacity", tag = "loans", operation_id = "v1.loans.capacity",
-    responses((status = 200, description = "Capacity", body = Object),
+    responses((status = 200, description = "Capacity", body = CapacityView),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn capacity(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<CapacityView>> {
     Ok(Json(state.portfolio.loan_capacity(user.0.user_id).await?))
@@ -137,7 +143,7 @@ async fn capacity(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
 
 /// Health of the ACTIVE loans.
 #[utoipa::path(get, path = "/loans/health", tag = "loans", operation_id = "v1.loans.health",
-    responses((status = 200, description = "Health per ACTIVE loan", body = Object),
+    responses((status = 200, description = "Health per ACTIVE loan", body = HealthView),
         (status = 404, body = ErrorBody)))]
 async fn health(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<HealthView>> {
     Ok(Json(state.portfolio.loans_health(user.0.user_id).await?))
@@ -146,7 +152,7 @@ async fn health(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json
 /// Previews a loan; business refusals answer 200 with `valid: false`.
 #[utoipa::path(post, path = "/loans/preview", tag = "loans", operation_id = "v1.loans.preview",
     request_body = LoanIn,
-    responses((status = 200, description = "Terms, schedule and maxLoanIrr", body = Object),
+    responses((status = 200, description = "Terms, schedule and maxLoanIrr", body = LoanPreviewView),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn preview(
     State(state): State<AppState>,
@@ -164,7 +170,7 @@ async fn preview(
 /// Takes a loan: freezes the collateral holding, adds the principal to cash, LOAN_CREATE.
 #[utoipa::path(post, path = "/loans", tag = "loans", operation_id = "v1.loans.create",
     request_body = LoanIn,
-    responses((status = 201, description = "The loan and new cash", body = Object),
+    responses((status = 201, description = "The loan and new cash", body = LoanCreated),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -185,7 +191,7 @@ async fn create(
 #[utoipa::path(post, path = "/loans/{id}/repay", tag = "loans", operation_id = "v1.loans.repay",
     params(("id" = String, Path, description = "Loan id")),
     request_body = RepayIn,
-    responses((status = 200, description = "The repayment and the loan", body = Object),
+    responses((status = 200, description = "The repayment and the loan", body = RepayResult),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn repay(

@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use blu_app::portfolio::{HoldingView, PortfolioView};
+use blu_app::portfolio::{FundsAdded, HoldingView, PortfolioView};
 use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The portfolio summary (no `holdings`); 404 until funded.
 #[utoipa::path(get, path = "/portfolio", tag = "portfolio", operation_id = "v1.portfolio.get",
-    responses((status = 200, description = "Portfolio summary", body = Object),
+    responses((status = 200, description = "Portfolio summary", body = PortfolioView),
         (status = 404, body = ErrorBody)))]
 async fn portfolio(
     State(state): State<AppState>,
@@ -38,7 +39,7 @@ async fn portfolio(
 /// The holdings as a bare array (zero quantities omitted).
 #[utoipa::path(get, path = "/portfolio/holdings", tag = "portfolio",
     operation_id = "v1.portfolio.holdings",
-    responses((status = 200, description = "Holding array", body = Vec<Object>),
+    responses((status = 200, description = "Holding array", body = Vec<HoldingView>),
         (status = 404, body = ErrorBody)))]
 async fn holdings(
     State(state): State<AppState>,
@@ -48,7 +49,7 @@ async fn holdings(
 }
 
 /// The summary plus `holdings`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SnapshotOut {
     #[serde(flatten)]
     portfolio: PortfolioView,
@@ -58,7 +59,7 @@ struct SnapshotOut {
 /// The portfolio summary with its holdings.
 #[utoipa::path(get, path = "/portfolio/snapshot", tag = "portfolio",
     operation_id = "v1.portfolio.snapshot",
-    responses((status = 200, description = "Summary with holdings", body = Object),
+    responses((status = 200, description = "Summary with holdings", body = SnapshotOut),
         (status = 404, body = ErrorBody)))]
 async fn snapshot(
     State(state): State<AppState>,
@@ -74,7 +75,7 @@ async fn snapshot(
 /// Adds cash (D9: 100,000 to 100,000,000,000 IRR); nothing is invested.
 #[utoipa::path(post, path = "/portfolio/add-funds", tag = "portfolio",
     operation_id = "v1.portfolio.add_funds", request_body = AmountIn,
-    responses((status = 200, description = "New and previous cash", body = Object),
+    responses((status = 200, description = "New and previous cash", body = FundsAdded),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn add_funds_route(
     State(state): State<AppState>,

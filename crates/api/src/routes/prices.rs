@@ -186,6 +186,7 @@ async fn get_price(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct HistoryQuery {
     /// UTC days back, today included: 1–400, default 30.
+    #[param(minimum = 1, maximum = 400)]
     pub days: Option<u32>,
 }
 

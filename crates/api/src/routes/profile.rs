@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
-use crate::openapi::ErrorBody;
+use crate::openapi::{ErrorBody, MustBeTrue};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The user's profile, risk result, consents and settings.
 #[utoipa::path(get, path = "/profile", tag = "profile", operation_id = "v1.profile.get",
-    responses((status = 200, description = "Profile", body = Object)))]
+    responses((status = 200, description = "Profile", body = ProfileView)))]
 async fn profile(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<ProfileView>> {
     Ok(Json(state.portfolio.profile(user.0.user_id).await?))
 }
@@ -31,10 +31,12 @@ async fn profile(State(state): State<AppState>, user: AuthUser) -> ApiResult<Jso
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsIn {
-    /// `fa` or `en`.
+    /// `fa` or `en` (any letter case).
+    #[schema(pattern = "^([fF][aA]|[eE][nN])$")]
     pub language: Option<String>,
     pub notifications_enabled: Option<bool>,
     /// FCM/APNs token, at most 512 characters.
+    #[schema(max_length = 512)]
     pub notification_token: Option<String>,
     /// Enrols a device key for `POST /auth/biometric`.
     pub biometric: Option<BiometricEnrolmentIn>,
@@ -47,6 +49,8 @@ pub struct SettingsIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BiometricEnrolmentIn {
+    /// 1–255 printable ASCII characters, no spaces.
+    #[schema(pattern = "^[!-~]{1,255}$")]
     pub device_id: String,
     /// Base64 SPKI (DER) of a P-256 public key.
     pub public_key: String,
@@ -55,7 +59,7 @@ pub struct BiometricEnrolmentIn {
 /// Updates language, notifications, the push token and enrolled device keys.
 #[utoipa::path(put, path = "/profile/settings", tag = "profile",
     operation_id = "v1.profile.settings", request_body = SettingsIn,
-    responses((status = 200, description = "The settings", body = Object),
+    responses((status = 200, description = "The settings", body = SettingsView),
         (status = 400, body = ErrorBody)))]
 async fn settings(
     State(state): State<AppState>,
@@ -83,13 +87,14 @@ async fn settings(
 /// `{"confirm": true}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeleteIn {
+    #[schema(value_type = MustBeTrue)]
     pub confirm: Option<bool>,
 }
 
 /// Closes the account: refused while a loan is active; ledger kept.
 #[utoipa::path(delete, path = "/profile", tag = "profile", operation_id = "v1.profile.delete",
     request_body = DeleteIn,
-    responses((status = 200, description = "Deleted", body = Object),
+    responses((status = 200, description = "Deleted", body = Deleted),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_profile(
     State(state): State<AppState>,

@@ -6,10 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use blu_app::portfolio::{
-    EligibleView, ProtectionList, ProtectionView, PurchaseInput, QuoteInput, QuoteResult,
-    StatusFilter,
+    CancelResult, EligibleView, ProtectionList, ProtectionView, PurchaseInput, PurchaseResult,
+    QuoteInput, QuoteResult, StatusFilter,
 };
-use blu_domain::Irr;
+use blu_domain::{AssetId, Irr};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -37,15 +37,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct QuoteQuery {
-    /// The holding to protect (or `assetId`).
+    /// The holding to protect. Documented as required: the server also takes `assetId`
+    /// instead, which the document leaves out (one of the two must be sent).
+    #[param(value_type = String, format = Uuid)]
     pub holding_id: Option<String>,
     /// The caller's holding of this asset (instead of `holdingId`).
+    #[param(value_type = Option<AssetId>)]
     pub asset_id: Option<String>,
     /// 0.1–1, default 1.
+    #[param(value_type = Option<f64>, minimum = 0.1, maximum = 1)]
     pub coverage_pct: Option<String>,
-    /// 30, 60, 90, 120, 150 or 180.
+    /// 30, 60, 90, 120, 150 or 180. Documented as required: the server also takes
+    /// `durationMonths` instead (one of the two must be sent).
+    #[param(value_type = i64, minimum = 30, maximum = 180, multiple_of = 30)]
     pub duration_days: Option<String>,
     /// 1–6 (instead of `durationDays`).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 6)]
     pub duration_months: Option<String>,
 }
 
@@ -85,18 +92,26 @@ impl QuoteQuery {
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseIn {
     pub quote_id: Option<String>,
+    #[schema(format = Uuid)]
     pub holding_id: Option<String>,
     /// `POST /protection` only, instead of `holdingId`.
+    #[schema(value_type = Option<AssetId>)]
     pub asset_id: Option<String>,
+    /// 0.1–1, default 1.
     #[serde(default, with = "blu_domain::num::option")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0.1, maximum = 1)]
     pub coverage_pct: Option<Decimal>,
+    /// 30, 60, 90, 120, 150 or 180.
+    #[serde(default, deserialize_with = "crate::extract::whole::deserialize")]
+    #[schema(minimum = 30, maximum = 180, multiple_of = 30)]
     pub duration_days: Option<i64>,
-    /// `POST /protection` only, instead of `durationDays`.
+    /// `POST /protection` only, instead of `durationDays`: 1–6.
+    #[serde(default, deserialize_with = "crate::extract::whole::deserialize")]
+    #[schema(minimum = 1, maximum = 6)]
     pub duration_months: Option<i64>,
-    /// Must equal the quoted premium when sent.
+    /// Must equal the quoted premium when sent (whole rials).
     #[serde(default, with = "blu_domain::num::option")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub premium_irr: Option<Decimal>,
     /// Must be `true`.
     pub acknowledged_premium: Option<bool>,
@@ -115,7 +130,10 @@ impl PurchaseIn {
             quote_id,
             holding_id: self.holding_id.clone(),
             coverage_pct: self.coverage_pct,
-            duration_days: self.duration_days.or(self.duration_months.map(|m| m * 30)),
+            // Saturating: a huge month count is refused by the duration check, not an overflow.
+            duration_days: self
+                .duration_days
+                .or(self.duration_months.map(|m| m.saturating_mul(30))),
             premium_irr,
             acknowledged_premium: self.acknowledged_premium == Some(true),
         })
@@ -125,7 +143,7 @@ impl PurchaseIn {
 /// Eligible holdings with an indicative 30-day premium (alias `/protection/eligible`).
 #[utoipa::path(get, path = "/protection/holdings", tag = "protection",
     operation_id = "v1.protection.holdings",
-    responses((status = 200, description = "Eligible holdings", body = Object),
+    responses((status = 200, description = "Eligible holdings", body = EligibleView),
         (status = 404, body = ErrorBody)))]
 async fn holdings(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<EligibleView>> {
     Ok(Json(state.protection.eligible(user.0.user_id).await?))
@@ -134,7 +152,7 @@ async fn holdings(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
 /// Alias of `GET /protection/holdings`.
 #[utoipa::path(get, path = "/protection/eligible", tag = "protection",
     operation_id = "v1.protection.eligible",
-    responses((status = 200, description = "Eligible holdings", body = Object),
+    responses((status = 200, description = "Eligible holdings", body = EligibleView),
         (status = 404, body = ErrorBody)))]
 async fn eligible(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<EligibleView>> {
     holdings(State(state), user).await
@@ -143,7 +161,7 @@ async fn eligible(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
 /// A 5-minute, single-use quote for protecting a holding.
 #[utoipa::path(get, path = "/protection/quote", tag = "protection",
     operation_id = "v1.protection.quote", params(QuoteQuery),
-    responses((status = 200, description = "The quote", body = Object),
+    responses((status = 200, description = "The quote", body = QuoteResult),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -160,7 +178,7 @@ async fn quote(
 /// Buys the protection of a quote: premium from cash, PROTECTION_PURCHASE.
 #[utoipa::path(post, path = "/protection/purchase", tag = "protection",
     operation_id = "v1.protection.purchase", request_body = PurchaseIn,
-    responses((status = 201, description = "The protection, new cash, ledger entry", body = Object),
+    responses((status = 201, description = "The protection, new cash, ledger entry", body = PurchaseResult),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 410, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -184,7 +202,7 @@ async fn purchase(
 /// One-step purchase: with `quoteId` as `/protection/purchase`, else quoted and bought now.
 #[utoipa::path(post, path = "/protection", tag = "protection",
     operation_id = "v1.protection.create", request_body = PurchaseIn,
-    responses((status = 201, description = "The protection, new cash, ledger entry", body = Object),
+    responses((status = 201, description = "The protection, new cash, ledger entry", body = PurchaseResult),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 410, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -225,7 +243,7 @@ async fn create(
 /// ACTIVE protections, newest first.
 #[utoipa::path(get, path = "/protection/active", tag = "protection",
     operation_id = "v1.protection.active",
-    responses((status = 200, description = "Protections", body = Object)))]
+    responses((status = 200, description = "Protections", body = ProtectionList)))]
 async fn active(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<ProtectionList>> {
     Ok(Json(
         state
@@ -242,13 +260,14 @@ async fn active(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
     /// ACTIVE (default), EXPIRED, EXERCISED, CANCELLED or ALL.
+    #[param(pattern = "^(ACTIVE|EXPIRED|EXERCISED|CANCELLED|ALL)$")]
     pub status: Option<String>,
 }
 
 /// Protections by status, newest first.
 #[utoipa::path(get, path = "/protection", tag = "protection",
     operation_id = "v1.protection.list", params(ListQuery),
-    responses((status = 200, description = "Protections", body = Object),
+    responses((status = 200, description = "Protections", body = ProtectionList),
         (status = 400, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
@@ -263,7 +282,7 @@ async fn list(
 #[utoipa::path(get, path = "/protection/{id}", tag = "protection",
     operation_id = "v1.protection.get",
     params(("id" = String, Path, description = "Protection id")),
-    responses((status = 200, description = "The protection", body = Object),
+    responses((status = 200, description = "The protection", body = ProtectionView),
         (status = 404, body = ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
@@ -277,7 +296,7 @@ async fn get_one(
 #[utoipa::path(delete, path = "/protection/{id}", tag = "protection",
     operation_id = "v1.protection.cancel",
     params(("id" = String, Path, description = "Protection id")),
-    responses((status = 200, description = "The cancelled protection", body = Object),
+    responses((status = 200, description = "The cancelled protection", body = CancelResult),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel(
     State(state): State<AppState>,

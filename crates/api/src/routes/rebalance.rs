@@ -4,7 +4,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use blu_app::portfolio::{RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights};
+use blu_app::portfolio::{
+    RebalanceExecuted, RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights,
+};
+use blu_domain::rebalance::RebalanceMode;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -29,8 +32,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct PreviewQuery {
     /// HOLDINGS_ONLY (default), HOLDINGS_PLUS_CASH or SMART; case-insensitive.
+    #[param(value_type = Option<RebalanceMode>)]
     pub mode: Option<String>,
     /// SMART only: IRR of cash the second pass may use (0 ≤ amount ≤ cash; default all cash).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1000000000000000.0)]
     pub use_cash_amount: Option<String>,
 }
 
@@ -40,10 +45,11 @@ pub struct PreviewQuery {
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteIn {
     /// HOLDINGS_ONLY (default), HOLDINGS_PLUS_CASH or SMART; case-insensitive.
+    #[schema(value_type = Option<RebalanceMode>)]
     pub mode: Option<String>,
     /// SMART only: IRR of cash the second pass may use (0 ≤ amount ≤ cash; default all cash).
     #[serde(default, with = "blu_domain::num::option")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000000000000.0)]
     pub use_cash_amount: Option<Decimal>,
     /// Accepted and ignored.
     #[serde(default)]
@@ -62,7 +68,7 @@ fn cash_amount(text: Option<&str>) -> ApiResult<Option<Decimal>> {
 /// Current allocation, drift, status and the cooldown.
 #[utoipa::path(get, path = "/rebalance/status", tag = "rebalance",
     operation_id = "v1.rebalance.status",
-    responses((status = 200, description = "Drift and cooldown", body = Object),
+    responses((status = 200, description = "Drift and cooldown", body = RebalanceStatus),
         (status = 404, body = ErrorBody)))]
 async fn status(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<RebalanceStatus>> {
     Ok(Json(
@@ -74,7 +80,7 @@ async fn status(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json
 /// raised.
 #[utoipa::path(get, path = "/rebalance/preview", tag = "rebalance",
     operation_id = "v1.rebalance.preview", params(PreviewQuery),
-    responses((status = 200, description = "The plan", body = Object),
+    responses((status = 200, description = "The plan", body = RebalancePreview),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn preview(
     State(state): State<AppState>,
@@ -97,7 +103,7 @@ async fn preview(
 /// Executes the plan recomputed at fresh prices on the locked portfolio.
 #[utoipa::path(post, path = "/rebalance/execute", tag = "rebalance",
     operation_id = "v1.rebalance.execute", request_body = ExecuteIn,
-    responses((status = 200, description = "Legs executed and the new allocation", body = Object),
+    responses((status = 200, description = "Legs executed and the new allocation", body = RebalanceExecuted),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn execute(

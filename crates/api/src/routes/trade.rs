@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use blu_app::portfolio::{ExecuteRequest, PreviewResult, TradeInput, TradeLimits};
+use blu_app::portfolio::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits};
+use blu_domain::AssetId;
+use blu_domain::trade::TradeAction;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -31,11 +33,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct TradeIn {
     /// BUY or SELL.
     #[serde(alias = "side")]
+    #[schema(value_type = TradeAction)]
     pub action: Option<String>,
+    #[schema(value_type = AssetId)]
     pub asset_id: Option<String>,
-    /// Gross IRR amount (whole rials; fractions are rounded half-up).
+    /// Gross IRR amount (whole rials; fractions are rounded half-up). Required unless
+    /// `sellAll`.
     #[serde(alias = "amountIRR", default, with = "blu_domain::num::option")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 1000000, maximum = 50000000000.0)]
     pub amount_irr: Option<Decimal>,
     /// SELL only: the whole holding.
     #[serde(default)]
@@ -68,7 +73,7 @@ impl TradeIn {
 /// return.
 #[utoipa::path(post, path = "/trade/preview", tag = "trade", operation_id = "v1.trade.preview",
     request_body = TradeIn,
-    responses((status = 200, description = "Plan, quote and boundary", body = Object),
+    responses((status = 200, description = "Plan, quote and boundary", body = PreviewResult),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -88,7 +93,7 @@ async fn preview(
 /// Executes a trade at the quoted price (with `quoteId`) or the current fresh price.
 #[utoipa::path(post, path = "/trade/execute", tag = "trade", operation_id = "v1.trade.execute",
     request_body = TradeIn,
-    responses((status = 200, description = "The executed trade and new balances", body = Object),
+    responses((status = 200, description = "The executed trade and new balances", body = ExecuteResult),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 410, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -112,7 +117,7 @@ async fn execute(
 
 /// Trade limits, spreads and quote lifetime.
 #[utoipa::path(get, path = "/trade/limits", tag = "trade", operation_id = "v1.trade.limits",
-    responses((status = 200, description = "Limits", body = Object)))]
+    responses((status = 200, description = "Limits", body = TradeLimits)))]
 async fn limits(State(state): State<AppState>, _user: AuthUser) -> Json<TradeLimits> {
     Json(state.portfolio.trade_limits())
 }

@@ -10,7 +10,7 @@ use super::{
 };
 
 /// The body of add-funds (no `holdings`: the app would read it as a whole portfolio).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FundsAdded {
     pub new_cash_irr: Irr,

@@ -5,16 +5,18 @@ use blu_domain::ledger::verify;
 use blu_domain::{Boundary, EntryType, Irr, LedgerEntry, Timestamp, VerificationReport};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::openapi::{RefOr, Schema};
 use uuid::Uuid;
 
 use super::{PortfolioError, PortfolioResult, PortfolioService, ts_millis};
 use crate::ports::{ActivityRecord, LedgerQuery};
 
 /// One page of `GET /history`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
     /// Ledger entries in the summary form (or with snapshots when asked for).
+    #[schema(value_type = Vec<LedgerEntrySummary>)]
     pub entries: Vec<Value>,
     pub has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -22,7 +24,7 @@ pub struct HistoryPage {
 }
 
 /// An activity entry (api.md §2.4).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityItem {
     pub id: i64,
@@ -39,7 +41,7 @@ pub struct ActivityItem {
 }
 
 /// One page of the activity feed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityPage {
     pub activities: Vec<ActivityItem>,
@@ -49,7 +51,7 @@ pub struct ActivityPage {
 }
 
 /// The verification report of one portfolio (api.md §13.3).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub portfolio_id: Uuid,
@@ -58,7 +60,7 @@ pub struct VerifyReport {
 }
 
 /// A failed portfolio in the all-portfolios report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyFailure {
     pub portfolio_id: Uuid,
@@ -67,7 +69,7 @@ pub struct VerifyFailure {
 }
 
 /// `GET /admin/v1/ledger/verify`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifyAll {
     pub checked: usize,
     pub failed: Vec<VerifyFailure>,
@@ -89,6 +91,33 @@ const SUMMARY_KEYS: [&str; 13] = [
     "loanId",
     "protectionId",
 ];
+
+/// The schema of the summary form: the full entry's schema cut to [`SUMMARY_KEYS`] and the two
+/// snapshots (`snapshots=true`), so the summary is described from the same definition.
+pub struct LedgerEntrySummary;
+
+impl utoipa::PartialSchema for LedgerEntrySummary {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = LedgerEntry::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            let kept = |k: &str| {
+                SUMMARY_KEYS.contains(&k) || k == "beforeSnapshot" || k == "afterSnapshot"
+            };
+            object.properties.retain(|k, _| kept(k));
+            object
+                .required
+                .retain(|k| SUMMARY_KEYS.contains(&k.as_str()));
+            object.description = Some("A ledger entry in the summary form (api.md §2.5).".into());
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for LedgerEntrySummary {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <LedgerEntry as utoipa::ToSchema>::schemas(schemas);
+    }
+}
 
 /// The summary form, optionally with both snapshots.
 pub fn summary(entry: &LedgerEntry, snapshots: bool) -> PortfolioResult<Value> {
@@ -114,14 +143,15 @@ pub fn encode_cursor(key: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.to_string())
 }
 
-/// Reads a cursor back; `None` when it is not one of ours.
+/// Reads a cursor back; `None` when it is not one of ours. Key 0 (before every entry) is a
+/// well-formed cursor of an empty page, so every string the documented pattern allows decodes.
 pub fn decode_cursor(cursor: &str) -> Option<i64> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()?;
     let key: i64 = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
-    (key > 0).then_some(key)
+    (key >= 0).then_some(key)
 }
 
 fn activity_item(r: ActivityRecord) -> ActivityItem {

@@ -27,7 +27,7 @@ use crate::ports::{
 };
 
 /// An installment (api.md §2.2).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallmentView {
     pub number: i64,
@@ -45,7 +45,7 @@ pub struct InstallmentView {
 }
 
 /// A loan (api.md §2.2).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoanView {
     pub id: Uuid,
@@ -106,13 +106,13 @@ pub struct LoanView {
 }
 
 /// `GET /loans`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct LoanList {
     pub loans: Vec<LoanView>,
 }
 
 /// One holding of `GET /loans/capacity`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollateralView {
     pub asset_id: AssetId,
@@ -129,7 +129,7 @@ pub struct CollateralView {
 }
 
 /// `GET /loans/capacity`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CapacityView {
     pub portfolio_value_irr: Irr,
@@ -140,14 +140,14 @@ pub struct CapacityView {
 }
 
 /// A refusal inside a 200 preview.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PreviewRefusal {
     pub code: &'static str,
     pub message: String,
 }
 
 /// A scheduled installment of a preview.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduledInstallment {
     pub number: i64,
@@ -159,7 +159,7 @@ pub struct ScheduledInstallment {
 }
 
 /// `POST /loans/preview`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoanPreviewView {
     pub valid: bool,
@@ -184,7 +184,7 @@ pub struct LoanPreviewView {
 }
 
 /// `POST /loans` (201).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoanCreated {
     pub loan: LoanView,
@@ -195,7 +195,7 @@ pub struct LoanCreated {
 }
 
 /// `POST /loans/{id}/repay`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepayResult {
     pub success: bool,
@@ -214,7 +214,7 @@ pub struct RepayResult {
 }
 
 /// One ACTIVE loan of `GET /loans/health`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoanHealthItem {
     pub loan_id: Uuid,
@@ -241,7 +241,7 @@ pub struct LoanHealthItem {
 }
 
 /// `GET /loans/health`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthView {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -321,7 +321,7 @@ pub(crate) mod ts_millis {
 }
 
 /// `{"success": true}`-style acknowledgement bodies.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Success {
     pub success: bool,
 }

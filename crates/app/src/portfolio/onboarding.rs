@@ -19,7 +19,7 @@ use super::{
 use crate::ports::{NewActivity, RiskUpdate};
 
 /// The body of `POST /onboarding/questionnaire` (api.md §5).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RiskResult {
     pub risk_score: u8,
@@ -30,7 +30,7 @@ pub struct RiskResult {
 }
 
 /// The body of `POST /onboarding/consent`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentResult {
     pub success: bool,
@@ -40,7 +40,7 @@ pub struct ConsentResult {
 
 /// The body of `POST /onboarding/initial-funding` (201): the portfolio view plus the new ids
 /// and holdings.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FundingResult {
     #[serde(flatten)]

@@ -11,7 +11,7 @@ use crate::auth::biometric;
 use crate::ports::{AccountClosure, Settings, SettingsUpdate};
 
 /// The user's consents.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentsView {
     pub risk: bool,
@@ -22,7 +22,7 @@ pub struct ConsentsView {
 }
 
 /// `settings` of the profile.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     pub language: String,
@@ -41,7 +41,7 @@ impl From<Settings> for SettingsView {
 }
 
 /// The body of `GET /profile`; risk fields are omitted until the questionnaire is scored.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileView {
     pub id: Uuid,
@@ -66,7 +66,7 @@ pub struct ProfileView {
 }
 
 /// The body of `DELETE /profile`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Deleted {
     pub success: bool,

@@ -76,7 +76,7 @@ pub struct PurchaseInput {
 }
 
 /// `GET /protection/holdings`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EligibleView {
     pub eligible_assets: Vec<AssetId>,
@@ -87,7 +87,7 @@ pub struct EligibleView {
     pub pricing_model: PricingModel,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CoverageRange {
     #[serde(with = "blu_domain::num")]
     pub min: Decimal,
@@ -97,7 +97,7 @@ pub struct CoverageRange {
     pub step: Decimal,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EligibleHolding {
     pub holding_id: Uuid,
@@ -120,7 +120,7 @@ pub struct EligibleHolding {
     pub volatility: VolatilityView,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IndicativePremium {
     #[serde(with = "blu_domain::num")]
@@ -128,7 +128,7 @@ pub struct IndicativePremium {
     pub thirty_day_irr: Irr,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VolatilityView {
     #[serde(with = "blu_domain::num")]
@@ -138,7 +138,7 @@ pub struct VolatilityView {
 }
 
 /// `GET /protection/quote`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuoteResult {
     pub quote: QuoteView,
@@ -146,7 +146,7 @@ pub struct QuoteResult {
     pub validity: Validity,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuoteView {
     pub quote_id: String,
@@ -191,7 +191,7 @@ pub struct QuoteView {
     pub valid_until: Timestamp,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct GreeksView {
     #[serde(with = "blu_domain::num")]
     pub delta: Decimal,
@@ -205,7 +205,7 @@ pub struct GreeksView {
     pub rho: Decimal,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Breakeven {
     #[serde(with = "blu_domain::num")]
@@ -216,7 +216,7 @@ pub struct Breakeven {
     pub break_even_irr: Decimal,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Validity {
     pub seconds_remaining: i64,
@@ -225,7 +225,7 @@ pub struct Validity {
 }
 
 /// A protection on the wire (api.md §2.3).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProtectionView {
     pub id: Uuid,
@@ -282,13 +282,13 @@ pub struct ProtectionView {
 }
 
 /// `{"protections": […]}`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ProtectionList {
     pub protections: Vec<ProtectionView>,
 }
 
 /// 201 of a purchase.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseResult {
     pub protection: ProtectionView,
@@ -297,7 +297,7 @@ pub struct PurchaseResult {
 }
 
 /// 200 of a cancellation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CancelResult {
     pub success: bool,
     pub protection: ProtectionView,

@@ -85,7 +85,7 @@ pub async fn hram_weights(
 }
 
 /// `cooldown` of the preview (D20).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CooldownView {
     pub active: bool,
@@ -110,7 +110,7 @@ impl From<&Cooldown> for CooldownView {
 }
 
 /// One row of `gapAnalysis` (§6.8).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GapRowView {
     pub layer: Layer,
@@ -142,7 +142,7 @@ impl From<&GapRow> for GapRowView {
 }
 
 /// Amounts per layer (UPPERCASE keys, like allocations).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub struct LayerAmounts {
     pub foundation: Irr,
@@ -151,7 +151,7 @@ pub struct LayerAmounts {
 }
 
 /// `gapSummary` (§6.8): what HOLDINGS_ONLY can achieve with locked collateral.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GapSummaryView {
     pub has_frozen_assets: bool,
@@ -199,7 +199,7 @@ impl From<&GapSummary> for GapSummaryView {
 }
 
 /// The body of `GET /rebalance/preview` (api.md §8).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RebalancePreview {
     pub mode: RebalanceMode,
@@ -234,7 +234,7 @@ pub struct RebalancePreview {
 }
 
 /// The body of `GET /rebalance/status` (api.md §8).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RebalanceStatus {
     pub current_allocation: Allocation,
@@ -256,7 +256,7 @@ pub struct RebalanceStatus {
 }
 
 /// The body of `POST /rebalance/execute` (api.md §8).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RebalanceExecuted {
     pub success: bool,

@@ -59,7 +59,7 @@ impl TradeInput {
 }
 
 /// `preview` of `POST /trade/preview`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TradeView {
     pub action: TradeAction,
@@ -80,7 +80,7 @@ pub struct TradeView {
 }
 
 /// Before, target and after allocations of a preview.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AllocationChange {
     pub before: Allocation,
     pub target: Allocation,
@@ -88,7 +88,7 @@ pub struct AllocationChange {
 }
 
 /// The body of `POST /trade/preview`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviewResult {
     pub valid: bool,
@@ -104,7 +104,7 @@ pub struct PreviewResult {
 }
 
 /// `trade` of the execute body.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutedTrade {
     pub action: TradeAction,
@@ -121,7 +121,7 @@ pub struct ExecutedTrade {
 }
 
 /// The body of `POST /trade/execute`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteResult {
     pub success: bool,
@@ -135,7 +135,7 @@ pub struct ExecuteResult {
 }
 
 /// The body of `GET /trade/limits`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TradeLimits {
     pub min_trade_irr: Irr,

@@ -14,7 +14,7 @@ use super::{PortfolioError, PortfolioResult, PortfolioService, opt_millis, targe
 use crate::ports::{PortfolioRecord, PriceSnapshot};
 
 /// The body of `GET /portfolio` (no `holdings`: the app reads those from `/portfolio/holdings`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PortfolioView {
     pub id: Uuid,
@@ -44,7 +44,7 @@ pub struct PortfolioView {
 }
 
 /// A holding (api.md §2.1).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldingView {
     pub id: Uuid,
@@ -74,7 +74,7 @@ pub struct HoldingView {
 }
 
 /// Accrual details of the fixed-income holding.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FixedIncomeView {
     pub principal: Irr,

@@ -14,6 +14,7 @@ mod instances;
 mod jobs;
 mod loans;
 mod notifications;
+mod openapi;
 mod portfolio;
 mod price_service;
 mod prices;

@@ -37,7 +37,19 @@ pub const GENESIS_PREV_HASH: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The twelve ledger entry types (§9.1), SCREAMING_SNAKE_CASE on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EntryType {
     PortfolioCreated,
@@ -107,7 +119,7 @@ impl FromStr for EntryType {
 }
 
 /// Direction of one leg of a rebalance or of the initial funding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LegSide {
     Buy,
@@ -125,7 +137,7 @@ impl LegSide {
 
 /// One executed leg (§9.1). `amountIrr` is the gross amount: a buy pays it in full, a sell
 /// credits `amountIrr − spreadIrr` (§9.5).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Leg {
     pub side: LegSide,
@@ -186,10 +198,12 @@ impl<'de> Deserialize<'de> for UuidText {
 /// fields omitted, `sequenceNumber` an integer and `createdAt` with milliseconds (api.md §1.6).
 /// The millisecond wire form is for display only; the hash covers the stored microseconds
 /// (see [`canonical`]).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerEntry {
+    #[schema(value_type = String, format = Uuid)]
     pub id: UuidText,
+    #[schema(value_type = String, format = Uuid)]
     pub portfolio_id: UuidText,
     pub sequence_number: u64,
     pub entry_type: EntryType,
@@ -209,13 +223,17 @@ pub struct LedgerEntry {
     pub spread_irr: Option<Irr>,
     pub boundary: Boundary,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub loan_id: Option<UuidText>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub protection_id: Option<UuidText>,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legs: Option<Vec<Leg>>,
+    /// Facts of the movement that have no column (free-form by entry type).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     pub prev_hash: String,
     pub entry_hash: String,

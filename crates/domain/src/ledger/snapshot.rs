@@ -12,7 +12,7 @@ use crate::portfolio::Valuation;
 pub const SNAPSHOT_ALLOCATION_DP: u32 = 6;
 
 /// The state of a portfolio at one instant, as the ledger records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     pub cash_irr: Irr,
@@ -26,7 +26,7 @@ pub struct Snapshot {
 }
 
 /// One open holding inside a snapshot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotHolding {
     pub asset_id: AssetId,

@@ -27,7 +27,7 @@ pub const EXCESS_METADATA_KEY: &str = "excessIrr";
 
 /// The result of verifying one portfolio's ledger (api.md §13.3, without `portfolioId`, which
 /// the caller adds since it knows the portfolio even when the ledger is empty).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerificationReport {
     pub entry_count: u64,
@@ -47,7 +47,7 @@ impl VerificationReport {
 }
 
 /// Checks 1–4: the first failing sequence number and its reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainCheck {
     pub valid: bool,
@@ -58,7 +58,7 @@ pub struct ChainCheck {
 }
 
 /// Check 5: the last `after` snapshot against the current state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayCheck {
     pub matches: bool,
@@ -67,7 +67,7 @@ pub struct ReplayCheck {
 
 /// One field where the ledger (`expected`) and the current state (`actual`) disagree, e.g.
 /// `cashIrr` or `holdings.BTC.quantity`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayDifference {
     pub field: String,

@@ -55,7 +55,9 @@ pub const FULL_REBALANCE_MAX_DRIFT_PP: Decimal = dec!(2);
 pub const ON_TARGET_DRIFT_PP: Decimal = dec!(0.5);
 
 /// How a rebalance may be funded (§6.1, D19).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RebalanceMode {
     /// Buys are funded only by net sell proceeds; cash is untouched except rounding.
@@ -94,7 +96,19 @@ impl std::str::FromStr for RebalanceMode {
 }
 
 /// Direction of one leg.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LegSide {
     Sell,
@@ -111,7 +125,7 @@ impl LegSide {
 }
 
 /// One trade of a rebalance (api.md §8 `trades[]`, ledger `legs[]`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RebalanceLeg {
     pub side: LegSide,
