@@ -158,7 +158,7 @@ pub fn initial_funding(
             (fixed_income::units_for(budget), FIXED_INCOME_UNIT_IRR)
         } else {
             let price = market_price(prices, asset).expect("candidates have a price");
-            (Quantity::floor8(budget.value() / price), price)
+            (Quantity::at_price(budget.value(), price), price)
         };
         if !quantity.is_positive() {
             continue;

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::{AssetId, Layer};
 use crate::error::{ErrorCode, RuleResult, RuleViolation};
-use crate::money::{Irr, Quantity, round_half_up};
+use crate::money::{Irr, Quantity, checked_ratio, round_half_up};
 use crate::num::Num;
-use crate::portfolio::{PortfolioState, PriceBook, Valuation, value_portfolio};
+use crate::portfolio::{PortfolioState, PriceBook, Valuation, holding_value, value_portfolio};
 use crate::time::{MICROS_PER_DAY, Timestamp};
 
 /// Simple annual interest rate on the original principal (D21).
@@ -239,6 +239,19 @@ impl LoanTerms {
     /// `totalDue = P + I`.
     pub fn total_due(&self) -> Irr {
         self.principal + self.total_interest
+    }
+
+    /// The annual rate the loan's interest implies, `I / P × 12 / months`, rounded half-up to
+    /// 6 places (`effectiveAPR` of the preview; 0.30 up to the rounding of I). `None` when the
+    /// principal is not positive: there is no rate to report.
+    pub fn effective_annual_rate(&self) -> Option<Decimal> {
+        let months = Decimal::from(self.duration.months());
+        let per_year = self.total_interest.value().checked_mul(Decimal::from(12))?;
+        let base = self.principal.value().checked_mul(months)?;
+        if !self.principal.is_positive() {
+            return None;
+        }
+        checked_ratio(per_year, base).map(|r| round_half_up(r, 6).normalize())
     }
 
     /// The regular installment amount (`installmentAmountIrr` of the preview): the first
@@ -1056,11 +1069,16 @@ fn assess(
     let asset = request.collateral;
     let max_ltv = asset.asset().effective_max_ltv();
     let holding = state.holding(asset).filter(|h| h.quantity.is_positive());
-    let price = prices.price_irr(asset);
-    let collateral = holding
-        .zip(price)
-        .map(|(h, p)| (h.quantity, h.quantity.value_at(p)));
-    let collateral_value = collateral.map(|(_, v)| v);
+    // Fixed income is valued from its lots (it is never in the price book); a market asset
+    // needs its price. No holding at all is worth 0, so the preview can always report the
+    // collateral value and `maxLoanIrr` (§7.4), except when a price is missing.
+    let collateral =
+        holding.and_then(|h| holding_value(h, prices, now).map(|value| (h.quantity, value)));
+    let price_missing = holding.is_some() && collateral.is_none();
+    let collateral_value = match holding {
+        Some(_) => collateral.map(|(_, v)| v),
+        None => Some(Irr::ZERO),
+    };
     let asset_cap = collateral_value.map(|v| Irr::floor(v.value() * max_ltv));
     let valuation = value_portfolio(state, prices, now);
     let unpriced: Vec<AssetId> = valuation
@@ -1099,9 +1117,9 @@ fn assess(
             )
             .with("assetId", asset),
         )
-    } else if price.is_none() || !unpriced.is_empty() {
+    } else if price_missing || !unpriced.is_empty() {
         let mut stale = unpriced;
-        if price.is_none() && !stale.contains(&asset) {
+        if price_missing && !stale.contains(&asset) {
             stale.insert(0, asset);
         }
         Some(
@@ -1675,6 +1693,54 @@ mod tests {
             preview_loan(&state, &prices, &[], fine, start())
                 .refusal
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn an_ineligible_or_absent_collateral_still_reports_its_value_and_a_maximum_of_zero() {
+        let (mut state, prices) = c1_portfolio();
+        let units = qty(dec!(20));
+        let mut fi = Holding::new(AssetId::IrrFixedIncome, units);
+        fi.lots.push(crate::fixed_income::Lot {
+            units,
+            purchased_at: start(),
+        });
+        state.holdings.push(fi);
+        let request = LoanRequest {
+            collateral: AssetId::IrrFixedIncome,
+            amount: irr(2_000_000),
+            duration: LoanDuration::ThreeMonths,
+        };
+        let preview = preview_loan(&state, &prices, &[], request, start());
+        assert_eq!(
+            preview.refusal.unwrap().code,
+            ErrorCode::CollateralNotEligible
+        );
+        assert_eq!(preview.collateral_value, Some(irr(10_000_000)));
+        assert_eq!(preview.max_loan, Some(Irr::ZERO));
+        let absent = LoanRequest {
+            collateral: AssetId::Sol,
+            ..request
+        };
+        let preview = preview_loan(&state, &prices, &[], absent, start());
+        assert_eq!(
+            preview.refusal.unwrap().code,
+            ErrorCode::InsufficientHoldings
+        );
+        assert_eq!(preview.collateral_value, Some(Irr::ZERO));
+        assert_eq!(preview.max_loan, Some(Irr::ZERO));
+    }
+
+    #[test]
+    fn the_effective_annual_rate_is_the_rate_the_interest_implies() {
+        let terms = LoanTerms::new(irr(2_000_000), LoanDuration::SixMonths, start());
+        assert_eq!(terms.effective_annual_rate(), Some(dec!(0.3)));
+        // I = round(1,000,001 × 0.075) = 75,000: 75,000 × 4 / 1,000,001.
+        let terms = LoanTerms::new(irr(1_000_001), LoanDuration::ThreeMonths, start());
+        assert_eq!(terms.effective_annual_rate(), Some(dec!(0.3)));
+        assert_eq!(
+            LoanTerms::new(Irr::ZERO, LoanDuration::ThreeMonths, start()).effective_annual_rate(),
+            None
         );
     }
 

@@ -8,7 +8,7 @@ use super::RebalanceMode;
 use super::plan::layer_gaps;
 use crate::allocation::Allocation;
 use crate::asset::Layer;
-use crate::money::{Irr, round_half_up};
+use crate::money::{Irr, pro_rata as share, round_half_up};
 use crate::portfolio::Valuation;
 
 /// One row of `gapAnalysis`.
@@ -178,13 +178,4 @@ pub fn gap_summary(valuation: &Valuation, target: &Allocation) -> GapSummary {
 
 fn sum(values: &[Decimal; 3]) -> Decimal {
     values.iter().copied().sum()
-}
-
-/// `total × part / whole`, 0 when `whole` is 0.
-fn share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal {
-    if whole.is_zero() {
-        Decimal::ZERO
-    } else {
-        total * part / whole
-    }
 }
