@@ -1,13 +1,14 @@
 //! Edge cases found by driving the server from outside (issue 11): a cash-only rebalance
 //! (api.md §8, business-rules §4.1, §4.3, §6.9), the app's SELL "Max" (D40, §5.1), loan preview
-//! fields (§7.4), the protection purchase body (api.md §10) and no panic as an answer (D41).
+//! fields (§7.4), the protection purchase body (api.md §10), operator overrides within bounds
+//! (api.md §13.1) and no panic as an answer (D41).
 
 use reqwest::StatusCode;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 
-use crate::fixtures::{num, spawn_priced};
-use crate::helpers::{Session, TestApp, assert_error};
+use crate::fixtures::{num, price_file, spawn_priced};
+use crate::helpers::{Session, TestApp, assert_error, postgres_url, spawn_from, test_vars};
 
 fn dec_of(v: &Value) -> Decimal {
     num(v).parse().unwrap()
@@ -214,4 +215,128 @@ async fn a_protection_purchase_answers_success() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["success"], true, "{body}");
     assert!(body["protection"].is_object());
+}
+
+#[tokio::test]
+async fn an_override_outside_the_price_or_fx_bounds_is_refused_and_changes_nothing() {
+    let app = spawn_priced().await;
+    let (session, _) = app.funded(100_000_000).await;
+    let t = session.access.as_str();
+    let before = app.ok_get("/api/v1/prices/BTC", t).await;
+    let put = |path: &'static str, body: Value| {
+        let app = &app;
+        async move { app.admin(reqwest::Method::PUT, path, Some(body)).await }
+    };
+    // BTC's bounds are ×/÷ 1,000 of its registry price (97.5 … 97,500,000 USD); FX 10^5 … 10^8.
+    for body in [
+        json!({"priceUsd": 1e14}),
+        json!({"priceUsd": 1e27}),
+        json!({"priceUsd": 97}),
+        json!({"priceUsd": 0}),
+    ] {
+        assert_error(
+            put("/admin/v1/overrides/prices/BTC", body).await,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        )
+        .await;
+    }
+    for body in [json!({"usdIrr": 1e15}), json!({"usdIrr": 99_999})] {
+        assert_error(
+            put("/admin/v1/overrides/fx", body).await,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        )
+        .await;
+    }
+    // Nothing changed: the same price, no override listed, and every money route still answers.
+    let after = app.ok_get("/api/v1/prices/BTC", t).await;
+    for field in ["priceUsd", "priceIrr", "source"] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    let overrides = app.admin_json("/admin/v1/overrides").await;
+    assert!(
+        overrides["prices"].as_array().unwrap().is_empty(),
+        "{overrides}"
+    );
+    assert!(overrides.get("fx").is_none(), "{overrides}");
+    for path in [
+        "/api/v1/prices",
+        "/api/v1/rebalance/preview",
+        "/api/v1/portfolio",
+    ] {
+        app.ok_get(path, t).await;
+    }
+    // The largest values inside the bounds work, and every route still answers.
+    assert_eq!(
+        put(
+            "/admin/v1/overrides/prices/BTC",
+            json!({"priceUsd": 97_500_000})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        put("/admin/v1/overrides/fx", json!({"usdIrr": 100_000_000}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for path in [
+        "/api/v1/prices",
+        "/api/v1/rebalance/preview?mode=SMART",
+        "/api/v1/portfolio",
+        "/api/v1/loans/capacity",
+    ] {
+        app.ok_get(path, t).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stored_price_override_outside_its_bounds_never_stops_the_server_from_starting() {
+    let source = price_file();
+    let vars = test_vars(&[("PRICE_SOURCE", source.as_str())]).await;
+    let first = spawn_from(vars.clone()).await;
+    let before: Value = first.get("/api/v1/prices/BTC").await.json().await.unwrap();
+    drop(first);
+    // Written behind the API's back (as an older version could): 10^27 USD does not fit the
+    // PostgreSQL column, 10^19 does; both are far outside BTC's bounds.
+    let value: Decimal = if postgres_url().is_some() {
+        "10000000000000000000".parse().unwrap()
+    } else {
+        "1000000000000000000000000000".parse().unwrap()
+    };
+    let db = blu_store::connect(
+        vars.get("DATABASE_URL").map(String::as_str),
+        std::path::Path::new(&vars["DATA_DIR"]),
+        2,
+    )
+    .await
+    .unwrap()
+    .into_store();
+    for (asset, value) in [(Some(blu_domain::AssetId::Btc), value), (None, value)] {
+        db.put_override(&blu_app::ports::PriceOverride {
+            asset,
+            value,
+            change_24h_pct: None,
+            reason: None,
+            expires_at: None,
+            created_at: blu_domain::Timestamp::from_seconds(1_800_000_000),
+        })
+        .await
+        .unwrap();
+    }
+
+    let app = spawn_from(vars).await;
+    let r = app.get("/api/v1/prices/BTC").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(
+        after["priceUsd"], before["priceUsd"],
+        "the stored override was ignored"
+    );
+    let (session, _) = app.funded(100_000_000).await;
+    app.ok_get("/api/v1/rebalance/preview", &session.access)
+        .await;
 }
