@@ -316,7 +316,7 @@ fn asset_factors(
 fn simple_returns(closes: &[Decimal]) -> Vec<Decimal> {
     closes
         .windows(2)
-        .map(|w| w[1] / w[0] - Decimal::ONE)
+        .map(|w| checked_ratio(w[1], w[0]).map_or(Decimal::ZERO, |r| r - Decimal::ONE))
         .collect()
 }
 

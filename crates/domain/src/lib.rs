@@ -25,6 +25,9 @@ pub mod risk;
 pub mod time;
 pub mod trade;
 
+#[cfg(test)]
+mod totality_tests;
+
 pub use allocation::{Allocation, PortfolioStatus, StatusReport, portfolio_status};
 pub use asset::{Asset, AssetId, Layer};
 pub use boundary::{Boundary, BoundaryAssessment};

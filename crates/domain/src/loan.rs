@@ -468,7 +468,7 @@ impl Loan {
         {
             return None;
         }
-        let price = debt / (liquidation_ltv * quantity * fx_rate);
+        let price = checked_ratio(debt, liquidation_ltv * quantity * fx_rate)?;
         let dp = if price >= Decimal::ONE { 2 } else { 8 };
         Some(round_half_up(price, dp).normalize())
     }
@@ -614,7 +614,8 @@ impl Loan {
         let progress_pct = if self.status == LoanStatus::Repaid {
             dec!(100)
         } else {
-            round_half_up(dec!(100) * paid.value() / total_due.value(), 2).normalize()
+            checked_ratio(dec!(100) * paid.value(), total_due.value())
+                .map_or(Decimal::ZERO, |p| round_half_up(p, 2).normalize())
         };
         LoanFigures {
             paid,
@@ -758,12 +759,11 @@ pub fn liquidation_plan(
     price_irr: Decimal,
     spread: Decimal,
 ) -> LiquidationPlan {
-    assert!(
-        price_irr > Decimal::ZERO,
-        "liquidation needs a positive price"
-    );
+    // Without a positive price nothing can be sold (callers refuse that case first).
     let gross_needed = Irr::ceil(debt.value() / (Decimal::ONE - spread));
-    let quantity_sold = collateral_quantity.min(Quantity::ceil8(gross_needed.value() / price_irr));
+    let quantity_sold = collateral_quantity.min(
+        checked_ratio(gross_needed.value(), price_irr).map_or(Quantity::ZERO, Quantity::ceil8),
+    );
     let gross = quantity_sold.value_at(price_irr);
     let spread_irr = gross.mul_round(spread);
     let net = gross - spread_irr;
