@@ -30,6 +30,9 @@ pub const MANUAL_SOURCE: &str = "manual";
 pub const FIXED_SOURCE: &str = "fixed";
 /// Longest accepted override TTL (one year).
 pub const MAX_OVERRIDE_TTL_SECONDS: u64 = 365 * 86_400;
+/// A 24-hour change cannot fall below −100 %; above +100,000 % (×1,001) it is a typing mistake.
+const MIN_CHANGE_24H_PCT: Decimal = Decimal::from_parts(100, 0, 0, true, 0);
+const MAX_CHANGE_24H_PCT: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
 /// Longest history a client may ask for, in days.
 pub const MAX_HISTORY_DAYS: u32 = 400;
 
@@ -373,6 +376,9 @@ impl PriceService {
                 "priceUsd",
                 "must be greater than 0 and within 1000 times the asset's reference price either way",
             ));
+        }
+        if change_24h_pct.is_some_and(|c| !(MIN_CHANGE_24H_PCT..=MAX_CHANGE_24H_PCT).contains(&c)) {
+            return Err(invalid("change24hPct", "must be between -100 and 100000"));
         }
         let o = self.new_override(Some(asset), price_usd, change_24h_pct, ttl_seconds, reason)?;
         let view = self.apply_override(o.clone()).await?;

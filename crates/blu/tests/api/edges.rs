@@ -233,6 +233,8 @@ async fn an_override_outside_the_price_or_fx_bounds_is_refused_and_changes_nothi
         json!({"priceUsd": 1e27}),
         json!({"priceUsd": 97}),
         json!({"priceUsd": 0}),
+        json!({"priceUsd": 97_000, "change24hPct": 1e27}),
+        json!({"priceUsd": 97_000, "change24hPct": -101}),
     ] {
         assert_error(
             put("/admin/v1/overrides/prices/BTC", body).await,
