@@ -208,8 +208,36 @@ pub async fn metrics(req: Request, next: Next) -> Response {
     response
 }
 
-/// Turns a panic inside a handler into the standard 500 body.
-pub fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
-    tracing::error!("handler panicked");
+/// Turns a panic inside a handler into the standard 500 body: the last net (D41), counted in
+/// `/metrics` as `http_panics_total` so that any panic still reachable shows up, and logged with
+/// its message.
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let message = err
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    metrics::counter!("http_panics_total").increment(1);
+    tracing::error!(panic = %message, "handler panicked");
     ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_answers_the_500_body_and_is_counted_in_metrics() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let response = metrics::with_local_recorder(&recorder, || {
+            panic_response(Box::new("Division by zero"))
+        });
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            handle.render().contains("http_panics_total 1"),
+            "{}",
+            handle.render()
+        );
+    }
 }

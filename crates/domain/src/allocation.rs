@@ -26,7 +26,7 @@ impl Allocation {
         if total.is_zero() {
             return Allocation::ZERO;
         }
-        Allocation(values.map(|v| v.value() / total))
+        Allocation(values.map(|v| v.value().checked_div(total).unwrap_or(Decimal::ZERO)))
     }
 
     pub fn get(&self, layer: Layer) -> Decimal {

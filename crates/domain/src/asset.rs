@@ -288,6 +288,48 @@ pub const FIXED_INCOME_ANNUAL_RATE: Decimal = dec!(0.30);
 /// FX of the simulated and fixed price sources (development and tests only, never production).
 pub const DEFAULT_FX_IRR_PER_USD: Decimal = dec!(1456000);
 
+/// How far an asset's USD price may stray from its registry price, either way: ×/÷ 1,000.
+pub const PRICE_BOUND_FACTOR: Decimal = dec!(1000);
+/// Lowest accepted USD→IRR rate (≈ 15 × today's rial).
+pub const MIN_FX_IRR_PER_USD: Decimal = dec!(100000);
+/// Highest accepted USD→IRR rate (≈ 70 × weaker than today's rial).
+pub const MAX_FX_IRR_PER_USD: Decimal = dec!(100000000);
+
+// Why these bounds (issue 11, D41). Every price a request or job computes with (feed, operator
+// override, stored row) must stay where the arithmetic of the largest portfolio can carry it:
+// - the largest portfolio: at most 10^18 IRR at the prices it was bought (more than all the
+//   money in Iran; add-funds takes at most 10^11 a call);
+// - a holding's value scales with priceIrr / (priceIrr when bought); with the USD price within
+//   ×/÷ 10^3 of the registry price and FX within [10^5, 10^8], that ratio is at most
+//   10^6 × 10^3 = 10^9, so any value stays ≤ 10^27: inside NUMERIC(28,0) (< 10^28) and far
+//   inside rust_decimal (7.9 × 10^28), with room for the sums and × ratios of valuation;
+// - the largest priceIrr is 97,500 × 10^3 × 10^8 ≈ 10^16 IRR per unit, inside the
+//   NUMERIC(38,18) price columns (< 10^20);
+// - daily returns of stored closes are then at most 10^6 in size, so the HRAM variances and
+//   covariances (squares of returns, ≤ 10^12 each) cannot overflow either.
+// A value outside them is refused at the door (400) and ignored (with a warning) if it is
+// already stored, so no value can stop a request, a job or the server's start.
+
+/// The accepted range of an asset's USD price: ×/÷ [`PRICE_BOUND_FACTOR`] of its registry
+/// price; `None` for fixed income (priced internally, never quoted).
+pub fn price_usd_bounds(asset: AssetId) -> Option<(Decimal, Decimal)> {
+    let reference = asset.asset().default_price_usd?;
+    Some((
+        reference / PRICE_BOUND_FACTOR,
+        reference * PRICE_BOUND_FACTOR,
+    ))
+}
+
+/// Whether a USD price of the asset is within its bounds (and so positive).
+pub fn price_usd_in_bounds(asset: AssetId, price_usd: Decimal) -> bool {
+    price_usd_bounds(asset).is_some_and(|(min, max)| price_usd >= min && price_usd <= max)
+}
+
+/// Whether a USD→IRR rate is within [`MIN_FX_IRR_PER_USD`, `MAX_FX_IRR_PER_USD`].
+pub fn fx_in_bounds(usd_irr: Decimal) -> bool {
+    (MIN_FX_IRR_PER_USD..=MAX_FX_IRR_PER_USD).contains(&usd_irr)
+}
+
 macro_rules! asset {
     ($id:ident, $sym:literal, $name:literal, $layer:ident, $cat:literal, $w:literal, $src:expr,
      $price:expr, $vol:literal, $liq:literal, $ltv:literal, $iv:literal, $prot:expr) => {
@@ -619,5 +661,20 @@ mod tests {
             serde_json::to_string(&AssetId::IrrFixedIncome).unwrap(),
             "\"IRR_FIXED_INCOME\""
         );
+    }
+
+    #[test]
+    fn prices_and_fx_outside_their_bounds_are_refused() {
+        assert_eq!(
+            price_usd_bounds(AssetId::Btc),
+            Some((dec!(97.5), dec!(97500000)))
+        );
+        assert!(price_usd_in_bounds(AssetId::Btc, dec!(30000)));
+        assert!(!price_usd_in_bounds(AssetId::Btc, dec!(100000000000000)));
+        assert!(!price_usd_in_bounds(AssetId::Btc, Decimal::ZERO));
+        assert!(!price_usd_in_bounds(AssetId::IrrFixedIncome, Decimal::ONE));
+        assert!(fx_in_bounds(DEFAULT_FX_IRR_PER_USD));
+        assert!(!fx_in_bounds(dec!(1000000000000000)));
+        assert!(!fx_in_bounds(Decimal::ONE));
     }
 }

@@ -14,7 +14,7 @@ use crate::asset::{AssetId, FIXED_INCOME_UNIT_IRR, Layer};
 use crate::error::{ErrorCode, RuleResult, RuleViolation};
 use crate::fixed_income::{self, Lot};
 use crate::format::compact_irr;
-use crate::money::{Irr, Quantity};
+use crate::money::{Irr, Quantity, pro_rata};
 use crate::portfolio::{Holding, PortfolioState, PriceBook};
 use crate::time::Timestamp;
 use crate::trade::TradeAction;
@@ -158,7 +158,7 @@ pub fn initial_funding(
             (fixed_income::units_for(budget), FIXED_INCOME_UNIT_IRR)
         } else {
             let price = market_price(prices, asset).expect("candidates have a price");
-            (Quantity::floor8(budget.value() / price), price)
+            (Quantity::at_price(budget.value(), price), price)
         };
         if !quantity.is_positive() {
             continue;
@@ -241,7 +241,7 @@ fn layer_asset_budgets(
 fn split_budget(layer_budget: Irr, candidates: &[AssetId]) -> Vec<AssetBudget> {
     let total_weight: Decimal = candidates.iter().map(|a| a.asset().layer_weight).sum();
     let mut given = Irr::ZERO;
-    let last = candidates.len() - 1;
+    let last = candidates.len().saturating_sub(1);
     candidates
         .iter()
         .enumerate()
@@ -249,7 +249,11 @@ fn split_budget(layer_budget: Irr, candidates: &[AssetId]) -> Vec<AssetBudget> {
             let budget = if i == last {
                 layer_budget - given
             } else {
-                Irr::round(layer_budget.value() * asset.asset().layer_weight / total_weight)
+                Irr::round(pro_rata(
+                    layer_budget.value(),
+                    asset.asset().layer_weight,
+                    total_weight,
+                ))
             };
             given += budget;
             AssetBudget { asset, budget }

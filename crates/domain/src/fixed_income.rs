@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use crate::asset::{FIXED_INCOME_ANNUAL_RATE, FIXED_INCOME_UNIT_IRR};
-use crate::money::{Irr, Quantity};
+use crate::money::{Irr, Quantity, checked_ratio};
 use crate::time::Timestamp;
 
 /// One purchase of fixed-income units. Lots never merge.
@@ -63,15 +63,11 @@ pub fn details(lots: &[Lot], now: Timestamp) -> FixedIncomeDetails {
     let units: Quantity = lots.iter().map(|l| l.units).sum();
     let principal = Irr::round(units.value() * FIXED_INCOME_UNIT_IRR);
     let total = holding_value(lots, now);
-    let days_held = if units.is_zero() {
-        Decimal::ZERO
-    } else {
-        let weighted: Decimal = lots
-            .iter()
-            .map(|l| l.units.value() * now.days_since(l.purchased_at).max(Decimal::ZERO))
-            .sum();
-        weighted / units.value()
-    };
+    let weighted: Decimal = lots
+        .iter()
+        .map(|l| l.units.value() * now.days_since(l.purchased_at).max(Decimal::ZERO))
+        .sum();
+    let days_held = checked_ratio(weighted, units.value()).unwrap_or(Decimal::ZERO);
     FixedIncomeDetails {
         principal,
         accrued_interest: total - principal,
@@ -111,7 +107,7 @@ pub fn sell_fifo(lots: &[Lot], gross: Irr, now: Timestamp) -> FifoSale {
             continue;
         }
         let per_unit = unit_value_at(lot.purchased_at, now);
-        let take = Quantity::floor8(remaining_amount / per_unit).min(lot.units);
+        let take = Quantity::at_price(remaining_amount, per_unit).min(lot.units);
         remaining_amount -= take.value() * per_unit;
         sold_value += take.value() * per_unit;
         sold_units += take;

@@ -12,7 +12,8 @@ use rust_decimal::prelude::MathematicalOps;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
-use crate::asset::{AssetId, Layer};
+use crate::asset::{AssetId, Layer, price_usd_in_bounds};
+use crate::money::checked_ratio;
 use crate::time::{MICROS_PER_DAY, Timestamp};
 
 /// Returns of this many most recent days feed σ (§6.3).
@@ -67,7 +68,9 @@ impl PriceHistory {
     /// Replaces an asset's series. Closes are sorted by day; when a day appears twice the later
     /// entry wins (the daily row holds the last price seen that day); non-positive closes are
     /// dropped because a simple return off a zero close is undefined, and a price feed never
-    /// legitimately reports one. Fixed income is ignored: it always uses the fallbacks.
+    /// legitimately reports one; so are closes outside the asset's price bounds
+    /// (`asset::price_usd_bounds`), which keep every return and variance representable (D41).
+    /// Fixed income is ignored: it always uses the fallbacks.
     pub fn set_series(&mut self, asset: AssetId, closes: impl IntoIterator<Item = (i64, Decimal)>) {
         if asset.is_fixed_income() {
             return;
@@ -76,7 +79,7 @@ impl PriceHistory {
         let mut input: Vec<(usize, i64, Decimal)> = closes
             .into_iter()
             .enumerate()
-            .filter(|(_, (_, close))| *close > Decimal::ZERO)
+            .filter(|(_, (_, close))| price_usd_in_bounds(asset, *close))
             .map(|(i, (day, close))| (i, day, close))
             .collect();
         input.sort_by_key(|&(i, day, _)| (day, i));
@@ -313,12 +316,13 @@ fn asset_factors(
 fn simple_returns(closes: &[Decimal]) -> Vec<Decimal> {
     closes
         .windows(2)
-        .map(|w| w[1] / w[0] - Decimal::ONE)
+        .map(|w| checked_ratio(w[1], w[0]).map_or(Decimal::ZERO, |r| r - Decimal::ONE))
         .collect()
 }
 
 fn mean(values: &[Decimal]) -> Decimal {
-    values.iter().copied().sum::<Decimal>() / Decimal::from(values.len())
+    let n = Decimal::from(values.len());
+    checked_ratio(values.iter().copied().sum::<Decimal>(), n).unwrap_or(Decimal::ZERO)
 }
 
 /// σ = population standard deviation of the last 30 daily simple returns × √365; `None`
@@ -332,8 +336,12 @@ fn annualised_volatility(closes: &[DailyClose]) -> Option<Decimal> {
     let window: Vec<Decimal> = closes[start..].iter().map(|c| c.close_usd).collect();
     let returns = simple_returns(&window);
     let m = mean(&returns);
-    let variance =
-        returns.iter().map(|r| (r - m) * (r - m)).sum::<Decimal>() / Decimal::from(returns.len());
+    let variance = mean(
+        &returns
+            .iter()
+            .map(|r| (r - m) * (r - m))
+            .collect::<Vec<_>>(),
+    );
     (variance * DAYS_PER_YEAR).sqrt()
 }
 
@@ -350,7 +358,7 @@ fn momentum(closes: &[DailyClose]) -> Option<Decimal> {
     if sma.is_zero() {
         return None;
     }
-    Some(((last - sma) / sma).clamp(-Decimal::ONE, Decimal::ONE))
+    Some(checked_ratio(last - sma, sma)?.clamp(-Decimal::ONE, Decimal::ONE))
 }
 
 /// Pearson ρ of daily simple returns over the last 60 returns (61 closes) on the dates both
@@ -406,7 +414,7 @@ fn pearson(x: &[Decimal], y: &[Decimal]) -> Option<Decimal> {
         return None;
     }
     // Rounding in the square roots can push |ρ| a hair past 1.
-    Some((cov / denominator).clamp(-Decimal::ONE, Decimal::ONE))
+    Some(checked_ratio(cov, denominator)?.clamp(-Decimal::ONE, Decimal::ONE))
 }
 
 /// `w_i = raw_i / Σ raw`, equal weights when Σ = 0.
@@ -707,14 +715,21 @@ mod tests {
         let mut history = PriceHistory::new();
         history.set_series(
             AssetId::Btc,
-            vec![(3, dec!(3)), (1, dec!(1)), (3, dec!(4)), (2, dec!(0))],
+            vec![
+                (3, dec!(30000)),
+                (1, dec!(10000)),
+                (3, dec!(40000)),
+                (2, dec!(0)),
+                // Outside BTC's bounds (×/÷ 1,000 of 97,500): dropped like a zero.
+                (4, dec!(100000000000000)),
+            ],
         );
         let closes: Vec<(i64, Decimal)> = history
             .closes(AssetId::Btc)
             .iter()
             .map(|c| (c.day, c.close_usd))
             .collect();
-        assert_eq!(closes, vec![(1, dec!(1)), (3, dec!(4))]);
+        assert_eq!(closes, vec![(1, dec!(10000)), (3, dec!(40000))]);
     }
 
     #[test]

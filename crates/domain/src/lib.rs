@@ -26,6 +26,9 @@ pub mod schema;
 pub mod time;
 pub mod trade;
 
+#[cfg(test)]
+mod totality_tests;
+
 pub use allocation::{Allocation, PortfolioStatus, StatusReport, portfolio_status};
 pub use asset::{Asset, AssetId, Layer};
 pub use boundary::{Boundary, BoundaryAssessment};

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::{AssetId, Layer};
 use crate::error::{ErrorCode, RuleResult, RuleViolation};
-use crate::money::{Irr, Quantity, round_half_up};
+use crate::money::{Irr, Quantity, checked_ratio, round_half_up};
 use crate::num::Num;
-use crate::portfolio::{PortfolioState, PriceBook, Valuation, value_portfolio};
+use crate::portfolio::{PortfolioState, PriceBook, Valuation, holding_value, value_portfolio};
 use crate::time::{MICROS_PER_DAY, Timestamp};
 
 /// Simple annual interest rate on the original principal (D21).
@@ -241,6 +241,19 @@ impl LoanTerms {
         self.principal + self.total_interest
     }
 
+    /// The annual rate the loan's interest implies, `I / P × 12 / months`, rounded half-up to
+    /// 6 places (`effectiveAPR` of the preview; 0.30 up to the rounding of I). `None` when the
+    /// principal is not positive: there is no rate to report.
+    pub fn effective_annual_rate(&self) -> Option<Decimal> {
+        let months = Decimal::from(self.duration.months());
+        let per_year = self.total_interest.value().checked_mul(Decimal::from(12))?;
+        let base = self.principal.value().checked_mul(months)?;
+        if !self.principal.is_positive() {
+            return None;
+        }
+        checked_ratio(per_year, base).map(|r| round_half_up(r, 6).normalize())
+    }
+
     /// The regular installment amount (`installmentAmountIrr` of the preview): the first
     /// installment's total; only the sixth can differ, by the rounding remainders.
     pub fn installment_amount(&self) -> Irr {
@@ -455,7 +468,7 @@ impl Loan {
         {
             return None;
         }
-        let price = debt / (liquidation_ltv * quantity * fx_rate);
+        let price = checked_ratio(debt, liquidation_ltv * quantity * fx_rate)?;
         let dp = if price >= Decimal::ONE { 2 } else { 8 };
         Some(round_half_up(price, dp).normalize())
     }
@@ -601,7 +614,8 @@ impl Loan {
         let progress_pct = if self.status == LoanStatus::Repaid {
             dec!(100)
         } else {
-            round_half_up(dec!(100) * paid.value() / total_due.value(), 2).normalize()
+            checked_ratio(dec!(100) * paid.value(), total_due.value())
+                .map_or(Decimal::ZERO, |p| round_half_up(p, 2).normalize())
         };
         LoanFigures {
             paid,
@@ -757,12 +771,11 @@ pub fn liquidation_plan(
     price_irr: Decimal,
     spread: Decimal,
 ) -> LiquidationPlan {
-    assert!(
-        price_irr > Decimal::ZERO,
-        "liquidation needs a positive price"
-    );
+    // Without a positive price nothing can be sold (callers refuse that case first).
     let gross_needed = Irr::ceil(debt.value() / (Decimal::ONE - spread));
-    let quantity_sold = collateral_quantity.min(Quantity::ceil8(gross_needed.value() / price_irr));
+    let quantity_sold = collateral_quantity.min(
+        checked_ratio(gross_needed.value(), price_irr).map_or(Quantity::ZERO, Quantity::ceil8),
+    );
     let gross = quantity_sold.value_at(price_irr);
     let spread_irr = gross.mul_round(spread);
     let net = gross - spread_irr;
@@ -1068,11 +1081,16 @@ fn assess(
     let asset = request.collateral;
     let max_ltv = asset.asset().effective_max_ltv();
     let holding = state.holding(asset).filter(|h| h.quantity.is_positive());
-    let price = prices.price_irr(asset);
-    let collateral = holding
-        .zip(price)
-        .map(|(h, p)| (h.quantity, h.quantity.value_at(p)));
-    let collateral_value = collateral.map(|(_, v)| v);
+    // Fixed income is valued from its lots (it is never in the price book); a market asset
+    // needs its price. No holding at all is worth 0, so the preview can always report the
+    // collateral value and `maxLoanIrr` (§7.4), except when a price is missing.
+    let collateral =
+        holding.and_then(|h| holding_value(h, prices, now).map(|value| (h.quantity, value)));
+    let price_missing = holding.is_some() && collateral.is_none();
+    let collateral_value = match holding {
+        Some(_) => collateral.map(|(_, v)| v),
+        None => Some(Irr::ZERO),
+    };
     let asset_cap = collateral_value.map(|v| Irr::floor(v.value() * max_ltv));
     let valuation = value_portfolio(state, prices, now);
     let unpriced: Vec<AssetId> = valuation
@@ -1111,9 +1129,9 @@ fn assess(
             )
             .with("assetId", asset),
         )
-    } else if price.is_none() || !unpriced.is_empty() {
+    } else if price_missing || !unpriced.is_empty() {
         let mut stale = unpriced;
-        if price.is_none() && !stale.contains(&asset) {
+        if price_missing && !stale.contains(&asset) {
             stale.insert(0, asset);
         }
         Some(
@@ -1687,6 +1705,54 @@ mod tests {
             preview_loan(&state, &prices, &[], fine, start())
                 .refusal
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn an_ineligible_or_absent_collateral_still_reports_its_value_and_a_maximum_of_zero() {
+        let (mut state, prices) = c1_portfolio();
+        let units = qty(dec!(20));
+        let mut fi = Holding::new(AssetId::IrrFixedIncome, units);
+        fi.lots.push(crate::fixed_income::Lot {
+            units,
+            purchased_at: start(),
+        });
+        state.holdings.push(fi);
+        let request = LoanRequest {
+            collateral: AssetId::IrrFixedIncome,
+            amount: irr(2_000_000),
+            duration: LoanDuration::ThreeMonths,
+        };
+        let preview = preview_loan(&state, &prices, &[], request, start());
+        assert_eq!(
+            preview.refusal.unwrap().code,
+            ErrorCode::CollateralNotEligible
+        );
+        assert_eq!(preview.collateral_value, Some(irr(10_000_000)));
+        assert_eq!(preview.max_loan, Some(Irr::ZERO));
+        let absent = LoanRequest {
+            collateral: AssetId::Sol,
+            ..request
+        };
+        let preview = preview_loan(&state, &prices, &[], absent, start());
+        assert_eq!(
+            preview.refusal.unwrap().code,
+            ErrorCode::InsufficientHoldings
+        );
+        assert_eq!(preview.collateral_value, Some(Irr::ZERO));
+        assert_eq!(preview.max_loan, Some(Irr::ZERO));
+    }
+
+    #[test]
+    fn the_effective_annual_rate_is_the_rate_the_interest_implies() {
+        let terms = LoanTerms::new(irr(2_000_000), LoanDuration::SixMonths, start());
+        assert_eq!(terms.effective_annual_rate(), Some(dec!(0.3)));
+        // I = round(1,000,001 × 0.075) = 75,000: 75,000 × 4 / 1,000,001.
+        let terms = LoanTerms::new(irr(1_000_001), LoanDuration::ThreeMonths, start());
+        assert_eq!(terms.effective_annual_rate(), Some(dec!(0.3)));
+        assert_eq!(
+            LoanTerms::new(Irr::ZERO, LoanDuration::ThreeMonths, start()).effective_annual_rate(),
+            None
         );
     }
 

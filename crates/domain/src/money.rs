@@ -27,6 +27,30 @@ pub fn ceil_dp(value: Decimal, dp: u32) -> Decimal {
     value.round_dp_with_strategy(dp, RoundingStrategy::ToPositiveInfinity)
 }
 
+/// `total × part / whole` (a pro-rata share), 0 when `whole` is 0. Computed in that order for
+/// exactness; when the product does not fit a decimal it falls back to `total × (part / whole)`,
+/// and to 0 when even that does not fit, so no request can panic on it (D41).
+pub fn pro_rata(total: Decimal, part: Decimal, whole: Decimal) -> Decimal {
+    if whole.is_zero() {
+        return Decimal::ZERO;
+    }
+    total
+        .checked_mul(part)
+        .and_then(|p| p.checked_div(whole))
+        .or_else(|| part.checked_div(whole)?.checked_mul(total))
+        .unwrap_or(Decimal::ZERO)
+}
+
+/// `value / divisor`, or `None` when the divisor is not positive or the quotient does not fit:
+/// every division by a runtime value in a request path goes through here or an explicit guard
+/// (D41).
+pub fn checked_ratio(value: Decimal, divisor: Decimal) -> Option<Decimal> {
+    if divisor <= Decimal::ZERO {
+        return None;
+    }
+    value.checked_div(divisor)
+}
+
 /// An amount of Iranian rials, always a whole number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Irr(Decimal);
@@ -182,6 +206,12 @@ impl Quantity {
     /// Rounds up to 8 decimal places (only the quantity a liquidation sells).
     pub fn ceil8(value: Decimal) -> Quantity {
         Quantity(ceil_dp(value, QUANTITY_DP).normalize())
+    }
+
+    /// `floor8(amount / price)`: the units an amount buys or sells at a unit price; 0 when the
+    /// price is not positive or the quotient does not fit (D41).
+    pub fn at_price(amount: Decimal, price: Decimal) -> Quantity {
+        checked_ratio(amount, price).map_or(Quantity::ZERO, Quantity::floor8)
     }
 
     /// The exact value if it has at most 8 decimal places, otherwise `None`.

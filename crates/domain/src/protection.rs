@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::AssetId;
 use crate::error::{ErrorCode, RuleResult, RuleViolation};
-use crate::money::{Irr, Quantity, round_half_up};
+use crate::money::{Irr, Quantity, checked_ratio, round_half_up};
 use crate::num::Num;
 use crate::portfolio::AssetPrice;
 use crate::time::Timestamp;
@@ -470,7 +470,11 @@ fn quantize8(x: f64) -> Decimal {
 
 /// Keeps `GREEK_SIGNIFICANT_DIGITS` significant digits of a greek.
 fn significant(x: f64) -> Decimal {
-    let d = Decimal::from_f64(x).expect("finite");
+    // A non-finite or unrepresentable greek reads 0 rather than failing the quote (D41); with
+    // positive volatility and duration (always, from the registry and the presets) it is finite.
+    let Some(d) = Decimal::from_f64(x) else {
+        return Decimal::ZERO;
+    };
     d.round_sf(GREEK_SIGNIFICANT_DIGITS)
         .unwrap_or(d)
         .normalize()
@@ -822,7 +826,8 @@ impl Protection {
     pub fn progress_pct(&self, now: Timestamp) -> Decimal {
         let total = Decimal::from(self.expires_at.micros_since(self.start_at));
         let elapsed = Decimal::from(now.micros_since(self.start_at)).clamp(Decimal::ZERO, total);
-        round_half_up(dec!(100) * elapsed / total, 2).normalize()
+        checked_ratio(dec!(100) * elapsed, total)
+            .map_or(Decimal::ZERO, |p| round_half_up(p, 2).normalize())
     }
 }
 

@@ -20,7 +20,7 @@ use crate::boundary::{Boundary, classify, friction_copy};
 use crate::error::{ErrorCode, RuleResult, RuleViolation};
 use crate::fixed_income::{self, Lot};
 use crate::format::compact_irr;
-use crate::money::{Irr, Quantity, round_half_up};
+use crate::money::{Irr, Quantity, checked_ratio, round_half_up};
 use crate::portfolio::{AssetPrice, PortfolioState, PriceBook, value_portfolio};
 use crate::time::Timestamp;
 
@@ -30,6 +30,10 @@ pub const MIN_TRADE_IRR: i64 = 1_000_000;
 pub const MAX_TRADE_IRR: i64 = 50_000_000_000;
 /// A SELL amount in `[value, 1.01 × value]` sells the whole holding; above it is refused.
 pub const SELL_ALL_TOLERANCE: Decimal = dec!(1.01);
+/// A SELL amount at most this many rials below the holding's value sells the whole holding
+/// (D40): the app's "Max" sends `floor(quantity × priceIrr)`, which is 1 IRR below the value
+/// the server rounds half-up whenever the product's fraction is ≥ 0.5.
+pub const SELL_ALL_SLACK_IRR: i64 = 1;
 
 /// BUY or SELL (also the `side` of ledger legs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -218,10 +222,12 @@ pub fn preview_trade(
         let (Some(h), Some(value)) = (holding, holding_value) else {
             return Err(insufficient_holdings(asset, requested, Irr::ZERO));
         };
-        if requested.is_some_and(|a| a.value() > value.value() * SELL_ALL_TOLERANCE) {
+        let ceiling = value.value().checked_mul(SELL_ALL_TOLERANCE);
+        if requested.is_some_and(|a| ceiling.is_none_or(|c| a.value() > c)) {
             return Err(insufficient_holdings(asset, requested, value));
         }
-        whole = request.sell_all || requested.is_some_and(|a| a >= value);
+        whole = request.sell_all
+            || requested.is_some_and(|a| a >= value - Irr::new(SELL_ALL_SLACK_IRR));
         if h.frozen {
             return Err(RuleViolation::new(
                 ErrorCode::AssetFrozen,
@@ -296,10 +302,8 @@ pub fn preview_trade(
     };
     let price_usd = match market {
         Some(p) => p.price_usd,
-        None if prices.fx_rate > Decimal::ZERO => {
-            round_half_up(fill.price_irr / prices.fx_rate, 8).normalize()
-        }
-        None => Decimal::ZERO,
+        None => checked_ratio(fill.price_irr, prices.fx_rate)
+            .map_or(Decimal::ZERO, |p| round_half_up(p, 8).normalize()),
     };
     Ok(TradePlan {
         action: request.action,
@@ -354,7 +358,7 @@ fn fill_buy(
     let spread_amount = amount.mul_round(spread);
     let net = amount - spread_amount;
     let price_irr = market.map_or(FIXED_INCOME_UNIT_IRR, |p| p.price_irr);
-    let quantity = Quantity::floor8(net.value() / price_irr);
+    let quantity = Quantity::at_price(net.value(), price_irr);
     if !quantity.is_positive() {
         return Err(too_small(asset));
     }
@@ -385,7 +389,7 @@ fn fill_sell(
                 holding.quantity
             } else {
                 let amount = requested.expect("a partial sell has an amount");
-                Quantity::floor8(amount.value() / p.price_irr).min(holding.quantity)
+                Quantity::at_price(amount.value(), p.price_irr).min(holding.quantity)
             };
             (quantity, quantity.value_at(p.price_irr), p.price_irr)
         }
@@ -396,11 +400,8 @@ fn fill_sell(
                 let amount = requested.expect("a partial sell has an amount");
                 fixed_income::sell_fifo(&holding.lots, amount, now)
             };
-            let average = if sale.units.is_positive() {
-                round_half_up(sale.gross.value() / sale.units.value(), 8).normalize()
-            } else {
-                Decimal::ZERO
-            };
+            let average = checked_ratio(sale.gross.value(), sale.units.value())
+                .map_or(Decimal::ZERO, |p| round_half_up(p, 8).normalize());
             (sale.units, sale.gross, average)
         }
     };
@@ -833,6 +834,23 @@ mod tests {
         assert_eq!(err.details["availableIrr"], serde_json::json!(35_000_000));
         let plan = preview(&state, sell(AssetId::Xrp, 35_350_000)).unwrap();
         assert!(plan.sell_all);
+    }
+
+    #[test]
+    fn a_sell_one_rial_below_the_value_sells_the_whole_holding_and_two_below_does_not() {
+        // D40: BTC 0.00070001 × 141,960,000,000 = 99,373,419.6 → value 99,373,420, while the
+        // app's Max sends floor(99,373,419.6) = 99,373,419.
+        let state = PortfolioState {
+            cash: Irr::ZERO,
+            holdings: vec![Holding::new(AssetId::Btc, q(dec!(0.00070001)))],
+        };
+        let max = preview(&state, sell(AssetId::Btc, 99_373_419)).unwrap();
+        assert!(max.sell_all);
+        assert_eq!(max.quantity.value(), dec!(0.00070001));
+        assert!(max.holding_quantity_after.is_zero());
+        let short = preview(&state, sell(AssetId::Btc, 99_373_418)).unwrap();
+        assert!(!short.sell_all);
+        assert!(short.holding_quantity_after.is_positive());
     }
 
     #[test]

@@ -1,33 +1,50 @@
 //! SQL of device-key login and enrolment, shared by both backends (api.md §4, §11).
 
-/// A challenge only for an enrolled device of an active user.
-pub const CREATE_CHALLENGE: &str = "INSERT INTO biometric_challenges (id, device_id, \
-     challenge_hash, expires_at, created_at) SELECT $1, d.device_id, $3, $4, $5 \
-     FROM biometric_devices d JOIN users u ON u.id = d.user_id \
-     WHERE d.device_id = $2 AND u.deleted_at IS NULL";
+use blu_app::ports::BiometricKey;
+use uuid::Uuid;
 
-/// Single use: only the first caller sees the row come back.
+/// The keys (enrolment order kept) of the enrolments a consumed challenge named (D38).
+pub fn issued_to(keys: Vec<BiometricKey>, named: &[Uuid]) -> Vec<BiometricKey> {
+    keys.into_iter()
+        .filter(|k| named.contains(&k.user_id))
+        .collect()
+}
+
+/// A challenge names the user and the device (D38): one row per enrolment of the device id by
+/// an active user, all with the same challenge; none when the device is not enrolled.
+pub const CREATE_CHALLENGE: &str = "INSERT INTO biometric_challenges (user_id, device_id, \
+     challenge_hash, expires_at, created_at) SELECT d.user_id, d.device_id, $2, $3, $4 \
+     FROM biometric_devices d JOIN users u ON u.id = d.user_id \
+     WHERE d.device_id = $1 AND u.deleted_at IS NULL";
+
+/// Single use: only the first caller sees the rows (one per enrolment) come back.
 pub const CONSUME_CHALLENGE: &str = "UPDATE biometric_challenges SET consumed_at = $3 \
      WHERE device_id = $1 AND challenge_hash = $2 AND consumed_at IS NULL AND expires_at > $3 \
-     RETURNING device_id";
+     RETURNING user_id";
 
-pub const DEVICE_KEY: &str = "SELECT d.user_id, d.public_key FROM biometric_devices d \
-     JOIN users u ON u.id = d.user_id WHERE d.device_id = $1 AND u.deleted_at IS NULL";
+/// The enrolments of a device id by active users, first enrolled first.
+pub const DEVICE_KEYS: &str = "SELECT d.user_id, d.public_key FROM biometric_devices d \
+     JOIN users u ON u.id = d.user_id WHERE d.device_id = $1 AND u.deleted_at IS NULL \
+     ORDER BY d.created_at, d.id";
 
-pub const DEVICE_USED: &str = "UPDATE biometric_devices SET last_used_at = $2 WHERE device_id = $1";
+pub const DEVICE_USED: &str =
+    "UPDATE biometric_devices SET last_used_at = $2 WHERE device_id = $1 AND user_id = $3";
 
 pub const USER_LOGGED_IN: &str = "UPDATE users SET last_login_at = $2 WHERE id = $1";
 
 pub const PURGE_CHALLENGES: &str = "DELETE FROM biometric_challenges WHERE expires_at < $1";
 
-/// Enrolling a device again (a new key, or the phone now belongs to another user) replaces it.
+/// Enrolling a device again for the same user replaces its key; another user's enrolment of the
+/// same device id is never touched (D38). The first enrolment time is kept: when two enrolments
+/// of a device id accept one signature, the earlier one answers, so a later copy of someone
+/// else's device id and public key can never take their login over.
 pub const ENROL: &str = "INSERT INTO biometric_devices (id, user_id, device_id, public_key, \
-     created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id) DO UPDATE SET \
-     user_id = excluded.user_id, public_key = excluded.public_key, \
-     created_at = excluded.created_at, last_used_at = NULL";
+     created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO UPDATE SET \
+     public_key = excluded.public_key, last_used_at = NULL";
 
-/// Challenges issued for the device's previous key die with it.
-pub const DROP_DEVICE_CHALLENGES: &str = "DELETE FROM biometric_challenges WHERE device_id = $1";
+/// Challenges issued for this user's previous key of the device die with it.
+pub const DROP_DEVICE_CHALLENGES: &str =
+    "DELETE FROM biometric_challenges WHERE user_id = $1 AND device_id = $2";
 
 pub const REMOVE_USER_DEVICES: &str = "DELETE FROM biometric_devices WHERE user_id = $1";
 

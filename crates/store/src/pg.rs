@@ -497,6 +497,18 @@ impl AuthStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn otp_superseded(&self, phone: &str, code_hash: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM otp_codes WHERE phone = $1 AND code_hash = $2 AND consumed LIMIT 1",
+        )
+        .bind(phone)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(row.is_some())
+    }
+
     async fn login_user(&self, phone: &str, now: Timestamp) -> StoreResult<(UserRecord, bool)> {
         let now = dt(now)?;
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
@@ -628,7 +640,6 @@ impl AuthStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(bio::CREATE_CHALLENGE)
-            .bind(Uuid::new_v4())
             .bind(device_id)
             .bind(challenge_hash)
             .bind(dt(expires_at)?)
@@ -636,7 +647,7 @@ impl AuthStore for PgStore {
             .execute(&self.pool)
             .await
             .map_err(map_sqlx)?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected() > 0)
     }
 
     async fn consume_biometric_challenge(
@@ -644,33 +655,43 @@ impl AuthStore for PgStore {
         device_id: &str,
         challenge_hash: &str,
         now: Timestamp,
-    ) -> StoreResult<Option<BiometricKey>> {
+    ) -> StoreResult<Vec<BiometricKey>> {
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let consumed = sqlx::query(bio::CONSUME_CHALLENGE)
             .bind(device_id)
             .bind(challenge_hash)
             .bind(dt(now)?)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(map_sqlx)?;
-        if consumed.is_none() {
-            return Ok(None);
+        if consumed.is_empty() {
+            return Ok(Vec::new());
         }
-        let key = sqlx::query(bio::DEVICE_KEY)
+        let named = consumed
+            .iter()
+            .map(|r| {
+                r.try_get("user_id")
+                    .map_err(|e| StoreError::Other(e.into()))
+            })
+            .collect::<StoreResult<Vec<Uuid>>>()?;
+        let keys = sqlx::query(bio::DEVICE_KEYS)
             .bind(device_id)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
-        key.map(|r| {
-            Ok(BiometricKey {
-                user_id: r
-                    .try_get("user_id")
-                    .map_err(|e| StoreError::Other(e.into()))?,
-                public_key: r.try_get("public_key").map_err(map_sqlx)?,
+        let keys = keys
+            .iter()
+            .map(|r| {
+                Ok(BiometricKey {
+                    user_id: r
+                        .try_get("user_id")
+                        .map_err(|e| StoreError::Other(e.into()))?,
+                    public_key: r.try_get("public_key").map_err(map_sqlx)?,
+                })
             })
-        })
-        .transpose()
+            .collect::<StoreResult<Vec<BiometricKey>>>()?;
+        Ok(bio::issued_to(keys, &named))
     }
 
     async fn record_biometric_login(
@@ -683,6 +704,7 @@ impl AuthStore for PgStore {
         sqlx::query(bio::DEVICE_USED)
             .bind(device_id)
             .bind(dt(now)?)
+            .bind(user_id)
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;

@@ -870,6 +870,7 @@ impl PortfolioStore for PgStore {
         }
         if let Some(device) = &update.biometric {
             sqlx::query(bio::DROP_DEVICE_CHALLENGES)
+                .bind(user_id)
                 .bind(&device.device_id)
                 .execute(&mut *tx)
                 .await

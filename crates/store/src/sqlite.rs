@@ -280,6 +280,18 @@ impl AuthStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn otp_superseded(&self, phone: &str, code_hash: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM otp_codes WHERE phone = $1 AND code_hash = $2 AND consumed LIMIT 1",
+        )
+        .bind(phone)
+        .bind(code_hash)
+        .fetch_optional(self.sqlite_pool())
+        .await
+        .map_err(map_sqlx)?;
+        Ok(row.is_some())
+    }
+
     async fn login_user(&self, phone: &str, now: Timestamp) -> StoreResult<(UserRecord, bool)> {
         let now = ts_text(now);
         // BEGIN IMMEDIATE serialises concurrent logins; ON CONFLICT makes a second first login
@@ -410,7 +422,6 @@ impl AuthStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(bio::CREATE_CHALLENGE)
-            .bind(uuid_text(Uuid::new_v4()))
             .bind(device_id)
             .bind(challenge_hash)
             .bind(ts_text(expires_at))
@@ -418,7 +429,7 @@ impl AuthStore for SqliteStore {
             .execute(self.sqlite_pool())
             .await
             .map_err(map_sqlx)?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected() > 0)
     }
 
     async fn consume_biometric_challenge(
@@ -426,31 +437,38 @@ impl AuthStore for SqliteStore {
         device_id: &str,
         challenge_hash: &str,
         now: Timestamp,
-    ) -> StoreResult<Option<BiometricKey>> {
+    ) -> StoreResult<Vec<BiometricKey>> {
         let mut tx = self.write_tx().await?;
         let consumed = sqlx::query(bio::CONSUME_CHALLENGE)
             .bind(device_id)
             .bind(challenge_hash)
             .bind(ts_text(now))
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(map_sqlx)?;
-        if consumed.is_none() {
-            return Ok(None);
+        if consumed.is_empty() {
+            return Ok(Vec::new());
         }
-        let key = sqlx::query(bio::DEVICE_KEY)
+        let named = consumed
+            .iter()
+            .map(|r| r.uuid("user_id").map_err(StoreError::Other))
+            .collect::<StoreResult<Vec<Uuid>>>()?;
+        let keys = sqlx::query(bio::DEVICE_KEYS)
             .bind(device_id)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
-        key.map(|r| {
-            Ok(BiometricKey {
-                user_id: r.uuid("user_id").map_err(StoreError::Other)?,
-                public_key: r.try_get("public_key").map_err(map_sqlx)?,
+        let keys = keys
+            .iter()
+            .map(|r| {
+                Ok(BiometricKey {
+                    user_id: r.uuid("user_id").map_err(StoreError::Other)?,
+                    public_key: r.try_get("public_key").map_err(map_sqlx)?,
+                })
             })
-        })
-        .transpose()
+            .collect::<StoreResult<Vec<BiometricKey>>>()?;
+        Ok(bio::issued_to(keys, &named))
     }
 
     async fn record_biometric_login(
@@ -463,6 +481,7 @@ impl AuthStore for SqliteStore {
         sqlx::query(bio::DEVICE_USED)
             .bind(device_id)
             .bind(ts_text(now))
+            .bind(uuid_text(user_id))
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;

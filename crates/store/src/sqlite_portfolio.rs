@@ -850,6 +850,7 @@ impl PortfolioStore for SqliteStore {
         }
         if let Some(device) = &update.biometric {
             sqlx::query(bio::DROP_DEVICE_CHALLENGES)
+                .bind(uuid_text(user_id))
                 .bind(&device.device_id)
                 .execute(&mut *tx)
                 .await

@@ -289,12 +289,16 @@ impl AuthService {
         };
         if !code_matches(&self.settings.otp_key, phone, code, &attempt.code_hash) {
             let remaining = max - attempt.attempts;
-            return Err(if remaining <= 0 {
-                AuthError::OtpMaxAttempts
-            } else {
-                AuthError::OtpInvalid {
-                    attempts_remaining: remaining,
-                }
+            if remaining <= 0 {
+                return Err(AuthError::OtpMaxAttempts);
+            }
+            // A code that a newer one superseded (or that was used) is expired, not wrong.
+            let presented = code_hash(&self.settings.otp_key, phone, code);
+            if self.store.otp_superseded(phone, &presented).await? {
+                return Err(AuthError::OtpExpired);
+            }
+            return Err(AuthError::OtpInvalid {
+                attempts_remaining: remaining,
             });
         }
         if !self.store.consume_otp(attempt.id).await? {
@@ -347,19 +351,26 @@ impl AuthService {
             return Err(AuthError::BiometricInvalid);
         };
         let now = self.business_clock.now();
-        let Some(key) = self
+        let keys = self
             .store
             .consume_biometric_challenge(device_id, &challenge_hash(challenge), now)
-            .await?
-        else {
-            return Err(AuthError::BiometricInvalid);
-        };
-        let verified = parse_public_key(&key.public_key)
-            .is_some_and(|public| signature_matches(&public, challenge, &bytes, signature));
-        if !verified {
-            tracing::warn!(user.id = %key.user_id, "device-key login with a bad signature");
+            .await?;
+        if keys.is_empty() {
             return Err(AuthError::BiometricInvalid);
         }
+        // The device id may be enrolled by several users (D38): the enrolment whose key made the
+        // signature answers, the first enrolled when several would.
+        let Some(key) = keys.iter().find(|key| {
+            parse_public_key(&key.public_key)
+                .is_some_and(|public| signature_matches(&public, challenge, &bytes, signature))
+        }) else {
+            tracing::warn!(
+                device_id,
+                enrolments = keys.len(),
+                "device-key login with a bad signature"
+            );
+            return Err(AuthError::BiometricInvalid);
+        };
         let user = self
             .store
             .user(key.user_id)

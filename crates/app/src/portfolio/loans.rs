@@ -175,6 +175,13 @@ pub struct LoanPreviewView {
     pub principal_irr: Irr,
     #[serde(with = "blu_domain::num")]
     pub interest_rate: Decimal,
+    /// The annual rate the loan's interest implies (`I / P × 12 / months`, 6 dp).
+    #[serde(
+        rename = "effectiveAPR",
+        skip_serializing_if = "Option::is_none",
+        with = "blu_domain::num::option"
+    )]
+    pub effective_apr: Option<Decimal>,
     pub duration_months: i64,
     pub total_interest_irr: Irr,
     pub total_repayment_irr: Irr,
@@ -523,6 +530,7 @@ impl PortfolioService {
             max_loan_irr: preview.max_loan,
             principal_irr: terms.principal,
             interest_rate: dl::ANNUAL_INTEREST_RATE.normalize(),
+            effective_apr: terms.effective_annual_rate(),
             duration_months: terms.duration.months(),
             total_interest_irr: terms.total_interest,
             total_repayment_irr: terms.total_due(),

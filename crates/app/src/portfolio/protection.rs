@@ -291,6 +291,8 @@ pub struct ProtectionList {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseResult {
+    /// Always `true` (the app's `ProtectionPurchaseResponse` reads it); a refusal is an error.
+    pub success: bool,
     pub protection: ProtectionView,
     pub new_cash_irr: Irr,
     pub ledger_entry_id: String,
@@ -875,6 +877,7 @@ impl ProtectionService {
             tx,
             change,
             outcome: PurchaseResult {
+                success: true,
                 protection: protection_view(&created, &book, now),
                 new_cash_irr: after_state.cash,
                 ledger_entry_id,

@@ -1,7 +1,7 @@
 //! `GET /portfolio`, `/portfolio/holdings`, `/portfolio/snapshot` (api.md §6, §2.1).
 
 use blu_domain::fixed_income;
-use blu_domain::money::round_half_up;
+use blu_domain::money::{checked_ratio, round_half_up};
 use blu_domain::{
     Allocation, AssetId, Irr, Layer, PriceBook, Quantity, RiskTier, Timestamp, risk_profile,
     value_portfolio,
@@ -87,11 +87,8 @@ pub struct FixedIncomeView {
 }
 
 fn ratio(part: Irr, whole: Irr) -> Decimal {
-    if whole.is_zero() {
-        Decimal::ZERO
-    } else {
-        round_half_up(part.value() / whole.value(), 6).normalize()
-    }
+    checked_ratio(part.value(), whole.value())
+        .map_or(Decimal::ZERO, |r| round_half_up(r, 6).normalize())
 }
 
 /// Builds the portfolio view and holdings of a record at the latest prices.
@@ -114,7 +111,8 @@ pub(super) fn build(
         let value = valuation.value_of(h.asset);
         let (price_irr, fixed) = if h.asset.is_fixed_income() {
             let d = fixed_income::details(&h.lots, now);
-            let unit = round_half_up(value.value() / h.quantity.value(), 2).normalize();
+            let unit = checked_ratio(value.value(), h.quantity.value())
+                .map_or(Decimal::ZERO, |u| round_half_up(u, 2).normalize());
             let view = FixedIncomeView {
                 principal: d.principal,
                 accrued_interest: d.accrued_interest,
@@ -127,11 +125,7 @@ pub(super) fn build(
             (book.price_irr(h.asset).unwrap_or(Decimal::ZERO), None)
         };
         let usd = |irr: Decimal, dp: u32| {
-            if fx.is_zero() {
-                Decimal::ZERO
-            } else {
-                round_half_up(irr / fx, dp).normalize()
-            }
+            checked_ratio(irr, fx).map_or(Decimal::ZERO, |u| round_half_up(u, dp).normalize())
         };
         let price_usd = match book.get(h.asset) {
             Some(p) if !h.asset.is_fixed_income() => p.price_usd.normalize(),
@@ -139,8 +133,15 @@ pub(super) fn build(
         };
         let change = snapshot.price(h.asset).and_then(|q| q.change_24h_pct);
         if let Some(c) = change {
-            weighted_change += value.value() * c;
-            changed_value += value.value();
+            // A feed's change figure is not bounded: one that does not fit is left out (D41).
+            if let Some(next) = value
+                .value()
+                .checked_mul(c)
+                .and_then(|w| weighted_change.checked_add(w))
+            {
+                weighted_change = next;
+                changed_value += value.value();
+            }
         }
         let purchased_at = match h.lots.first() {
             Some(lot) => Some(lot.purchased_at),
@@ -164,11 +165,8 @@ pub(super) fn build(
         });
     }
     holdings.sort_by_key(|h| (h.layer.index(), h.asset_id));
-    let daily_change_percent = if changed_value.is_zero() {
-        Decimal::ZERO
-    } else {
-        round_half_up(weighted_change / changed_value, 2).normalize()
-    };
+    let daily_change_percent = checked_ratio(weighted_change, changed_value)
+        .map_or(Decimal::ZERO, |r| round_half_up(r, 2).normalize());
     let score = record.risk_score.unwrap_or(1);
     let profile = risk_profile(score);
     let outstanding = record.outstanding_loan_principal;

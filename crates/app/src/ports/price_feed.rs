@@ -71,6 +71,15 @@ impl PriceOverride {
     pub fn is_active(&self, now: Timestamp) -> bool {
         self.expires_at.is_none_or(|at| now < at)
     }
+
+    /// Whether the value is within the domain's bounds for a USD price of its asset or for FX
+    /// (`blu_domain::asset::price_usd_bounds`, `fx_in_bounds`).
+    pub fn in_bounds(&self) -> bool {
+        match self.asset {
+            Some(asset) => blu_domain::asset::price_usd_in_bounds(asset, self.value),
+            None => blu_domain::asset::fx_in_bounds(self.value),
+        }
+    }
 }
 
 /// `price_overrides.subject` of the FX override.

@@ -139,6 +139,10 @@ pub trait AuthStore: Send + Sync {
     /// Marks a code used; false if it was already consumed (a concurrent verification won).
     async fn consume_otp(&self, id: Uuid) -> StoreResult<bool>;
 
+    /// Whether the phone was sent this code (its hash) before and it is no longer usable: a
+    /// newer code superseded it, or it was used. Such a code answers `OTP_EXPIRED` (api.md).
+    async fn otp_superseded(&self, phone: &str, code_hash: &str) -> StoreResult<bool>;
+
     /// Finds the active user of the phone or creates one; marks the phone verified and records
     /// the login. Returns the user and whether it was created.
     async fn login_user(&self, phone: &str, now: Timestamp) -> StoreResult<(UserRecord, bool)>;
@@ -158,8 +162,8 @@ pub trait AuthStore: Send + Sync {
     /// Revokes every unrevoked session of a user; returns how many.
     async fn revoke_user_sessions(&self, user_id: Uuid, now: Timestamp) -> StoreResult<u64>;
 
-    /// Stores a login challenge (its hash) for an enrolled device of an active user; false when
-    /// no such device exists.
+    /// Stores a login challenge (its hash) for every enrolment of the device id by an active
+    /// user, each naming its user (D38); false when no such enrolment exists.
     async fn create_biometric_challenge(
         &self,
         device_id: &str,
@@ -169,15 +173,17 @@ pub trait AuthStore: Send + Sync {
     ) -> StoreResult<bool>;
 
     /// Consumes the device's challenge if it is unused and unexpired at `now` (once, however
-    /// many callers race) and returns the device's key; `None` otherwise.
+    /// many callers race) and returns the keys of the enrolments it was issued to, first
+    /// enrolled first; empty otherwise.
     async fn consume_biometric_challenge(
         &self,
         device_id: &str,
         challenge_hash: &str,
         now: Timestamp,
-    ) -> StoreResult<Option<BiometricKey>>;
+    ) -> StoreResult<Vec<BiometricKey>>;
 
-    /// Records a successful device-key login: the device's last use and the user's last login.
+    /// Records a successful device-key login: the user's enrolment of the device was used, and
+    /// the user's last login.
     async fn record_biometric_login(
         &self,
         device_id: &str,

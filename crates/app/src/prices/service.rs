@@ -30,6 +30,9 @@ pub const MANUAL_SOURCE: &str = "manual";
 pub const FIXED_SOURCE: &str = "fixed";
 /// Longest accepted override TTL (one year).
 pub const MAX_OVERRIDE_TTL_SECONDS: u64 = 365 * 86_400;
+/// A 24-hour change cannot fall below −100 %; above +100,000 % (×1,001) it is a typing mistake.
+const MIN_CHANGE_24H_PCT: Decimal = Decimal::from_parts(100, 0, 0, true, 0);
+const MAX_CHANGE_24H_PCT: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
 /// Longest history a client may ask for, in days.
 pub const MAX_HISTORY_DAYS: u32 = 400;
 
@@ -147,12 +150,17 @@ impl PriceService {
     /// The effective snapshot at `now`: feed values, overrides applied, constant sources and
     /// overrides re-stamped, `priceIrr` at the effective FX.
     pub fn snapshot_at(&self, now: Timestamp) -> PriceSnapshot {
+        self.view_with(now, &self.active_overrides(now))
+    }
+
+    /// The snapshot at `now` with these (active) overrides applied. A `priceIrr` that does not
+    /// fit a decimal drops the quote (the asset reads as missing, so stale), never a panic.
+    fn view_with(&self, now: Timestamp, overrides: &[PriceOverride]) -> PriceSnapshot {
         let mut view = (*self.feed()).clone();
-        let overrides = self.active_overrides(now);
         if let Some(fx) = view.fx.as_mut().filter(|fx| fx.source == FIXED_SOURCE) {
             fx.fetched_at = now;
         }
-        for o in &overrides {
+        for o in overrides {
             match o.asset {
                 None => {
                     view.fx = Some(FxQuote {
@@ -174,12 +182,16 @@ impl PriceService {
             }
         }
         let fx = view.fx.as_ref().map(|fx| fx.usd_irr);
-        for quote in view.prices.iter_mut().flatten() {
+        for slot in view.prices.iter_mut() {
+            let Some(quote) = slot.as_mut() else { continue };
             if quote.source == FIXED_SOURCE {
                 quote.fetched_at = now;
             }
             if let Some(fx) = fx {
-                quote.price_irr = quote.price_usd * fx;
+                match quote.price_usd.checked_mul(fx) {
+                    Some(irr) => quote.price_irr = irr,
+                    None => *slot = None,
+                }
             }
         }
         view
@@ -189,18 +201,40 @@ impl PriceService {
     /// run this tick's refresh).
     pub async fn reload(&self) -> Result<(), StoreError> {
         let stored = self.store.load_prices().await?;
+        // A stored value outside the domain's bounds (written before they existed, or by hand)
+        // is ignored with a warning: it must never stop the server or a request (issue 11).
+        let fx = stored.fx.filter(|fx| {
+            let ok = blu_domain::asset::fx_in_bounds(fx.usd_irr);
+            if !ok {
+                tracing::warn!(usd_irr = %fx.usd_irr, "stored FX outside its bounds ignored");
+            }
+            ok
+        });
         let mut feed = PriceSnapshot {
-            fx: stored.fx,
+            fx,
             prices: Default::default(),
         };
         for quote in stored.prices {
-            if !quote.asset.is_fixed_income() {
-                let index = quote.asset.index();
-                feed.prices[index] = Some(quote);
+            if !blu_domain::asset::price_usd_in_bounds(quote.asset, quote.price_usd) {
+                tracing::warn!(asset = %quote.asset, price_usd = %quote.price_usd, "stored price outside its bounds ignored");
+                continue;
             }
+            let index = quote.asset.index();
+            feed.prices[index] = Some(quote);
         }
+        let overrides: Vec<PriceOverride> = stored
+            .overrides
+            .into_iter()
+            .filter(|o| {
+                let ok = o.in_bounds();
+                if !ok {
+                    tracing::warn!(subject = o.subject(), value = %o.value, "stored override outside its bounds ignored");
+                }
+                ok
+            })
+            .collect();
         *self.feed.write().expect("price feed lock") = Arc::new(feed);
-        *self.overrides.write().expect("override lock") = Arc::new(stored.overrides);
+        *self.overrides.write().expect("override lock") = Arc::new(overrides);
         self.record_metrics(self.clock.now());
         Ok(())
     }
@@ -216,7 +250,7 @@ impl PriceService {
         );
         let mut fetched_fx = None;
         match fx_result {
-            Ok(rate) if rate > Decimal::ZERO => {
+            Ok(rate) if blu_domain::asset::fx_in_bounds(rate) => {
                 let quote = FxQuote {
                     usd_irr: rate,
                     source: self.fx_source.name().to_owned(),
@@ -227,7 +261,7 @@ impl PriceService {
                 report.fx_updated = true;
             }
             Ok(rate) => {
-                tracing::warn!(source = self.fx_source.name(), %rate, "non-positive FX refused");
+                tracing::warn!(source = self.fx_source.name(), %rate, "FX outside its bounds refused");
                 report.failed_sources.push("fx".to_owned());
             }
             Err(error) => {
@@ -239,7 +273,7 @@ impl PriceService {
             match result {
                 Ok(prices) => {
                     for p in prices {
-                        if p.asset.is_fixed_income() || p.price_usd <= Decimal::ZERO {
+                        if !blu_domain::asset::price_usd_in_bounds(p.asset, p.price_usd) {
                             tracing::warn!(source = source.name(), asset = %p.asset, "price refused");
                             continue;
                         }
@@ -264,6 +298,7 @@ impl PriceService {
         }
         if let Some(fx) = next.fx.clone() {
             for quote in next.prices.iter_mut().flatten() {
+                // Both factors are within their bounds: the product fits (≤ 10^17).
                 quote.price_irr = quote.price_usd * fx.usd_irr;
             }
         }
@@ -336,8 +371,14 @@ impl PriceService {
                 "IRR_FIXED_INCOME is priced internally and cannot be overridden",
             ));
         }
-        if price_usd <= Decimal::ZERO {
-            return Err(invalid("priceUsd", "must be greater than 0"));
+        if !blu_domain::asset::price_usd_in_bounds(asset, price_usd) {
+            return Err(invalid(
+                "priceUsd",
+                "must be greater than 0 and within 1000 times the asset's reference price either way",
+            ));
+        }
+        if change_24h_pct.is_some_and(|c| !(MIN_CHANGE_24H_PCT..=MAX_CHANGE_24H_PCT).contains(&c)) {
+            return Err(invalid("change24hPct", "must be between -100 and 100000"));
         }
         let o = self.new_override(Some(asset), price_usd, change_24h_pct, ttl_seconds, reason)?;
         let view = self.apply_override(o.clone()).await?;
@@ -358,8 +399,8 @@ impl PriceService {
         ttl_seconds: Option<u64>,
         reason: Option<String>,
     ) -> Result<(FxQuote, Option<Timestamp>), PriceError> {
-        if usd_irr <= Decimal::ZERO {
-            return Err(invalid("usdIrr", "must be greater than 0"));
+        if !blu_domain::asset::fx_in_bounds(usd_irr) {
+            return Err(invalid("usdIrr", "must be between 100000 and 100000000"));
         }
         let o = self.new_override(None, usd_irr, None, ttl_seconds, reason)?;
         let view = self.apply_override(o.clone()).await?;
@@ -393,14 +434,27 @@ impl PriceService {
         })
     }
 
+    /// Stores the override and its history points, and only then applies it in memory: a write
+    /// that fails changes nothing (the stored override is put back as it was).
     async fn apply_override(&self, o: PriceOverride) -> Result<PriceSnapshot, PriceError> {
-        self.store.put_override(&o).await?;
         let subject = o.subject();
         let affects_all = o.asset.is_none();
         let asset = o.asset;
-        self.replace_override(subject, Some(o));
         let now = self.clock.now();
-        let view = self.snapshot_at(now);
+        let previous = self
+            .overrides
+            .read()
+            .expect("override lock")
+            .iter()
+            .find(|p| p.subject() == subject)
+            .cloned();
+        let mut prospective: Vec<PriceOverride> = self
+            .active_overrides(now)
+            .into_iter()
+            .filter(|p| p.subject() != subject)
+            .collect();
+        prospective.push(o.clone());
+        let view = self.view_with(now, &prospective);
         let points: Vec<PriceQuote> = if affects_all {
             view.prices.iter().flatten().cloned().collect()
         } else {
@@ -409,12 +463,25 @@ impl PriceService {
                 .into_iter()
                 .collect()
         };
-        self.store
+        self.store.put_override(&o).await?;
+        let saved = self
+            .store
             .save_prices(&PriceWrite {
                 points: points.clone(),
                 ..PriceWrite::default()
             })
-            .await?;
+            .await;
+        if let Err(error) = saved {
+            let restored = match &previous {
+                Some(p) => self.store.put_override(p).await,
+                None => self.store.delete_override(subject).await.map(|_| ()),
+            };
+            if let Err(restore) = restored {
+                tracing::error!(%restore, subject, "override write failed and could not be undone");
+            }
+            return Err(error.into());
+        }
+        self.replace_override(subject, Some(o));
         self.publish(points, view.fx.clone(), now).await;
         self.record_metrics(now);
         Ok(view)

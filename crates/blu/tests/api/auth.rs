@@ -299,13 +299,25 @@ async fn a_used_or_replaced_code_no_longer_works() {
     app.send_otp(&phone).await;
     let new = app.latest_code(&phone).await;
     if old != new {
+        // Superseded by the newer code: expired (api.md), not a wrong guess.
         assert_error(
             app.verify(&phone, &old).await,
             StatusCode::BAD_REQUEST,
-            "OTP_INVALID",
+            "OTP_EXPIRED",
         )
         .await;
     }
+    // A code never sent is still just wrong.
+    let never = (0..1_000_000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| *c != old && *c != new)
+        .unwrap();
+    assert_error(
+        app.verify(&phone, &never).await,
+        StatusCode::BAD_REQUEST,
+        "OTP_INVALID",
+    )
+    .await;
     assert_eq!(app.verify(&phone, &new).await.status(), StatusCode::OK);
     assert_error(
         app.verify(&phone, &new).await,

@@ -235,3 +235,44 @@ async fn a_closed_account_cannot_log_in_with_its_device_key() {
     refused(answer(&app, "ios-closed", &issued, &sign(&key, &issued)).await).await;
     refused(app.post(PATH, json!({"deviceId": "ios-closed"})).await).await;
 }
+
+#[tokio::test]
+async fn another_user_enrolling_the_same_device_id_leaves_the_first_users_device_login_working() {
+    // D38: enrolments are per (user, device id). B learns A's device id and enrols it, even with
+    // A's public key: A's device still logs in as A, and B's own key logs in as B.
+    let app = spawn_with(&[]).await;
+    let phone_a = random_phone();
+    let a = app.login(&phone_a).await;
+    let key_a = device_key(11);
+    enrol(&app, &a.access, "ios-A", &key_a).await;
+    let b = app.login(&random_phone()).await;
+    let key_b = device_key(12);
+    let settings_b = enrol(&app, &b.access, "ios-A", &key_b).await;
+    assert_eq!(settings_b["biometricEnabled"], true);
+
+    let logged_in_phone = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["user"]["phone"].as_str().unwrap().to_owned()
+    };
+    let issued = challenge(&app, "ios-A").await;
+    let a_answer = answer(&app, "ios-A", &issued, &sign(&key_a, &issued)).await;
+    assert_eq!(logged_in_phone(a_answer).await, phone_a);
+
+    let issued = challenge(&app, "ios-A").await;
+    let b_answer = answer(&app, "ios-A", &issued, &sign(&key_b, &issued)).await;
+    assert_ne!(logged_in_phone(b_answer).await, phone_a);
+
+    // B copying A's public key as well: A still logs in as A (the first enrolment answers).
+    enrol(&app, &b.access, "ios-A", &key_a).await;
+    let issued = challenge(&app, "ios-A").await;
+    let a_answer = answer(&app, "ios-A", &issued, &sign(&key_a, &issued)).await;
+    assert_eq!(logged_in_phone(a_answer).await, phone_a);
+    let profile: Value = app
+        .get_auth("/api/v1/profile", &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["settings"]["biometricEnabled"], true);
+}

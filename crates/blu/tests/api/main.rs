@@ -5,6 +5,7 @@ mod auth;
 mod basics;
 mod biometric;
 mod clock;
+mod edges;
 mod faults;
 mod fixtures;
 mod helpers;

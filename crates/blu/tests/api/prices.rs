@@ -39,6 +39,15 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// An admin GET's JSON body.
+    pub(crate) async fn admin_json(&self, path: &str) -> Value {
+        self.admin(reqwest::Method::GET, path, None)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn json(&self, path: &str) -> Value {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -174,12 +183,7 @@ async fn an_admin_override_changes_the_served_price_until_cleared() {
     assert_eq!(item(&list, "BTC")["priceIrr"], json!(135000750000_u64));
     assert_eq!(item(&list, "ETH")["priceIrr"], json!(4800000000_u64));
 
-    let overrides: Value = app
-        .admin(reqwest::Method::GET, "/admin/v1/overrides", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let overrides = app.admin_json("/admin/v1/overrides").await;
     assert_eq!(overrides["prices"].as_array().unwrap().len(), 1);
     assert_eq!(overrides["fx"]["usdIrr"], json!(1500000));
 

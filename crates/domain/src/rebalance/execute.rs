@@ -105,7 +105,7 @@ fn execute_sell(
         (sale.units, sale.gross, leg.price_irr)
     } else {
         let price = prices.price_irr(leg.asset)?;
-        let q = Quantity::floor8(leg.amount_irr.value() / price).min(holding.quantity);
+        let q = Quantity::at_price(leg.amount_irr.value(), price).min(holding.quantity);
         if q.is_zero() {
             return None;
         }
@@ -141,7 +141,7 @@ fn execute_buy(
         (fixed_income::units_for(net), leg.price_irr)
     } else {
         let price = prices.price_irr(leg.asset)?;
-        (Quantity::floor8(net.value() / price), price)
+        (Quantity::at_price(net.value(), price), price)
     };
     if quantity.is_zero() {
         return None;

@@ -8,7 +8,7 @@ use super::RebalanceMode;
 use super::plan::layer_gaps;
 use crate::allocation::Allocation;
 use crate::asset::Layer;
-use crate::money::{Irr, round_half_up};
+use crate::money::{Irr, checked_ratio, pro_rata as share, round_half_up};
 use crate::portfolio::Valuation;
 
 /// One row of `gapAnalysis`.
@@ -114,11 +114,9 @@ pub fn gap_summary(valuation: &Valuation, target: &Allocation) -> GapSummary {
         v[i] - share(moved, movable[i], sum_movable) + share(moved, deficit[i], sum_deficit)
     });
     let achievable_pp: [Decimal; 3] = std::array::from_fn(|i| {
-        if h.is_zero() {
-            Decimal::ZERO
-        } else {
-            round_half_up(achievable[i] / h * Decimal::ONE_HUNDRED, 0)
-        }
+        checked_ratio(achievable[i], h).map_or(Decimal::ZERO, |r| {
+            round_half_up(r * Decimal::ONE_HUNDRED, 0)
+        })
     });
     let gap_by_layer: [Decimal; 3] =
         std::array::from_fn(|i| (achievable_pp[i] - t[i] * Decimal::ONE_HUNDRED).abs());
@@ -126,7 +124,7 @@ pub fn gap_summary(valuation: &Valuation, target: &Allocation) -> GapSummary {
 
     let cash_needed = (0..3)
         .filter(|&i| t[i] > Decimal::ZERO && achievable[i] > big_t[i] + Decimal::ONE)
-        .map(|i| achievable[i] / t[i] - h)
+        .filter_map(|i| checked_ratio(achievable[i], t[i]).map(|base| base - h))
         .fold(Decimal::ZERO, Decimal::max);
     let cash_needed = Irr::ceil(cash_needed);
     let cash_sufficient = cash >= cash_needed;
@@ -141,9 +139,8 @@ pub fn gap_summary(valuation: &Valuation, target: &Allocation) -> GapSummary {
         (0..3)
             .map(|i| {
                 let deployed = share(deployed_total, d_prime[i], sum(&d_prime));
-                ((achievable[i] + deployed) / new_base * Decimal::ONE_HUNDRED
-                    - t[i] * Decimal::ONE_HUNDRED)
-                    .abs()
+                let pct = checked_ratio(achievable[i] + deployed, new_base).unwrap_or_default();
+                (pct * Decimal::ONE_HUNDRED - t[i] * Decimal::ONE_HUNDRED).abs()
             })
             .sum()
     };
@@ -178,13 +175,4 @@ pub fn gap_summary(valuation: &Valuation, target: &Allocation) -> GapSummary {
 
 fn sum(values: &[Decimal; 3]) -> Decimal {
     values.iter().copied().sum()
-}
-
-/// `total × part / whole`, 0 when `whole` is 0.
-fn share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal {
-    if whole.is_zero() {
-        Decimal::ZERO
-    } else {
-        total * part / whole
-    }
 }

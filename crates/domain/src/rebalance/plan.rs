@@ -16,7 +16,7 @@ use crate::boundary::classify;
 use crate::error::{RuleResult, RuleViolation};
 use crate::fixed_income;
 use crate::hram::HramWeights;
-use crate::money::{Irr, Quantity, round_half_up};
+use crate::money::{Irr, Quantity, checked_ratio, pro_rata, round_half_up};
 use crate::portfolio::{PortfolioState, PriceBook, Valuation, value_portfolio};
 use crate::time::Timestamp;
 
@@ -263,7 +263,7 @@ fn apportion(total: Irr, parts: &[Decimal]) -> Vec<Irr> {
         let leg = if i + 1 == parts.len() {
             total - given
         } else {
-            Irr::round(total.value() * part / sum)
+            Irr::round(pro_rata(total.value(), *part, sum))
         };
         given += leg;
         out.push(leg);
@@ -289,6 +289,9 @@ pub(super) fn layer_gaps(
 ) -> [LayerGap; 3] {
     let holdings: Irr = layer_values.iter().sum();
     let current = Allocation::from_values(layer_values);
+    // With no holdings every share is 0 (§4.1): on the holdings basis there is nothing to move,
+    // so no layer is over- or underweight (the gaps stay 0 rather than 100 t_L pp of nothing).
+    let measurable = cash_basis.is_some() || holdings.is_positive();
     Layer::ALL.map(|layer| {
         let t = target.get(layer);
         let v = layer_values[layer.index()];
@@ -298,8 +301,8 @@ pub(super) fn layer_gaps(
                 LayerGap {
                     layer,
                     gap_irr: holdings.mul_round(t) - v,
-                    overweight: gap_pp < -HOLDINGS_ONLY_GAP_PP,
-                    underweight: gap_pp > HOLDINGS_ONLY_GAP_PP,
+                    overweight: measurable && gap_pp < -HOLDINGS_ONLY_GAP_PP,
+                    underweight: measurable && gap_pp > HOLDINGS_ONLY_GAP_PP,
                 }
             }
             Some(cash) => {
@@ -339,14 +342,21 @@ fn inter_layer_pass(
         }
     }
     let budget = proceeds + extra_cash;
-    let underweight: Vec<&LayerGap> = gaps.iter().filter(|g| g.underweight).collect();
+    let underweight: Vec<&LayerGap> = gaps
+        .iter()
+        .filter(|g| g.underweight && g.gap_irr.is_positive())
+        .collect();
     let underweight_total: Irr = underweight.iter().map(|g| g.gap_irr).sum();
     let mut remaining = budget;
     for gap in underweight {
         // The pro-rata share rounds half-up like every leg; the `remaining` bound makes the last
         // layer absorb the rounding, so the layer buys sum exactly to the budget when the budget
-        // is short, and never past it.
-        let share = Irr::round(budget.value() * gap.gap_irr.value() / underweight_total.value());
+        // is short, and never past it. Σ gapIrr is positive here: every gap kept is.
+        let share = Irr::round(pro_rata(
+            budget.value(),
+            gap.gap_irr.value(),
+            underweight_total.value(),
+        ));
         let layer_buy = gap.gap_irr.min(share).min(remaining);
         if layer_buy < min_leg() {
             continue;
@@ -419,7 +429,8 @@ fn buy_layer(sim: &mut Sim, layer: Layer, layer_buy: Irr, weights: &HramWeights)
     if total_need <= Decimal::ZERO {
         return Irr::ZERO;
     }
-    let k = (layer_buy.value() / total_need).min(Decimal::ONE);
+    let k =
+        checked_ratio(layer_buy.value(), total_need).map_or(Decimal::ONE, |k| k.min(Decimal::ONE));
     let exact: Vec<(AssetId, Decimal)> = needs.iter().map(|&(a, n)| (a, n * k)).collect();
     let min = min_leg().value();
     let kept: Vec<(AssetId, Decimal)> = exact.iter().copied().filter(|e| e.1 >= min).collect();
@@ -464,7 +475,8 @@ fn intra_layer_pass(sim: &mut Sim, weights: &HramWeights, pre_drift: [Decimal; 3
         let mut deficits: Vec<(AssetId, Decimal)> = Vec::new();
         let mut any_overweight = false;
         for asset in AssetId::in_layer(layer) {
-            let diff = sim.value(asset).value() / vl - weights.get(asset);
+            let share = checked_ratio(sim.value(asset).value(), vl).unwrap_or(Decimal::ZERO);
+            let diff = share - weights.get(asset);
             if diff > INTRA_OVERWEIGHT_DIFF {
                 any_overweight = true;
                 let excess = (diff - INTRA_BAND) * vl;
@@ -491,7 +503,7 @@ fn intra_layer_pass(sim: &mut Sim, weights: &HramWeights, pre_drift: [Decimal; 3
         // its buys need"); selling for buys that were all dropped would only pay spread.
         let buys: Vec<(AssetId, Decimal)> = deficits
             .iter()
-            .map(|&(a, deficit)| (a, deficit * x / d))
+            .map(|&(a, deficit)| (a, pro_rata(x, deficit, d)))
             .filter(|b| b.1 >= min.value())
             .collect();
         let needed: Decimal = buys.iter().map(|b| b.1).sum();
@@ -606,11 +618,8 @@ fn materialise(
                     .unwrap_or(&[]);
                 let units: Quantity = lots.iter().map(|l| l.units).sum();
                 let value = fixed_income::holding_value(lots, now);
-                let price = if units.is_positive() {
-                    round_half_up(value.value() / units.value(), 0).normalize()
-                } else {
-                    FIXED_INCOME_UNIT_IRR
-                };
+                let price = checked_ratio(value.value(), units.value())
+                    .map_or(FIXED_INCOME_UNIT_IRR, |p| round_half_up(p, 0).normalize());
                 (fixed_income::sell_fifo(lots, amount, now).units, price)
             }
         }
@@ -619,8 +628,8 @@ fn materialise(
         let price = prices.price_irr(asset).unwrap_or(Decimal::ONE);
         let held = state.holding(asset).map_or(Quantity::ZERO, |h| h.quantity);
         let quantity = match side {
-            LegSide::Sell => Quantity::floor8(amount.value() / price).min(held),
-            LegSide::Buy => Quantity::floor8((amount - spread_irr).value() / price),
+            LegSide::Sell => Quantity::at_price(amount.value(), price).min(held),
+            LegSide::Buy => Quantity::at_price((amount - spread_irr).value(), price),
         };
         (quantity, price)
     };

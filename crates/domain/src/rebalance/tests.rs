@@ -1120,3 +1120,34 @@ fn a_fixed_income_sell_walks_lots_fifo_at_their_accrued_value() {
     assert_eq!(lots[0].purchased_at, bought);
     assert_eq!(lots[0].units, Quantity::floor8(dec!(100)) - leg.quantity);
 }
+
+#[test]
+fn a_cash_only_portfolio_plans_no_holdings_only_legs_and_finite_gaps() {
+    // Every holding sold (quantity 0 rows may remain): shares 0, BALANCED, nothing to move.
+    let (mut state, book) = exact_portfolio(&[], 40_000_000);
+    state.holdings.push(Holding::new(Btc, Quantity::ZERO));
+    for (mode, cash) in [
+        (RebalanceMode::HoldingsOnly, None),
+        (RebalanceMode::Smart, Some(Irr::ZERO)),
+    ] {
+        let plan = plan_for(&state, &book, &balanced_target(), mode, cash).unwrap();
+        assert!(plan.is_empty(), "{mode:?}");
+        assert_eq!(plan.status.status, PortfolioStatus::Balanced);
+        assert_eq!(plan.gap_analysis.len(), 3);
+        assert!(
+            plan.gap_analysis
+                .iter()
+                .all(|r| r.current.is_zero() && r.gap_irr.is_zero())
+        );
+        assert_eq!(
+            apply_plan(&state, &plan, &book, now()).unwrap_err().code,
+            ErrorCode::NoRebalanceNeeded
+        );
+    }
+    // SMART with the cash buys toward the target (§6.5 step 5).
+    let target = balanced_target();
+    let plan = plan_for(&state, &book, &target, RebalanceMode::Smart, None).unwrap();
+    assert!(plan.sells().next().is_none());
+    assert!(plan.buys().next().is_some());
+    assert!(plan.total_buy_irr <= irr(40_000_000));
+}
