@@ -6,6 +6,7 @@ pub mod job_overrides;
 pub mod jobs;
 pub mod prices;
 pub mod push;
+pub mod sentry;
 pub mod startup;
 pub mod streaming;
 pub mod telemetry;

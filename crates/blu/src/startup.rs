@@ -33,6 +33,8 @@ pub struct Application {
     /// The job engine (scheduled unless `RUN_JOBS=false`; admin "run now" either way).
     jobs: Arc<JobEngine>,
     run_jobs: bool,
+    /// Error reporting (`SENTRY_DSN`), wrapped around the whole service.
+    reporter: Option<Arc<crate::sentry::Reporter>>,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -92,6 +94,8 @@ impl Application {
                  itself (RUN_JOBS=true)"
             );
         }
+        let reporter = crate::sentry::Reporter::from_config(&config);
+        crate::sentry::install(reporter.clone());
         let database = open_database(&config).await?;
         let portfolio_store = database.portfolio_store();
         let notification_store = database.notification_store();
@@ -258,6 +262,7 @@ impl Application {
             price_follower,
             run_jobs: config.run_jobs,
             jobs,
+            reporter,
         })
     }
 
@@ -281,7 +286,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_jobs, jobs) = self.start_jobs();
         let hub = self.state.stream.clone();
-        let app = blu_api::app(self.state);
+        let app = tower::Layer::layer(
+            &axum::middleware::from_fn_with_state(self.reporter.clone(), crate::sentry::report),
+            blu_api::app(self.state),
+        );
         let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
         let shutdown = async move {
             shutdown.await;

@@ -5,6 +5,7 @@ mod auth;
 mod basics;
 mod biometric;
 mod clock;
+mod error_reporting;
 mod fixtures;
 mod helpers;
 mod history;
