@@ -1,6 +1,7 @@
 //! The Blu Markets server: configuration, wiring and the command line.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod config;
 pub mod job_overrides;
 pub mod jobs;

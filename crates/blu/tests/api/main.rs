@@ -2,6 +2,7 @@
 //! PostgreSQL + Redis when `DATABASE_URL` / `REDIS_URL` are set (CI runs both).
 
 mod auth;
+mod backup;
 mod basics;
 mod biometric;
 mod clock;
