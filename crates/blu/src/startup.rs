@@ -35,6 +35,8 @@ pub struct Application {
     run_jobs: bool,
     /// Error reporting (`SENTRY_DSN`), wrapped around the whole service.
     reporter: Option<Arc<crate::sentry::Reporter>>,
+    /// Database gauges for `/metrics` (pool, outbox, jobs, replica lag); stops with the server.
+    _sampler: Option<crate::ops_metrics::Sampler>,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -97,6 +99,9 @@ impl Application {
         let reporter = crate::sentry::Reporter::from_config(&config);
         crate::sentry::install(reporter.clone());
         let database = open_database(&config).await?;
+        // Installed before anything records (the price warm-up sets gauges).
+        let metrics = metrics_handle();
+        let sampled = serve_http.then(|| database.clone());
         let portfolio_store = database.portfolio_store();
         let notification_store = database.notification_store();
         let status_store = database.status_store();
@@ -217,6 +222,13 @@ impl Application {
             crate::jobs::engine_settings(&config),
         ));
         crate::prices::warm_up(&config, &price_service, jobs.clone()).await;
+        let sampler = sampled.map(|database| {
+            crate::ops_metrics::spawn(
+                database,
+                config.database_replica_url.is_some(),
+                price_service.clone(),
+            )
+        });
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
@@ -229,7 +241,7 @@ impl Application {
             prices: prices.clone(),
             price_service,
             redis,
-            metrics: metrics_handle(),
+            metrics,
             started_at: Instant::now(),
             jobs: Some(jobs.clone()),
             stream: streaming.hub(&config, auth, prices.clone()),
@@ -263,6 +275,7 @@ impl Application {
             run_jobs: config.run_jobs,
             jobs,
             reporter,
+            _sampler: sampler,
         })
     }
 

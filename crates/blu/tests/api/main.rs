@@ -14,6 +14,7 @@ mod hostile;
 mod instances;
 mod jobs;
 mod loans;
+mod monitoring;
 mod notifications;
 mod portfolio;
 mod price_service;
