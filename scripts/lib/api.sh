@@ -8,12 +8,15 @@ for k in sys.argv[1].split("."):
     v=v[int(k)] if k.isdigit() else v[k]
 print(v)' "$1"; }
 
-api() { # method path token [json-body] [extra curl args...] -> body; status in $STATUS
-  local method="$1" path="$2" token="$3" body="${4:-}"; shift 4 2>/dev/null || shift $#
-  local out; out="$(mktemp)"
-  STATUS="$(curl -sS -o "$out" -w '%{http_code}' -X "$method" "$API$path" \
+STATUS_FILE="$(mktemp)"
+status() { cat "$STATUS_FILE"; } # the HTTP status of the last api call (works after $(api …))
+
+api() { # method path token [json-body] -> body on stdout; status: $(status)
+  local method="$1" path="$2" token="$3" body="${4:-}" out
+  out="$(mktemp)"
+  curl -sS -o "$out" -w '%{http_code}' -X "$method" "$API$path" \
     -H 'content-type: application/json' ${token:+-H "authorization: Bearer $token"} \
-    ${body:+--data "$body"} "$@")"
+    ${body:+--data "$body"} >"$STATUS_FILE"
   cat "$out"; rm -f "$out"
 }
 
@@ -40,7 +43,7 @@ onboard_and_fund() {
   api POST /api/v1/onboarding/initial-funding "$token" "{\"amountIrr\":$amount}" | json_get portfolioId
 }
 
-# add_funds <token> <amount IRR> -> body; buy <token> <asset> <amount IRR> -> body ($STATUS)
+# add_funds <token> <amount IRR> -> body; buy <token> <asset> <amount IRR> -> body
 add_funds() { api POST /api/v1/portfolio/add-funds "$1" "{\"amountIrr\":$2}"; }
 buy() {
   api POST /api/v1/trade/execute "$1" \
