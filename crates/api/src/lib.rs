@@ -48,7 +48,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
             routes::admin::router()
                 .merge(routes::clock::router())
                 .merge(routes::admin_ledger::router())
-                .merge(routes::admin_jobs::router()),
+                .merge(routes::admin_jobs::router())
+                .merge(routes::diagnostics::router()),
         )
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))

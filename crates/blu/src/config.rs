@@ -61,6 +61,8 @@ pub struct Config {
     pub coingecko_api_key: Option<Secret>,
     pub finnhub_api_key: Option<Secret>,
     pub fcm_server_key: Option<Secret>,
+    /// Sentry (or compatible) project key: panics and 5xx responses are reported there.
+    pub sentry_dsn: Option<crate::sentry::Dsn>,
     pub test_clock: bool,
     pub rate_limit_window: Duration,
     pub rate_limit_max_requests: u32,
@@ -167,6 +169,80 @@ pub struct PriceProviders {
 pub enum LogFormat {
     Json,
     Pretty,
+}
+
+impl LogFormat {
+    /// `LOG_FORMAT` when set; otherwise pretty text for a person at a terminal and JSON lines
+    /// for everything else (containers, files, log shippers).
+    pub fn resolve(setting: Option<&str>, stdout_is_terminal: bool) -> anyhow::Result<LogFormat> {
+        match setting.map(str::trim) {
+            Some("pretty") => Ok(LogFormat::Pretty),
+            Some("json") => Ok(LogFormat::Json),
+            None if stdout_is_terminal => Ok(LogFormat::Pretty),
+            None => Ok(LogFormat::Json),
+            Some(other) => bail!("LOG_FORMAT must be json or pretty, not {other:?}"),
+        }
+    }
+}
+
+/// Settings that may instead name a file holding the value (`NAME_FILE`, the Docker and
+/// Kubernetes secrets convention). Setting both the variable and its file is refused.
+pub const FILE_SETTINGS: [&str; 13] = [
+    "JWT_ACCESS_SECRET",
+    "JWT_REFRESH_SECRET",
+    "OTP_SECRET",
+    "ADMIN_TOKEN",
+    "METRICS_TOKEN",
+    "KAVENEGAR_API_KEY",
+    "COINGECKO_API_KEY",
+    "FINNHUB_API_KEY",
+    "FCM_SERVER_KEY",
+    "SENTRY_DSN",
+    "DATABASE_URL",
+    "DATABASE_REPLICA_URL",
+    "REDIS_URL",
+];
+
+/// The environment with every `NAME_FILE` read into `NAME` (one trailing newline dropped).
+struct WithSecretFiles<'a> {
+    env: &'a dyn Source,
+    from_files: std::collections::HashMap<&'static str, String>,
+}
+
+impl<'a> WithSecretFiles<'a> {
+    fn read(env: &'a dyn Source) -> anyhow::Result<WithSecretFiles<'a>> {
+        let mut from_files = std::collections::HashMap::new();
+        for name in FILE_SETTINGS {
+            let file_var = format!("{name}_FILE");
+            let Some(path) = env.get(&file_var) else {
+                continue;
+            };
+            if env.get(name).is_some() {
+                bail!("both {name} and {file_var} are set; set only one");
+            }
+            // The error names the variable and the path, never the contents.
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{file_var}: cannot read {path}"))?;
+            let value = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if value.trim().is_empty() {
+                bail!("{file_var}: {path} is empty");
+            }
+            from_files.insert(name, value.to_owned());
+        }
+        Ok(WithSecretFiles { env, from_files })
+    }
+}
+
+impl Source for WithSecretFiles<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.from_files
+            .get(name)
+            .cloned()
+            .or_else(|| self.env.get(name))
+    }
 }
 
 /// Reads variables through a function so tests can pass a map instead of the process env.
@@ -330,6 +406,8 @@ impl Config {
     }
 
     pub fn from_source(env: &dyn Source) -> anyhow::Result<Config> {
+        let with_files = WithSecretFiles::read(env)?;
+        let env: &dyn Source = &with_files;
         let environment = match env
             .get("APP_ENV")
             .as_deref()
@@ -447,11 +525,10 @@ impl Config {
         if window_ms == 0 || max_requests == 0 {
             bail!("RATE_LIMIT_WINDOW_MS and RATE_LIMIT_MAX_REQUESTS must be positive");
         }
-        let log_format = match env.get("LOG_FORMAT").as_deref() {
-            Some("pretty") => LogFormat::Pretty,
-            Some("json") | None => LogFormat::Json,
-            Some(other) => bail!("LOG_FORMAT must be json or pretty, not {other:?}"),
-        };
+        let log_format = LogFormat::resolve(
+            env.get("LOG_FORMAT").as_deref(),
+            std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        )?;
         Ok(Config {
             environment,
             port: number(env, "PORT", 3000)?,
@@ -474,6 +551,13 @@ impl Config {
             coingecko_api_key: explicit("COINGECKO_API_KEY"),
             finnhub_api_key: explicit("FINNHUB_API_KEY"),
             fcm_server_key: explicit("FCM_SERVER_KEY"),
+            sentry_dsn: match explicit("SENTRY_DSN") {
+                Some(dsn) => Some(
+                    crate::sentry::Dsn::parse(dsn.expose())
+                        .context("SENTRY_DSN must look like https://<key>@<host>/<project>")?,
+                ),
+                None => None,
+            },
             test_clock,
             rate_limit_window: Duration::from_millis(window_ms),
             rate_limit_max_requests: max_requests,
@@ -694,5 +778,112 @@ mod tests {
         let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("PRICE_SOURCE", "fixed:")])
             .unwrap_err();
         assert!(err.to_string().contains("PRICE_SOURCE"));
+    }
+
+    #[test]
+    fn secrets_can_come_from_files_with_the_trailing_newline_dropped() {
+        let dir = temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, value: &str| {
+            let path = Path::new(&dir).join(name);
+            std::fs::write(&path, value).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let access = write("access", &format!("{}\n", "a".repeat(40)));
+        let refresh = write("refresh", &format!("{}\r\n", "r".repeat(40)));
+        let otp = write("otp", "otp-from-file");
+        let admin = write("admin", "admin-from-file\n");
+        let metrics = write("metrics", "metrics-from-file");
+        let dsn = write("dsn", "http://public@127.0.0.1:9/42\n");
+        let config = Config::from_source(&[
+            ("DATA_DIR", dir.as_str()),
+            ("JWT_ACCESS_SECRET_FILE", access.as_str()),
+            ("JWT_REFRESH_SECRET_FILE", refresh.as_str()),
+            ("OTP_SECRET_FILE", otp.as_str()),
+            ("ADMIN_TOKEN_FILE", admin.as_str()),
+            ("METRICS_TOKEN_FILE", metrics.as_str()),
+            ("SENTRY_DSN_FILE", dsn.as_str()),
+        ])
+        .unwrap();
+        assert!(!config.generated_secrets);
+        assert_eq!(config.jwt_access_secret.expose(), "a".repeat(40));
+        assert_eq!(config.jwt_refresh_secret.expose(), "r".repeat(40));
+        assert_eq!(config.otp_key.expose(), "otp-from-file");
+        assert_eq!(
+            config.admin_token.as_ref().map(Secret::expose),
+            Some("admin-from-file")
+        );
+        assert_eq!(
+            config.metrics_token.as_ref().map(Secret::expose),
+            Some("metrics-from-file")
+        );
+        assert!(config.sentry_dsn.is_some());
+    }
+
+    #[test]
+    fn a_setting_given_both_as_a_variable_and_as_a_file_is_refused() {
+        let dir = temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = Path::new(&dir).join("key");
+        std::fs::write(&path, "file-value-that-must-not-leak").unwrap();
+        let path = path.to_string_lossy().into_owned();
+        for name in FILE_SETTINGS {
+            let file_var = format!("{name}_FILE");
+            let err = Config::from_source(&[
+                ("DATA_DIR", dir.as_str()),
+                (name, "variable-value-that-must-not-leak"),
+                (file_var.as_str(), path.as_str()),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(name) && err.contains(&file_var), "{err}");
+            assert!(!err.contains("must-not-leak"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_or_empty_secret_file_is_reported_without_its_contents() {
+        let dir = temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = Config::from_source(&[
+            ("DATA_DIR", dir.as_str()),
+            ("KAVENEGAR_API_KEY_FILE", "/nonexistent/kavenegar"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("KAVENEGAR_API_KEY_FILE"),
+            "{err:#}"
+        );
+        let empty = Path::new(&dir).join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let err = Config::from_source(&[
+            ("DATA_DIR", dir.as_str()),
+            ("ADMIN_TOKEN_FILE", empty.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("is empty"), "{err}");
+    }
+
+    #[test]
+    fn logs_are_pretty_at_a_terminal_and_json_elsewhere_unless_log_format_says() {
+        assert_eq!(LogFormat::resolve(None, true).unwrap(), LogFormat::Pretty);
+        assert_eq!(LogFormat::resolve(None, false).unwrap(), LogFormat::Json);
+        assert_eq!(
+            LogFormat::resolve(Some("json"), true).unwrap(),
+            LogFormat::Json
+        );
+        assert_eq!(
+            LogFormat::resolve(Some("pretty"), false).unwrap(),
+            LogFormat::Pretty
+        );
+        assert!(LogFormat::resolve(Some("xml"), false).is_err());
+    }
+
+    #[test]
+    fn a_malformed_sentry_dsn_is_refused() {
+        let dir = temp_dir();
+        let err = Config::from_source(&[("DATA_DIR", dir.as_str()), ("SENTRY_DSN", "nonsense")])
+            .unwrap_err();
+        assert!(err.to_string().contains("SENTRY_DSN"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! `blu serve` (API; in the embedded default also jobs and the price feed), `blu migrate`,
-//! `blu openapi`, `blu verify-ledger [--portfolio <id>]`.
+//! `blu openapi`, `blu verify-ledger [--portfolio <id>]`, `blu backup <path>`,
+//! `blu restore <path> [--force]`.
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,20 @@ enum Command {
     Openapi,
     /// Recompute every ledger hash chain and replay it against the balances (exit 1 on any
     /// failure).
+    /// Writes a consistent copy of the SQLite database to <path> while the server runs
+    /// (PostgreSQL: scripts/pg-backup).
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: std::path::PathBuf,
+    },
+    /// Restores a copy made by `blu backup` as the configured SQLite database.
+    Restore {
+        /// The backup file.
+        path: std::path::PathBuf,
+        /// Replace an existing database (stop the server first; the old file is kept aside).
+        #[arg(long)]
+        force: bool,
+    },
     VerifyLedger {
         /// Only this portfolio.
         #[arg(long)]
@@ -58,6 +73,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let store = open_store(&config).await?;
             tracing::info!(database = store.backend(), "migrations applied");
+            Ok(())
+        }
+        Command::Backup { path } => {
+            let summary = blu::backup::backup(&config, &path).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
+        Command::Restore { path, force } => {
+            let summary = blu::backup::restore(&config, &path, force).await?;
+            println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
         Command::VerifyLedger { portfolio } => {

@@ -35,6 +35,10 @@ pub struct Application {
     run_jobs: bool,
     /// After the shutdown signal, how long in-flight work may take before the process exits.
     shutdown_grace: Duration,
+    /// Error reporting (`SENTRY_DSN`), wrapped around the whole service.
+    reporter: Option<Arc<crate::sentry::Reporter>>,
+    /// Database gauges for `/metrics` (pool, outbox, jobs, replica lag); stops with the server.
+    _sampler: Option<crate::ops_metrics::Sampler>,
 }
 
 /// The metrics recorder is process-global; several servers in one test process share it.
@@ -107,7 +111,12 @@ impl Application {
                  itself (RUN_JOBS=true)"
             );
         }
+        let reporter = crate::sentry::Reporter::from_config(&config);
+        crate::sentry::install(reporter.clone());
         let database = open_database(&config).await?;
+        // Installed before anything records (the price warm-up sets gauges).
+        let metrics = metrics_handle();
+        let sampled = serve_http.then(|| database.clone());
         let portfolio_store = database.portfolio_store();
         if serve_http {
             // Claims left IN_PROGRESS by a process that died (SQLite: the previous `blu serve`
@@ -245,6 +254,13 @@ impl Application {
             crate::jobs::engine_settings(&config),
         ));
         crate::prices::warm_up(&config, &price_service, jobs.clone()).await;
+        let sampler = sampled.map(|database| {
+            crate::ops_metrics::spawn(
+                database,
+                config.database_replica_url.is_some(),
+                price_service.clone(),
+            )
+        });
         let state = AppState {
             settings: Arc::new(settings),
             auth: auth.clone(),
@@ -257,7 +273,7 @@ impl Application {
             prices: prices.clone(),
             price_service,
             redis,
-            metrics: metrics_handle(),
+            metrics,
             started_at: Instant::now(),
             jobs: Some(jobs.clone()),
             stream: streaming.hub(&config, auth, prices.clone()),
@@ -292,6 +308,8 @@ impl Application {
             run_jobs: config.run_jobs,
             jobs,
             shutdown_grace: config.shutdown_grace,
+            reporter,
+            _sampler: sampler,
         })
     }
 
@@ -320,7 +338,10 @@ impl Application {
         let (stop_jobs, jobs) = self.start_jobs();
         let hub = self.state.stream.clone();
         let in_flight = self.state.in_flight.clone();
-        let app = blu_api::app(self.state);
+        let app = tower::Layer::layer(
+            &axum::middleware::from_fn_with_state(self.reporter.clone(), crate::sentry::report),
+            blu_api::app(self.state),
+        );
         let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
         let (stopping, mut stop_requested) = tokio::sync::watch::channel(false);
         let shutdown = async move {

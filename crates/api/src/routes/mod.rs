@@ -6,6 +6,7 @@ pub mod admin_ledger;
 pub mod admin_overrides;
 pub mod auth;
 pub mod clock;
+pub mod diagnostics;
 pub mod health;
 pub mod history;
 pub mod loans;

@@ -278,9 +278,12 @@ impl PortfolioService {
             .verification_input(portfolio_id)
             .await?
             .ok_or(PortfolioError::NotFound("portfolio"))?;
+        let report = verify(&entries, &state);
+        let result = if report.is_ok() { "ok" } else { "failed" };
+        metrics::counter!("ledger_verifications_total", "result" => result).increment(1);
         Ok(VerifyReport {
             portfolio_id,
-            report: verify(&entries, &state),
+            report,
         })
     }
 

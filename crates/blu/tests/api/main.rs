@@ -2,10 +2,12 @@
 //! PostgreSQL + Redis when `DATABASE_URL` / `REDIS_URL` are set (CI runs both).
 
 mod auth;
+mod backup;
 mod basics;
 mod biometric;
 mod clock;
 mod edges;
+mod error_reporting;
 mod faults;
 mod fixtures;
 mod helpers;
@@ -14,6 +16,7 @@ mod hostile;
 mod instances;
 mod jobs;
 mod loans;
+mod monitoring;
 mod notifications;
 mod openapi;
 mod portfolio;
