@@ -513,23 +513,31 @@ impl AuthService {
             // A concurrent refresh rotated first: answer as the grace path does.
             let session = self.live_session(claims.sid, claims.sub).await?;
             return self
-                .grace_refresh(&session, &presented, &user.phone, now)
+                .grace_refresh(&session, &presented, claims.generation, &user.phone, now)
                 .await;
         }
-        self.grace_refresh(&session, &presented, &user.phone, now)
+        self.grace_refresh(&session, &presented, claims.generation, &user.phone, now)
             .await
     }
 
+    /// D32's grace: within the window after the session's latest rotation, a token this
+    /// session issued earlier is a concurrent or late copy of the client's own refresh (an
+    /// abandoned request finishes after its retry moved the chain on, issue 10), not a theft:
+    /// it is answered with the session's current token. The previous token is recognised by
+    /// its hash; older ones by their signed generation (the signature was checked already).
     async fn grace_refresh(
         &self,
         session: &SessionRecord,
         presented: &str,
+        presented_generation: i64,
         phone: &str,
         now: Timestamp,
     ) -> Result<TokenPair, AuthError> {
         let within_grace =
             now.micros_since(session.rotated_at) <= self.settings.refresh_grace.as_micros() as i64;
-        if session.previous_refresh_token_hash.as_deref() == Some(presented) && within_grace {
+        let earlier_token = session.previous_refresh_token_hash.as_deref() == Some(presented)
+            || presented_generation < session.generation;
+        if earlier_token && within_grace {
             // Re-signing the stored claims reproduces exactly the token the rotation issued.
             let current = self.keys.sign_refresh(&RefreshClaims {
                 sub: session.user_id,
