@@ -97,7 +97,7 @@ fn run_out(run: RunSummary) -> RunOut {
     }
 }
 
-/// Runs a job now and waits for it. Unknown name → 404; already running → 409; failed → 500
+/// Runs a job now and waits for it (the run goes on if the request times out). Unknown name → 404; already running → 409; failed → 500
 /// `JOB_FAILED` with the run id and reason.
 #[utoipa::path(post, path = "/jobs/{name}/run", tag = "admin", operation_id = "admin.jobs.run", security(("admin" = [])),
     params(("name" = String, Path, description = "prices, loan-health, protection-expiry, reminders, cleanup, status-refresh, notifications")),
@@ -107,7 +107,13 @@ async fn run_job(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<RunOut>> {
-    let run = runner(&state)?.run_now(&name).await.map_err(|e| match e {
+    // The run is a task of its own: a request that hits its deadline stops waiting, but a
+    // job run is never cut off halfway by its HTTP request (issue 10).
+    let jobs = runner(&state)?.clone();
+    let run = tokio::spawn(async move { jobs.run_now(&name).await })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let run = run.map_err(|e| match e {
         RunNowError::Unknown(_) => ApiError::not_found("job"),
         RunNowError::AlreadyRunning(_) => ApiError::new(
             StatusCode::CONFLICT,
