@@ -120,6 +120,9 @@ impl PriceStore for SqliteStore {
                 .await
                 .map_err(map_sqlx)?;
         }
+        if let Some(o) = &write.set_override {
+            upsert_override(&mut tx, o).await?;
+        }
         for p in &write.points {
             let irr = (p.price_irr > rust_decimal::Decimal::ZERO).then_some(p.price_irr);
             sqlx::query(q::UPSERT_CLOSE_SQLITE)
@@ -151,18 +154,8 @@ impl PriceStore for SqliteStore {
     }
 
     async fn put_override(&self, o: &PriceOverride) -> StoreResult<()> {
-        sqlx::query(q::UPSERT_OVERRIDE)
-            .bind(o.subject())
-            .bind(o.asset.map(AssetId::as_str))
-            .bind(dec(o.value))
-            .bind(o.change_24h_pct.map(dec))
-            .bind(o.reason.as_deref())
-            .bind(o.expires_at.map(ts).transpose()?)
-            .bind(ts(o.created_at)?)
-            .execute(self.sqlite_pool())
-            .await
-            .map_err(map_sqlx)?;
-        Ok(())
+        let mut conn = self.sqlite_pool().acquire().await.map_err(map_sqlx)?;
+        upsert_override(&mut conn, o).await
     }
 
     async fn delete_override(&self, subject: &str) -> StoreResult<bool> {
@@ -202,4 +195,20 @@ impl PriceStore for SqliteStore {
             .map_err(map_sqlx)?;
         Ok(status.is_some_and(|s| s != "RUNNING"))
     }
+}
+
+/// Upserts an operator override (alone, or inside `save_prices`' transaction).
+async fn upsert_override(conn: &mut sqlx::SqliteConnection, o: &PriceOverride) -> StoreResult<()> {
+    sqlx::query(q::UPSERT_OVERRIDE)
+        .bind(o.subject())
+        .bind(o.asset.map(AssetId::as_str))
+        .bind(dec(o.value))
+        .bind(o.change_24h_pct.map(dec))
+        .bind(o.reason.as_deref())
+        .bind(o.expires_at.map(ts).transpose()?)
+        .bind(ts(o.created_at)?)
+        .execute(conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(())
 }

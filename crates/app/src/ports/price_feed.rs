@@ -106,6 +106,9 @@ pub struct PriceWrite {
     pub points: Vec<PriceQuote>,
     /// Chart points older than this are deleted (history closes are kept).
     pub prune_points_before: Option<Timestamp>,
+    /// An operator override stored in the same transaction as the points it produces, so a
+    /// failed write leaves neither.
+    pub set_override: Option<PriceOverride>,
 }
 
 /// Everything stored about prices, as loaded at startup and on reload.

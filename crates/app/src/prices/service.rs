@@ -329,6 +329,7 @@ impl PriceService {
             prune_points_before: Some(now.plus_seconds(
                 -i64::try_from(self.settings.point_retention.as_secs()).unwrap_or(i64::MAX),
             )),
+            set_override: None,
         };
         self.store.save_prices(&write).await?;
         self.publish(points, view.fx, now).await;
@@ -434,20 +435,13 @@ impl PriceService {
         })
     }
 
-    /// Stores the override and its history points, and only then applies it in memory: a write
-    /// that fails changes nothing (the stored override is put back as it was).
+    /// Stores the override and its history points in one transaction, and only then applies
+    /// it in memory: a write that fails changes nothing.
     async fn apply_override(&self, o: PriceOverride) -> Result<PriceSnapshot, PriceError> {
         let subject = o.subject();
         let affects_all = o.asset.is_none();
         let asset = o.asset;
         let now = self.clock.now();
-        let previous = self
-            .overrides
-            .read()
-            .expect("override lock")
-            .iter()
-            .find(|p| p.subject() == subject)
-            .cloned();
         let mut prospective: Vec<PriceOverride> = self
             .active_overrides(now)
             .into_iter()
@@ -463,24 +457,13 @@ impl PriceService {
                 .into_iter()
                 .collect()
         };
-        self.store.put_override(&o).await?;
-        let saved = self
-            .store
+        self.store
             .save_prices(&PriceWrite {
                 points: points.clone(),
+                set_override: Some(o.clone()),
                 ..PriceWrite::default()
             })
-            .await;
-        if let Err(error) = saved {
-            let restored = match &previous {
-                Some(p) => self.store.put_override(p).await,
-                None => self.store.delete_override(subject).await.map(|_| ()),
-            };
-            if let Err(restore) = restored {
-                tracing::error!(%restore, subject, "override write failed and could not be undone");
-            }
-            return Err(error.into());
-        }
+            .await?;
         self.replace_override(subject, Some(o));
         self.publish(points, view.fx.clone(), now).await;
         self.record_metrics(now);

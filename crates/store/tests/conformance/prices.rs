@@ -197,6 +197,38 @@ async fn a_prices_tick_reports_finished_only_once_its_run_has_ended(db: &TestDb)
     );
 }
 
+/// An override and the points it produces are one write: when a point is refused, the
+/// override is not stored either (issue 11: a refused override changes nothing).
+async fn an_override_is_stored_with_its_points_or_not_at_all(db: &TestDb) {
+    let store = &db.store;
+    let btc = PriceOverride {
+        asset: Some(AssetId::Btc),
+        value: dec!(97000),
+        change_24h_pct: None,
+        reason: None,
+        expires_at: None,
+        created_at: t0(),
+    };
+    let refused = store
+        .save_prices(&PriceWrite {
+            points: vec![quote(AssetId::Btc, dec!(-1), t0())],
+            set_override: Some(btc.clone()),
+            ..PriceWrite::default()
+        })
+        .await;
+    assert!(refused.is_err());
+    assert!(store.load_prices().await.unwrap().overrides.is_empty());
+    store
+        .save_prices(&PriceWrite {
+            points: vec![quote(AssetId::Btc, dec!(97000), t0())],
+            set_override: Some(btc.clone()),
+            ..PriceWrite::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.load_prices().await.unwrap().overrides, vec![btc]);
+}
+
 async fn old_chart_points_are_pruned_but_daily_closes_stay(db: &TestDb) {
     let store = &db.store;
     let old = t0().plus_days(-10);
@@ -232,6 +264,7 @@ conformance!(
     prices_and_fx_round_trip_with_their_own_timestamps,
     the_daily_close_is_the_last_price_seen_that_utc_day,
     overrides_are_replaced_per_subject_and_deleted_once,
+    an_override_is_stored_with_its_points_or_not_at_all,
     a_volatility_regime_is_set_per_asset_replaced_and_cleared_once,
     a_prices_tick_reports_finished_only_once_its_run_has_ended,
     old_chart_points_are_pruned_but_daily_closes_stay,
