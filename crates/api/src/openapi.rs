@@ -76,7 +76,9 @@ pub const PUBLIC_OPERATIONS: [&str; 9] = [
 /// Completes the generated document (served and printed alike): the cross-field request rules,
 /// the security scheme of each protected operation, and the responses every operation of a tree
 /// can give whatever its handler does: 401 from the authentication extractors, 404 from a
-/// disabled operator API and 429 from the general rate limit (`/api` and `/admin`).
+/// disabled operator API, 429 from the general rate limit and 503 from the request deadline or
+/// an unavailable database (`/api` and `/admin`), and 409/422 from the idempotency middleware
+/// (mutating user operations).
 pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::SecurityRequirement;
     cross_field_rules(&mut document);
@@ -84,13 +86,16 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
         let admin = path.starts_with("/admin/v1/");
         let user = path.starts_with("/api/v1/");
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
+            (false, &mut item.get),
+            (true, &mut item.put),
+            (true, &mut item.post),
+            (true, &mut item.delete),
+            (true, &mut item.patch),
         ];
-        for operation in operations.into_iter().flatten() {
+        for (mutating, operation) in operations {
+            let Some(operation) = operation else {
+                continue;
+            };
             let public = operation
                 .operation_id
                 .as_deref()
@@ -113,6 +118,26 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
             }
             if admin || user {
                 add_error(operation, "429", "Rate limited (`Retry-After`)");
+                // Every request is bounded (`REQUEST_TIMEOUT`) and needs its database.
+                add_error(
+                    operation,
+                    "503",
+                    "A dependency is unavailable, or the request timed out (`REQUEST_TIMEOUT`); \
+                     nothing was changed unless a replay says so (`Retry-After`)",
+                );
+            }
+            // The idempotency middleware answers for a key in use or reused (api.md §1.11).
+            if user && mutating && !path.starts_with("/api/v1/auth/") {
+                add_error(
+                    operation,
+                    "409",
+                    "`IDEMPOTENCY_KEY_IN_PROGRESS`: a request with this `Idempotency-Key` is running",
+                );
+                add_error(
+                    operation,
+                    "422",
+                    "`IDEMPOTENCY_KEY_REUSED`: the key was used for another request",
+                );
             }
         }
     }
