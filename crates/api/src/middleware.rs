@@ -98,14 +98,55 @@ pub async fn run_to_completion(
         // A read loses nothing when cancelled (its transaction, if any, is rolled back).
         return bounded(timeout, next.run(req)).await;
     }
-    let work = bounded(timeout, next.run(req)).in_current_span();
+    let panic = UnitPanic::default();
+    let work = UNIT_PANIC.scope(
+        panic.clone(),
+        bounded(timeout, next.run(req)).in_current_span(),
+    );
     match state.in_flight.spawn(work).await {
         Ok(response) => response,
-        // The panic goes on to the catch-panic layer, as if the handler had run inline.
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The panic goes on to the catch-panic layer, as if the handler had run inline — with
+        // the panic hook's fuller message (its location) when a hook recorded one.
+        Err(e) if e.is_panic() => match panic.take() {
+            Some(message) => std::panic::resume_unwind(Box::new(message)),
+            None => std::panic::resume_unwind(e.into_panic()),
+        },
         Err(_) => ApiError::service_unavailable("server").into_response(),
     }
 }
+
+/// Where a process panic hook leaves the message of a panic inside a unit of work's task (it
+/// runs outside the request's own task, so task-locals of outer layers do not reach it).
+#[derive(Clone, Default)]
+struct UnitPanic(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl UnitPanic {
+    fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut m| m.take())
+    }
+}
+
+tokio::task_local! {
+    static UNIT_PANIC: UnitPanic;
+}
+
+/// For a process panic hook: if this panic happens inside a unit of work
+/// (`run_to_completion`), keeps `message` for the 500 it becomes and returns `true` — the
+/// panic is then reported with its request (`PanicMessage` on the response).
+pub fn record_unit_of_work_panic(message: &str) -> bool {
+    UNIT_PANIC
+        .try_with(|slot| {
+            if let Ok(mut m) = slot.0.lock() {
+                *m = Some(message.to_owned());
+            }
+        })
+        .is_ok()
+}
+
+/// The message of the panic a 500 was made from (a response extension set by
+/// `panic_response`), for error reporting outside the API.
+#[derive(Clone, Debug)]
+pub struct PanicMessage(pub String);
 
 /// Mutating requests of the APIs. Socket.IO's long-polling POSTs carry no business effect.
 fn is_unit_of_work(req: &Request) -> bool {
@@ -219,7 +260,9 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
         .unwrap_or_default();
     metrics::counter!("http_panics_total").increment(1);
     tracing::error!(panic = %message, "handler panicked");
-    ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+    let mut response = ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR).into_response();
+    response.extensions_mut().insert(PanicMessage(message));
+    response
 }
 
 #[cfg(test)]

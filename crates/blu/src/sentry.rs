@@ -379,50 +379,6 @@ fn process_reporter() -> &'static RwLock<Option<Arc<Reporter>>> {
     REPORTER.get_or_init(|| RwLock::new(None))
 }
 
-/// Panics outside a request scope wait here briefly: a handler whose work was moved to a task
-/// of its own (mutating requests run to completion in one) panics outside the scope, and the
-/// middleware claims the panic when the 500 comes back. Unclaimed ones are reported alone.
-fn parked() -> &'static Mutex<Vec<(std::time::Instant, String)>> {
-    static PARKED: OnceLock<Mutex<Vec<(std::time::Instant, String)>>> = OnceLock::new();
-    PARKED.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-const CLAIM_WINDOW: Duration = Duration::from_secs(2);
-
-fn park(message: String) {
-    let at = std::time::Instant::now();
-    if let Ok(mut parked) = parked().lock() {
-        parked.push((at, message));
-    }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        tokio::time::sleep(CLAIM_WINDOW).await;
-        let unclaimed = parked().lock().ok().and_then(|mut parked| {
-            let index = parked.iter().position(|(when, _)| *when == at)?;
-            Some(parked.remove(index).1)
-        });
-        let reporter = process_reporter().read().ok().and_then(|r| r.clone());
-        if let (Some(message), Some(reporter)) = (unclaimed, reporter) {
-            reporter.send(Incident {
-                panic: Some(message),
-                ..Incident::default()
-            });
-        }
-    });
-}
-
-/// The newest parked panic, if it happened within the claim window.
-fn claim_parked() -> Option<String> {
-    let mut parked = parked().lock().ok()?;
-    let (when, _) = parked.last()?;
-    if when.elapsed() > CLAIM_WINDOW {
-        return None;
-    }
-    parked.pop().map(|(_, message)| message)
-}
-
 /// Installs the panic hook once per process (it keeps the previous hook, which prints the
 /// panic) and makes `reporter` the one for panics outside requests.
 pub fn install(reporter: Option<Arc<Reporter>>) {
@@ -448,8 +404,16 @@ pub fn install(reporter: Option<Arc<Reporter>>) {
                     }
                 })
                 .is_ok();
-            if !in_request {
-                park(message);
+            // In a unit of work (a task of its own): the API carries it to the 500, which the
+            // middleware reports. Anywhere else (jobs, background tasks): reported alone.
+            if !in_request && !blu_api::middleware::record_unit_of_work_panic(&message) {
+                let reporter = process_reporter().read().ok().and_then(|r| r.clone());
+                if let Some(reporter) = reporter {
+                    reporter.send(Incident {
+                        panic: Some(message),
+                        ..Incident::default()
+                    });
+                }
             }
             previous(info);
         }));
@@ -472,20 +436,25 @@ pub async fn report(
     // Scoped even without a reporter: a panic here belongs to this server, not to the process
     // reporter (several servers share a test process).
     let Some(reporter) = reporter else {
-        let response = CURRENT.scope(scope, next.run(req)).await;
-        if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
-            claim_parked();
-        }
-        return response;
+        return CURRENT.scope(scope, next.run(req)).await;
     };
     let method = req.method().to_string();
     let path = sanitize_path(req.uri().path());
     let response = CURRENT.scope(scope.clone(), next.run(req)).await;
     let status = response.status();
-    let mut panic = scope.panic.lock().ok().and_then(|mut p| p.take());
-    if panic.is_none() && status == StatusCode::INTERNAL_SERVER_ERROR {
-        panic = claim_parked();
-    }
+    // An inline panic was recorded in this request's scope; one in a unit of work's task
+    // comes back on the 500 itself.
+    let panic = scope
+        .panic
+        .lock()
+        .ok()
+        .and_then(|mut p| p.take())
+        .or_else(|| {
+            response
+                .extensions()
+                .get::<blu_api::middleware::PanicMessage>()
+                .map(|p| p.0.clone())
+        });
     if panic.is_some() || (status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE) {
         reporter.send(Incident {
             panic,
@@ -553,15 +522,5 @@ mod tests {
             sanitize_path("/admin/v1/users/+989123456789"),
             "/admin/v1/users/{n}"
         );
-    }
-
-    #[tokio::test]
-    async fn a_panic_in_a_task_of_its_own_is_parked_for_the_request_that_awaits_it() {
-        install(None);
-        let joined = tokio::spawn(async { panic!("parked-probe +989121234567") }).await;
-        assert!(joined.unwrap_err().is_panic());
-        let claimed = claim_parked().expect("the panic was parked");
-        assert!(claimed.contains("parked-probe"), "{claimed}");
-        assert!(claim_parked().is_none_or(|other| !other.contains("parked-probe")));
     }
 }
