@@ -318,8 +318,10 @@ fn number<T: std::str::FromStr>(env: &dyn Source, name: &str, default: T) -> any
 fn database_settings(env: &dyn Source) -> anyhow::Result<blu_store::PgSettings> {
     use blu_store::PgSettings;
     let millis = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+        // PostgreSQL takes these settings as a 32-bit count of milliseconds.
         match number(env, name, default.as_millis() as u64)? {
             0 => bail!("{name} must be positive"),
+            ms if ms > i32::MAX as u64 => bail!("{name} must be at most {}", i32::MAX),
             ms => Ok(Duration::from_millis(ms)),
         }
     };
@@ -657,6 +659,30 @@ mod tests {
         assert_eq!(first.price_source, PriceSourceSetting::Simulated);
         assert!(first.admin_token.is_some());
         assert_eq!(first.port, 3000);
+    }
+
+    #[test]
+    fn database_timeouts_default_and_must_fit_postgresql() {
+        let dir = temp_dir();
+        let defaults = Config::from_source(&[("DATA_DIR", dir.as_str())]).unwrap();
+        assert_eq!(defaults.database, blu_store::PgSettings::from(20));
+        assert_eq!(defaults.request_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.shutdown_grace, Duration::from_secs(30));
+        for (name, value, expected) in [
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "0", "must be positive"),
+            (
+                "DATABASE_LOCK_TIMEOUT_MS",
+                "2147483648",
+                "at most 2147483647",
+            ),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "soon", "must be a number"),
+            ("REQUEST_TIMEOUT_SECONDS", "0", "must be positive"),
+        ] {
+            let err = Config::from_source(&[("DATA_DIR", dir.as_str()), (name, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{name}={value}: {err}");
+        }
     }
 
     #[test]
