@@ -45,6 +45,24 @@ pub struct ReadyOut {
     pub prices: &'static str,
 }
 
+/// `"ok"`, or `"error"` when the dependency failed or did not answer within `CHECK_TIMEOUT`.
+async fn probe<T, E: std::fmt::Display>(
+    dependency: &str,
+    check: impl Future<Output = Result<T, E>>,
+) -> String {
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(_)) => "ok".to_owned(),
+        Ok(Err(e)) => {
+            tracing::warn!(dependency, error = %e, "readiness check failed");
+            "error".to_owned()
+        }
+        Err(_) => {
+            tracing::warn!(dependency, "readiness check did not answer in time");
+            "error".to_owned()
+        }
+    }
+}
+
 /// How long `/ready` waits for each dependency.
 const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -55,34 +73,11 @@ const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn ready(State(state): State<AppState>) -> Response {
     // Each dependency is checked at the same time and for at most a second, so a hanging
     // database or Redis answers "error" promptly instead of holding the probe (issue 10).
-    let database = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-            Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "readiness: database");
-                "error".to_owned()
-            }
-            Err(_) => {
-                tracing::warn!("readiness: database did not answer in time");
-                "error".to_owned()
-            }
-        }
-    };
+    let database = probe("database", state.store.ping());
     let redis = async {
         let mut connection = state.redis.clone()?;
         let command = redis::cmd("PING");
-        let ping = command.query_async::<String>(&mut connection);
-        Some(match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
-            Ok(Ok(_)) => "ok".to_owned(),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "readiness: redis");
-                "error".to_owned()
-            }
-            Err(_) => {
-                tracing::warn!("readiness: redis did not answer in time");
-                "error".to_owned()
-            }
-        })
+        Some(probe("redis", command.query_async::<String>(&mut connection)).await)
     };
     let (database, redis) = tokio::join!(database, redis);
     let healthy = database == "ok" && redis.as_deref().is_none_or(|r| r == "ok");
