@@ -29,7 +29,7 @@ use super::{
 };
 use crate::ports::{
     PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification, ProtectionQuoteRecord,
-    ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState, RegimeSetting, StoreError,
+    ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState, RegimeSetting, Conflict, StoreError,
 };
 
 /// The protection use cases, on top of the portfolio service's store, prices and clock.
@@ -1062,7 +1062,7 @@ impl ProtectionService {
         });
         match tx.commit(change).await {
             Ok(()) => Ok(Some(settlement.outcome)),
-            Err(StoreError::Conflict(c)) if c.contains("protections_not_active") => Ok(None),
+            Err(StoreError::Conflict(Conflict::ProtectionNotActive)) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

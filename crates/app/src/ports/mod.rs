@@ -43,6 +43,6 @@ pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};
 pub use store::{
     AuthStore, BiometricKey, NewSession, OtpRecord, SessionRecord, SessionRotation, Store,
-    StoreError, StoreResult, UserRecord,
+    Conflict, StoreError, StoreResult, UserRecord,
 };
 pub use stream::{ConnectionSlots, Revocation, Revocations, SlotError};
