@@ -13,7 +13,7 @@ use blu_domain::Timestamp;
 use uuid::Uuid;
 
 use crate::Database;
-use crate::driver::{FromRow, Row, Sql, query};
+use crate::driver::{FromRow, On, Row, Sql, query};
 
 /// The push data of an outbox row: FCM carries string values only, so strings are kept as they
 /// are and other values (the payout of a protection is a number) travel as their JSON text;
@@ -110,6 +110,41 @@ const SAVE_STATUS: &str = "UPDATE portfolios SET status = $2, holdings_value_irr
      max_drift_pp = $8, drift_detected_at = COALESCE($9, drift_detected_at), metrics_at = $10 \
      WHERE id = $1";
 
+/// A row of the outbox, written on its own (`NotificationStore::enqueue`) or in the
+/// transaction of the change it announces (a loan or protection movement), so a change never
+/// lacks its notification and a rolled-back change sends none.
+pub(crate) struct OutboxRow<'a> {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub kind: &'a str,
+    pub entity_id: &'a str,
+    pub dedupe_key: &'a str,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub data: Option<serde_json::Value>,
+    pub at: Timestamp,
+}
+
+/// Adds the row unless its (kind, entity, dedupe key) is already there; whether it was added.
+pub(crate) async fn enqueue_row<'e>(
+    on: impl Into<On<'e>>,
+    row: OutboxRow<'_>,
+) -> StoreResult<bool> {
+    let added = query(ENQUEUE)
+        .bind(row.id)
+        .bind(row.user_id)
+        .bind(row.kind)
+        .bind(row.entity_id)
+        .bind(row.dedupe_key)
+        .bind(row.title)
+        .bind(row.body)
+        .bind(row.data)
+        .bind(row.at)
+        .execute(on)
+        .await?;
+    Ok(added == 1)
+}
+
 impl FromRow for PendingNotification {
     fn from_row(r: Row) -> anyhow::Result<PendingNotification> {
         Ok(PendingNotification {
@@ -167,19 +202,18 @@ impl Database {
 impl NotificationStore for Database {
     async fn enqueue(&self, n: &NewNotification, now: Timestamp) -> StoreResult<bool> {
         let data = serde_json::to_value(&n.data).map_err(|e| StoreError::Other(e.into()))?;
-        let enqueued = query(ENQUEUE)
-            .bind(Uuid::now_v7())
-            .bind(n.user_id)
-            .bind(&n.kind)
-            .bind(&n.entity_id)
-            .bind(&n.dedupe_key)
-            .bind(&n.title)
-            .bind(&n.body)
-            .bind(data)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        Ok(enqueued == 1)
+        let row = OutboxRow {
+            id: Uuid::now_v7(),
+            user_id: n.user_id,
+            kind: &n.kind,
+            entity_id: &n.entity_id,
+            dedupe_key: &n.dedupe_key,
+            title: &n.title,
+            body: &n.body,
+            data: Some(data),
+            at: now,
+        };
+        enqueue_row(self.pool(), row).await
     }
 
     async fn claim_due(

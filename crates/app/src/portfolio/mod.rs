@@ -26,8 +26,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::ports::{
-    Clock, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord, PortfolioStore,
-    Conflict, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
+    Clock, Conflict, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord,
+    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
 };
 
 pub use funds::FundsAdded;

@@ -28,8 +28,9 @@ use super::{
     target_of, ts_millis, uuid_text,
 };
 use crate::ports::{
-    PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification, ProtectionQuoteRecord,
-    ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState, RegimeSetting, Conflict, StoreError,
+    Conflict, PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification,
+    ProtectionQuoteRecord, ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState,
+    RegimeSetting, StoreError,
 };
 
 /// The protection use cases, on top of the portfolio service's store, prices and clock.

@@ -49,11 +49,6 @@ pub(super) const INSTALLMENT_UPDATE: &str = "UPDATE loan_installments SET paid_i
 pub(super) const HEALTH_UPDATE: &str = "UPDATE loans SET current_ltv = $2, health_status = $3, \
      health_checked_at = $4, updated_at = $4 WHERE id = $1 AND status = 'ACTIVE'";
 
-pub(super) const NOTIFICATION_INSERT: &str = "INSERT INTO notifications (id, user_id, kind, entity_id, \
-     dedupe_key, title, body, data, next_attempt_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-     ON CONFLICT (kind, entity_id, dedupe_key) DO NOTHING";
-
 pub(super) const ACTIVE_LOAN_USERS: &str = "SELECT DISTINCT p.user_id FROM loans l \
      JOIN portfolios p ON p.id = l.portfolio_id WHERE l.status = 'ACTIVE'";
 

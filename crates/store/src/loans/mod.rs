@@ -14,6 +14,7 @@ use uuid::Uuid;
 use self::codec::{self as lc, InstallmentRow};
 use crate::Database;
 use crate::driver::{Exec, FromRow, Row, Tx, query};
+use crate::notifications::{OutboxRow, enqueue_row};
 
 /// The portfolio's loans with installments, newest first.
 pub(crate) async fn load_loans(
@@ -142,19 +143,18 @@ pub(crate) async fn write_health(tx: &mut Tx, updates: &[LoanHealthWrite]) -> St
 }
 
 async fn insert_notification(tx: &mut Tx, n: &LoanNotification) -> StoreResult<()> {
-    query(lc::NOTIFICATION_INSERT)
-        .bind(n.id)
-        .bind(n.user_id)
-        .bind(&n.kind)
-        .bind(&n.entity_id)
-        .bind(&n.dedupe_key)
-        .bind(&n.title)
-        .bind(&n.body)
-        .bind(n.data.clone())
-        .bind(n.at)
-        .execute(tx)
-        .await?;
-    Ok(())
+    let row = OutboxRow {
+        id: n.id,
+        user_id: n.user_id,
+        kind: &n.kind,
+        entity_id: &n.entity_id,
+        dedupe_key: &n.dedupe_key,
+        title: &n.title,
+        body: &n.body,
+        data: n.data.clone(),
+        at: n.at,
+    };
+    enqueue_row(tx, row).await.map(drop)
 }
 
 /// A user id column.

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use self::codec::protection_columns;
 use crate::Database;
 use crate::driver::{Exec, FromRow, Row, Tx, query};
+use crate::notifications::{OutboxRow, enqueue_row};
 
 /// The protections of a portfolio, newest first.
 pub(crate) async fn load(
@@ -59,23 +60,18 @@ pub(crate) async fn reserve_quote(
 }
 
 async fn notify(tx: &mut Tx, n: &ProtectionNotification, now: Timestamp) -> StoreResult<()> {
-    query(
-        "INSERT INTO notifications (id, user_id, kind, entity_id, dedupe_key, title, body, data, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         ON CONFLICT (kind, entity_id, dedupe_key) DO NOTHING",
-    )
-    .bind(Uuid::now_v7())
-    .bind(n.user_id)
-    .bind(&n.kind)
-    .bind(&n.entity_id)
-    .bind(&n.dedupe_key)
-    .bind(&n.title)
-    .bind(&n.body)
-    .bind(&n.data)
-    .bind(now)
-    .execute(tx)
-    .await?;
-    Ok(())
+    let row = OutboxRow {
+        id: Uuid::now_v7(),
+        user_id: n.user_id,
+        kind: &n.kind,
+        entity_id: &n.entity_id,
+        dedupe_key: &n.dedupe_key,
+        title: &n.title,
+        body: &n.body,
+        data: Some(n.data.clone()),
+        at: now,
+    };
+    enqueue_row(tx, row).await.map(drop)
 }
 
 const PROTECTION_INSERT: &str = concat!(
