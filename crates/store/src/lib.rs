@@ -8,11 +8,13 @@
 
 mod biometric_sql;
 pub mod codec;
+pub mod driver;
 pub mod error;
 mod idempotency_sql;
 mod jobs_sql;
 mod loans_codec;
 mod notifications_sql;
+mod operators;
 pub mod pg;
 mod pg_jobs;
 mod pg_loans;
@@ -55,6 +57,14 @@ pub enum Database {
 }
 
 impl Database {
+    /// The primary's pool.
+    pub fn pool(&self) -> driver::Pool<'_> {
+        match self {
+            Database::Postgres(store) => driver::Pool::Postgres(store.pg_pool()),
+            Database::Sqlite(store) => driver::Pool::Sqlite(store.sqlite_pool()),
+        }
+    }
+
     /// The portfolio store of the same database.
     pub fn portfolio_store(&self) -> Arc<dyn PortfolioStore> {
         match self {

@@ -58,8 +58,10 @@ impl JobStore for PgStore {
         owner: &str,
         now: Timestamp,
         lease: Duration,
+        audit: Option<&blu_app::ports::AuditEntry>,
     ) -> StoreResult<Option<ClaimedRun>> {
         let run_id = Uuid::now_v7();
+        let mut tx = self.pg_pool().begin().await.map_err(map_sqlx)?;
         let done = sqlx::query(jobs_sql::CLAIM)
             .bind(job_name)
             .bind(at(scheduled_at)?)
@@ -67,9 +69,14 @@ impl JobStore for PgStore {
             .bind(owner)
             .bind(at(now.plus_duration(lease))?)
             .bind(at(now)?)
-            .execute(self.pg_pool())
+            .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
+        if done.rows_affected() == 1 {
+            let mut tx = crate::driver::Tx::Postgres(tx);
+            crate::operators::insert_audit_opt(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
         Ok((done.rows_affected() == 1).then(|| ClaimedRun {
             job_name: job_name.to_owned(),
             scheduled_at,

@@ -147,7 +147,9 @@ impl PriceStore for PgStore {
                 .await
                 .map_err(map_sqlx)?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        let mut tx = crate::driver::Tx::Postgres(tx);
+        crate::operators::insert_audit_opt(&mut tx, write.audit.as_ref()).await?;
+        tx.commit().await
     }
 
     async fn put_override(&self, o: &PriceOverride) -> StoreResult<()> {
@@ -155,12 +157,20 @@ impl PriceStore for PgStore {
         upsert_override(&mut conn, o).await
     }
 
-    async fn delete_override(&self, subject: &str) -> StoreResult<bool> {
+    async fn delete_override(
+        &self,
+        subject: &str,
+        audit: Option<&blu_app::ports::AuditEntry>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pg_pool().begin().await.map_err(map_sqlx)?;
         let done = sqlx::query(q::DELETE_OVERRIDE)
             .bind(subject)
-            .execute(self.pg_pool())
+            .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
+        let mut tx = crate::driver::Tx::Postgres(tx);
+        crate::operators::insert_audit_opt(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

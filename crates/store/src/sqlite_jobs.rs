@@ -63,8 +63,10 @@ impl JobStore for SqliteStore {
         owner: &str,
         now: Timestamp,
         lease: Duration,
+        audit: Option<&blu_app::ports::AuditEntry>,
     ) -> StoreResult<Option<ClaimedRun>> {
         let run_id = Uuid::now_v7();
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(jobs_sql::CLAIM)
             .bind(job_name)
             .bind(at(scheduled_at)?)
@@ -72,9 +74,14 @@ impl JobStore for SqliteStore {
             .bind(owner)
             .bind(at(now.plus_duration(lease))?)
             .bind(at(now)?)
-            .execute(self.sqlite_pool())
+            .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
+        if done.rows_affected() == 1 {
+            let mut tx = crate::driver::Tx::Sqlite(tx);
+            crate::operators::insert_audit_opt(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
         Ok((done.rows_affected() == 1).then(|| ClaimedRun {
             job_name: job_name.to_owned(),
             scheduled_at,

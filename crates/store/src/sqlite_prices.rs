@@ -150,7 +150,9 @@ impl PriceStore for SqliteStore {
                 .await
                 .map_err(map_sqlx)?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        let mut tx = crate::driver::Tx::Sqlite(tx);
+        crate::operators::insert_audit_opt(&mut tx, write.audit.as_ref()).await?;
+        tx.commit().await
     }
 
     async fn put_override(&self, o: &PriceOverride) -> StoreResult<()> {
@@ -158,12 +160,20 @@ impl PriceStore for SqliteStore {
         upsert_override(&mut conn, o).await
     }
 
-    async fn delete_override(&self, subject: &str) -> StoreResult<bool> {
+    async fn delete_override(
+        &self,
+        subject: &str,
+        audit: Option<&blu_app::ports::AuditEntry>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(q::DELETE_OVERRIDE)
             .bind(subject)
-            .execute(self.sqlite_pool())
+            .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
+        let mut tx = crate::driver::Tx::Sqlite(tx);
+        crate::operators::insert_audit_opt(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -242,7 +242,12 @@ impl ProtectionStore for SqliteStore {
             .collect()
     }
 
-    async fn set_volatility_regime(&self, setting: &RegimeSetting) -> StoreResult<()> {
+    async fn set_volatility_regime(
+        &self,
+        setting: &RegimeSetting,
+        audit: Option<&blu_app::ports::AuditEntry>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO volatility_regimes (asset_id, regime, reason, set_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (asset_id) DO UPDATE SET \
@@ -252,18 +257,28 @@ impl ProtectionStore for SqliteStore {
         .bind(setting.regime.as_str())
         .bind(&setting.reason)
         .bind(ts_text(setting.set_at))
-        .execute(self.sqlite_pool())
+        .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        Ok(())
+        let mut tx = crate::driver::Tx::Sqlite(tx);
+        crate::operators::insert_audit_opt(&mut tx, audit).await?;
+        tx.commit().await
     }
 
-    async fn clear_volatility_regime(&self, asset: AssetId) -> StoreResult<bool> {
+    async fn clear_volatility_regime(
+        &self,
+        asset: AssetId,
+        audit: Option<&blu_app::ports::AuditEntry>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM volatility_regimes WHERE asset_id = $1")
             .bind(asset.as_str())
-            .execute(self.sqlite_pool())
+            .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
+        let mut tx = crate::driver::Tx::Sqlite(tx);
+        crate::operators::insert_audit_opt(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -20,8 +20,8 @@ use blu_domain::{AssetId, Timestamp};
 use rust_decimal::Decimal;
 
 use crate::ports::{
-    AuditEntry, Clock, DailyClose, FxQuote, FxSource, PriceBus, PriceCache, PriceOverride, PriceQuote,
-    PriceSnapshot, PriceSource, PriceStore, PriceTick, PriceWrite, StoreError,
+    AuditEntry, Clock, DailyClose, FxQuote, FxSource, PriceBus, PriceCache, PriceOverride,
+    PriceQuote, PriceSnapshot, PriceSource, PriceStore, PriceTick, PriceWrite, StoreError,
 };
 
 /// Source name of admin overrides.
