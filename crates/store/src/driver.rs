@@ -448,6 +448,18 @@ fn lite<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
     sqlx::Row::try_get(r, c).with_context(|| c.to_owned())
 }
 
+/// A SQLite TEXT column in one of the canonical forms of `codec`, parsed.
+fn lite_parsed<T>(
+    r: &SqliteRow,
+    c: &str,
+    parse: fn(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<Option<T>> {
+    lite::<Option<String>>(r, c)?
+        .as_deref()
+        .map(parse)
+        .transpose()
+}
+
 /// Reads column `$c` as `$ty` from either row (a type both drivers decode).
 macro_rules! get {
     ($row:expr, $c:expr, $ty:ty) => {
@@ -515,10 +527,7 @@ impl Row {
     pub fn opt_uuid(&self, c: &str) -> anyhow::Result<Option<Uuid>> {
         match self {
             Row::Postgres(r) => pg(r, c),
-            Row::Sqlite(r) => lite::<Option<String>>(r, c)?
-                .as_deref()
-                .map(parse_uuid_text)
-                .transpose(),
+            Row::Sqlite(r) => lite_parsed(r, c, parse_uuid_text),
         }
     }
 
@@ -530,10 +539,7 @@ impl Row {
     pub fn opt_dec(&self, c: &str) -> anyhow::Result<Option<Decimal>> {
         match self {
             Row::Postgres(r) => Ok(pg::<Option<Decimal>>(r, c)?.map(|d| d.normalize())),
-            Row::Sqlite(r) => lite::<Option<String>>(r, c)?
-                .as_deref()
-                .map(parse_dec_text)
-                .transpose(),
+            Row::Sqlite(r) => lite_parsed(r, c, parse_dec_text),
         }
     }
 
@@ -546,10 +552,7 @@ impl Row {
             Row::Postgres(r) => {
                 Ok(pg::<Option<chrono::DateTime<chrono::Utc>>>(r, c)?.map(from_datetime))
             }
-            Row::Sqlite(r) => lite::<Option<String>>(r, c)?
-                .as_deref()
-                .map(parse_ts_text)
-                .transpose(),
+            Row::Sqlite(r) => lite_parsed(r, c, parse_ts_text),
         }
     }
 

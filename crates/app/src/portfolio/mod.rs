@@ -26,8 +26,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::ports::{
-    Clock, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord, PortfolioStore,
-    PortfolioTx, PriceCache, PriceSnapshot, StoreError,
+    Clock, Conflict, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord,
+    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
 };
 
 pub use funds::FundsAdded;
@@ -108,10 +108,8 @@ impl<T> Prepared<T> {
         self.change.idempotency = idempotency;
         match self.tx.commit(self.change).await {
             Ok(()) => Ok(self.outcome),
-            Err(StoreError::Conflict(c)) if c.contains("portfolios") || c.contains("user_id") => {
-                Err(portfolio_exists().into())
-            }
-            Err(StoreError::Conflict(c)) if c.contains("trade_quotes") => {
+            Err(StoreError::Conflict(Conflict::PortfolioExists)) => Err(portfolio_exists().into()),
+            Err(StoreError::Conflict(Conflict::TradeQuoteConsumed)) => {
                 Err(PortfolioError::Quote(QuoteError::InUse))
             }
             Err(e) => Err(e.into()),

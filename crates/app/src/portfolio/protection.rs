@@ -28,7 +28,7 @@ use super::{
     target_of, ts_millis, uuid_text,
 };
 use crate::ports::{
-    AuditEntry, PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification,
+    AuditEntry, Conflict, PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification,
     ProtectionQuoteRecord, ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState,
     RegimeSetting, StoreError,
 };
@@ -1092,7 +1092,7 @@ impl ProtectionService {
         });
         match tx.commit(change).await {
             Ok(()) => Ok(Some(settlement.outcome)),
-            Err(StoreError::Conflict(c)) if c.contains("protections_not_active") => Ok(None),
+            Err(StoreError::Conflict(Conflict::ProtectionNotActive)) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

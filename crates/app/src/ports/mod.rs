@@ -48,7 +48,7 @@ pub use protection::{
 pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};
 pub use store::{
-    AuthStore, BiometricKey, NewSession, OtpRecord, SessionRecord, SessionRotation, Store,
-    StoreError, StoreResult, UserRecord,
+    AuthStore, BiometricKey, Conflict, NewSession, OtpRecord, SessionRecord, SessionRotation,
+    Store, StoreError, StoreResult, UserRecord,
 };
 pub use stream::{ConnectionSlots, Revocation, Revocations, SlotError};

@@ -81,7 +81,7 @@ pub enum ProtectionWrite {
     /// AVAILABLE quotes of the holding EXPIRED.
     Insert(ProtectionRecord),
     /// A transition out of ACTIVE (cancel, exercise, expiry), made conditionally on the stored
-    /// status still being ACTIVE; a lost race is `StoreError::Conflict("protections_not_active")`.
+    /// status still being ACTIVE; a lost race is `StoreError::Conflict(Conflict::ProtectionNotActive)`.
     Transition {
         record: ProtectionRecord,
         notification: Option<ProtectionNotification>,

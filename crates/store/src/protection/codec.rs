@@ -1,24 +1,20 @@
-//! Protection rows (business-rules §8) shared by both backends: the column values of a
-//! protection in canonical text (PostgreSQL casts them in SQL), the decoding of a row through
-//! [`Cols`], and the JSON document of a quote's terms.
+//! Protection rows (business-rules §8): the column values of a protection, the decoding of a
+//! row, and the JSON document of a quote's terms.
 
 use anyhow::{Context, anyhow};
 use blu_app::ports::{ProtectionQuoteRecord, ProtectionRecord, QuoteState, RegimeSetting};
+use blu_domain::AssetId;
 use blu_domain::protection::{
     BlackScholesBreakdown, Coverage, Greeks, Premium, PricingModel, Protection, ProtectionDuration,
     ProtectionQuote, ProtectionStatus, ProtectionTerms, Settlement, VolatilityRegime,
 };
-use blu_domain::{AssetId, Timestamp};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use uuid::Uuid;
 
-use crate::codec::{PgRowExt, SqliteRowExt, dec_text, ts_text, uuid_text};
-use crate::portfolio_codec as pc;
+use crate::codec::{dec_text, ts_text};
+use crate::driver::{Arg, FromRow, Row};
+use crate::portfolio::codec as pc;
 
 /// The selected columns of a protection row, in `protection_values` order.
 macro_rules! protection_columns {
@@ -31,84 +27,10 @@ macro_rules! protection_columns {
      settlement_fx_rate, settlement_held_quantity, payout_usd, payout_irr, created_at"
     };
 }
-pub(crate) use protection_columns;
-
-/// A row reader over either backend.
-pub trait Cols {
-    fn dec(&self, c: &str) -> anyhow::Result<Decimal>;
-    fn opt_dec(&self, c: &str) -> anyhow::Result<Option<Decimal>>;
-    fn ts(&self, c: &str) -> anyhow::Result<Timestamp>;
-    fn opt_ts(&self, c: &str) -> anyhow::Result<Option<Timestamp>>;
-    fn uuid(&self, c: &str) -> anyhow::Result<Uuid>;
-    fn opt_uuid(&self, c: &str) -> anyhow::Result<Option<Uuid>>;
-    fn text(&self, c: &str) -> anyhow::Result<String>;
-    fn opt_text(&self, c: &str) -> anyhow::Result<Option<String>>;
-    fn int(&self, c: &str) -> anyhow::Result<i64>;
-}
-
-impl Cols for PgRow {
-    fn dec(&self, c: &str) -> anyhow::Result<Decimal> {
-        PgRowExt::dec(self, c)
-    }
-    fn opt_dec(&self, c: &str) -> anyhow::Result<Option<Decimal>> {
-        PgRowExt::opt_dec(self, c)
-    }
-    fn ts(&self, c: &str) -> anyhow::Result<Timestamp> {
-        PgRowExt::ts(self, c)
-    }
-    fn opt_ts(&self, c: &str) -> anyhow::Result<Option<Timestamp>> {
-        PgRowExt::opt_ts(self, c)
-    }
-    fn uuid(&self, c: &str) -> anyhow::Result<Uuid> {
-        self.try_get(c).with_context(|| c.to_owned())
-    }
-    fn opt_uuid(&self, c: &str) -> anyhow::Result<Option<Uuid>> {
-        self.try_get(c).with_context(|| c.to_owned())
-    }
-    fn text(&self, c: &str) -> anyhow::Result<String> {
-        self.try_get(c).with_context(|| c.to_owned())
-    }
-    fn opt_text(&self, c: &str) -> anyhow::Result<Option<String>> {
-        self.try_get(c).with_context(|| c.to_owned())
-    }
-    fn int(&self, c: &str) -> anyhow::Result<i64> {
-        let v: i32 = self.try_get(c).with_context(|| c.to_owned())?;
-        Ok(i64::from(v))
-    }
-}
-
-impl Cols for SqliteRow {
-    fn dec(&self, c: &str) -> anyhow::Result<Decimal> {
-        SqliteRowExt::dec(self, c)
-    }
-    fn opt_dec(&self, c: &str) -> anyhow::Result<Option<Decimal>> {
-        SqliteRowExt::opt_dec(self, c)
-    }
-    fn ts(&self, c: &str) -> anyhow::Result<Timestamp> {
-        SqliteRowExt::ts(self, c)
-    }
-    fn opt_ts(&self, c: &str) -> anyhow::Result<Option<Timestamp>> {
-        SqliteRowExt::opt_ts(self, c)
-    }
-    fn uuid(&self, c: &str) -> anyhow::Result<Uuid> {
-        SqliteRowExt::uuid(self, c)
-    }
-    fn opt_uuid(&self, c: &str) -> anyhow::Result<Option<Uuid>> {
-        SqliteRowExt::opt_uuid(self, c)
-    }
-    fn text(&self, c: &str) -> anyhow::Result<String> {
-        self.try_get(c).with_context(|| c.to_owned())
-    }
-    fn opt_text(&self, c: &str) -> anyhow::Result<Option<String>> {
-        self.try_get(c).with_context(|| c.to_owned())
-    }
-    fn int(&self, c: &str) -> anyhow::Result<i64> {
-        self.try_get(c).with_context(|| c.to_owned())
-    }
-}
+pub(super) use protection_columns;
 
 /// A `volatility_regimes` row (`asset_id, regime, reason, set_at`).
-pub fn regime_row<R: Cols>(r: &R) -> anyhow::Result<RegimeSetting> {
+pub fn regime_row(r: &Row) -> anyhow::Result<RegimeSetting> {
     let regime = r.text("regime")?;
     Ok(RegimeSetting {
         asset: pc::asset(&r.text("asset_id")?)?,
@@ -131,51 +53,53 @@ fn parse_enum<T: DeserializeOwned>(text: &str) -> anyhow::Result<T> {
         .with_context(|| format!("unknown stored value {text:?}"))
 }
 
-/// The column values of a protection, in `protection_columns!()` order (created_at last), each
-/// as canonical text; `updated_at` is `created_at`'s value at insert.
-pub fn protection_values(r: &ProtectionRecord) -> Vec<Option<String>> {
+/// The column values of a protection, in `protection_columns!()` order (created_at last);
+/// `updated_at` is `created_at`'s value at insert.
+pub fn protection_values(r: &ProtectionRecord) -> Vec<Arg> {
     let p = &r.protection;
     let s = p.settlement.as_ref();
     vec![
-        Some(uuid_text(r.id)),
-        Some(uuid_text(r.portfolio_id)),
-        r.holding_id.map(uuid_text),
-        Some(p.terms.asset.as_str().to_owned()),
-        Some(dec_text(p.terms.coverage.value())),
-        Some(dec_text(p.terms.protected_quantity.value())),
-        Some(dec_text(p.terms.notional_irr.value())),
-        Some(dec_text(p.terms.notional_usd)),
-        Some(dec_text(p.terms.strike_usd)),
-        Some(dec_text(p.terms.strike_irr)),
-        Some(p.terms.duration.days().to_string()),
-        Some(ts_text(p.start_at)),
-        Some(ts_text(p.expires_at)),
-        Some(dec_text(p.premium.premium_irr.value())),
-        Some(dec_text(p.premium.premium_usd)),
-        Some(dec_text(p.premium.premium_pct)),
-        Some(enum_text(p.premium.model)),
-        Some(dec_text(p.premium.implied_volatility)),
-        Some(enum_text(p.premium.regime)),
-        Some(dec_text(p.premium.greeks.delta)),
-        Some(dec_text(p.premium.greeks.gamma)),
-        Some(dec_text(p.premium.greeks.vega)),
-        Some(dec_text(p.premium.greeks.theta)),
-        Some(dec_text(p.premium.greeks.rho)),
-        r.quote_id.clone(),
-        Some(enum_text(p.status)),
-        p.cancelled_at.map(ts_text),
-        s.map(|s| ts_text(s.settled_at)),
-        s.map(|s| dec_text(s.spot_usd)),
-        s.map(|s| dec_text(s.fx_rate)),
-        s.map(|s| dec_text(s.held_quantity.value())),
-        s.map(|s| dec_text(s.payout_usd)),
-        s.map(|s| dec_text(s.payout_irr.value())),
-        Some(ts_text(r.created_at)),
+        r.id.into(),
+        r.portfolio_id.into(),
+        r.holding_id.into(),
+        p.terms.asset.as_str().into(),
+        p.terms.coverage.value().into(),
+        p.terms.protected_quantity.value().into(),
+        p.terms.notional_irr.value().into(),
+        p.terms.notional_usd.into(),
+        p.terms.strike_usd.into(),
+        p.terms.strike_irr.into(),
+        i32::try_from(p.terms.duration.days())
+            .unwrap_or(i32::MAX)
+            .into(),
+        p.start_at.into(),
+        p.expires_at.into(),
+        p.premium.premium_irr.value().into(),
+        p.premium.premium_usd.into(),
+        p.premium.premium_pct.into(),
+        enum_text(p.premium.model).into(),
+        p.premium.implied_volatility.into(),
+        enum_text(p.premium.regime).into(),
+        p.premium.greeks.delta.into(),
+        p.premium.greeks.gamma.into(),
+        p.premium.greeks.vega.into(),
+        p.premium.greeks.theta.into(),
+        p.premium.greeks.rho.into(),
+        r.quote_id.clone().into(),
+        enum_text(p.status).into(),
+        p.cancelled_at.into(),
+        s.map(|s| s.settled_at).into(),
+        s.map(|s| s.spot_usd).into(),
+        s.map(|s| s.fx_rate).into(),
+        s.map(|s| s.held_quantity.value()).into(),
+        s.map(|s| s.payout_usd).into(),
+        s.map(|s| s.payout_irr.value()).into(),
+        r.created_at.into(),
     ]
 }
 
 /// Decodes a row selected with `protection_columns!()`.
-pub fn protection_row<R: Cols>(r: &R) -> anyhow::Result<ProtectionRecord> {
+pub fn protection_row(r: &Row) -> anyhow::Result<ProtectionRecord> {
     let asset = pc::asset(&r.text("asset_id")?)?;
     let protected_quantity = pc::quantity(r.dec("protected_quantity")?)?;
     let strike_usd = r.dec("strike_usd")?;
@@ -248,7 +172,7 @@ fn d(value: Decimal) -> Value {
 }
 
 /// The `terms` document of a quote: every input and pricing output, decimals as strings.
-pub fn quote_terms_json(q: &ProtectionQuote) -> String {
+pub fn quote_terms_json(q: &ProtectionQuote) -> Value {
     let t = &q.terms;
     let p = &q.premium;
     let g = &p.greeks;
@@ -277,7 +201,6 @@ pub fn quote_terms_json(q: &ProtectionQuote) -> String {
         "quotedAt": ts_text(q.quoted_at),
         "validUntil": ts_text(q.valid_until),
     })
-    .to_string()
 }
 
 fn field<'a>(v: &'a Value, path: &[&str]) -> anyhow::Result<&'a Value> {
@@ -300,10 +223,9 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> anyhow::Result<&'a str> {
 }
 
 /// Decodes the `terms` document written by [`quote_terms_json`].
-pub fn quote_from_json(text: &str) -> anyhow::Result<ProtectionQuote> {
-    let v: Value = serde_json::from_str(text)?;
-    let asset: AssetId = pc::asset(str_at(&v, &["assetId"])?)?;
-    let days = field(&v, &["durationDays"])?
+pub fn quote_from_json(v: &Value) -> anyhow::Result<ProtectionQuote> {
+    let asset: AssetId = pc::asset(str_at(v, &["assetId"])?)?;
+    let days = field(v, &["durationDays"])?
         .as_i64()
         .ok_or_else(|| anyhow!("quote terms durationDays"))?;
     let black_scholes = match v.get("blackScholes") {
@@ -315,71 +237,91 @@ pub fn quote_from_json(text: &str) -> anyhow::Result<ProtectionQuote> {
         }),
         _ => None,
     };
-    let model: PricingModel = parse_enum(str_at(&v, &["model"])?)?;
-    let regime: VolatilityRegime = parse_enum(str_at(&v, &["regime"])?)?;
+    let model: PricingModel = parse_enum(str_at(v, &["model"])?)?;
+    let regime: VolatilityRegime = parse_enum(str_at(v, &["regime"])?)?;
     Ok(ProtectionQuote {
         terms: ProtectionTerms {
             asset,
-            coverage: Coverage::new(dec_at(&v, &["coveragePct"])?).map_err(|e| anyhow!("{e}"))?,
+            coverage: Coverage::new(dec_at(v, &["coveragePct"])?).map_err(|e| anyhow!("{e}"))?,
             duration: ProtectionDuration::from_days(days).map_err(|e| anyhow!("{e}"))?,
-            holding_quantity: pc::quantity(dec_at(&v, &["holdingQuantity"])?)?,
-            protected_quantity: pc::quantity(dec_at(&v, &["protectedQuantity"])?)?,
-            spot_usd: dec_at(&v, &["spotUsd"])?,
-            spot_irr: dec_at(&v, &["spotIrr"])?,
-            notional_usd: dec_at(&v, &["notionalUsd"])?,
-            notional_irr: pc::irr(dec_at(&v, &["notionalIrr"])?)?,
-            strike_usd: dec_at(&v, &["strikeUsd"])?,
-            strike_irr: dec_at(&v, &["strikeIrr"])?,
+            holding_quantity: pc::quantity(dec_at(v, &["holdingQuantity"])?)?,
+            protected_quantity: pc::quantity(dec_at(v, &["protectedQuantity"])?)?,
+            spot_usd: dec_at(v, &["spotUsd"])?,
+            spot_irr: dec_at(v, &["spotIrr"])?,
+            notional_usd: dec_at(v, &["notionalUsd"])?,
+            notional_irr: pc::irr(dec_at(v, &["notionalIrr"])?)?,
+            strike_usd: dec_at(v, &["strikeUsd"])?,
+            strike_irr: dec_at(v, &["strikeIrr"])?,
         },
         premium: Premium {
             model,
-            premium_pct: dec_at(&v, &["premiumPct"])?,
-            premium_irr: pc::irr(dec_at(&v, &["premiumIrr"])?)?,
-            premium_usd: dec_at(&v, &["premiumUsd"])?,
-            implied_volatility: dec_at(&v, &["impliedVolatility"])?,
+            premium_pct: dec_at(v, &["premiumPct"])?,
+            premium_irr: pc::irr(dec_at(v, &["premiumIrr"])?)?,
+            premium_usd: dec_at(v, &["premiumUsd"])?,
+            implied_volatility: dec_at(v, &["impliedVolatility"])?,
             regime,
             greeks: Greeks {
-                d1: dec_at(&v, &["greeks", "d1"])?,
-                delta: dec_at(&v, &["greeks", "delta"])?,
-                gamma: dec_at(&v, &["greeks", "gamma"])?,
-                vega: dec_at(&v, &["greeks", "vega"])?,
-                theta: dec_at(&v, &["greeks", "theta"])?,
-                rho: dec_at(&v, &["greeks", "rho"])?,
+                d1: dec_at(v, &["greeks", "d1"])?,
+                delta: dec_at(v, &["greeks", "delta"])?,
+                gamma: dec_at(v, &["greeks", "gamma"])?,
+                vega: dec_at(v, &["greeks", "vega"])?,
+                theta: dec_at(v, &["greeks", "theta"])?,
+                rho: dec_at(v, &["greeks", "rho"])?,
             },
             black_scholes,
         },
-        quoted_at: crate::codec::parse_ts_text(str_at(&v, &["quotedAt"])?)?,
-        valid_until: crate::codec::parse_ts_text(str_at(&v, &["validUntil"])?)?,
+        quoted_at: crate::codec::parse_ts_text(str_at(v, &["quotedAt"])?)?,
+        valid_until: crate::codec::parse_ts_text(str_at(v, &["validUntil"])?)?,
     })
 }
 
 /// The column values of a new quote: id, user, portfolio, holding, asset, coverage, days,
 /// premium, terms, expires_at, created_at.
-pub fn quote_values(q: &ProtectionQuoteRecord) -> Vec<String> {
+pub fn quote_values(q: &ProtectionQuoteRecord) -> Vec<Arg> {
     vec![
-        q.id.clone(),
-        uuid_text(q.user_id),
-        uuid_text(q.portfolio_id),
-        uuid_text(q.holding_id),
-        q.quote.terms.asset.as_str().to_owned(),
-        dec_text(q.quote.terms.coverage.value()),
-        q.quote.terms.duration.days().to_string(),
-        dec_text(q.quote.premium.premium_irr.value()),
-        quote_terms_json(&q.quote),
-        ts_text(q.quote.valid_until),
-        ts_text(q.quote.quoted_at),
+        q.id.as_str().into(),
+        q.user_id.into(),
+        q.portfolio_id.into(),
+        q.holding_id.into(),
+        q.quote.terms.asset.as_str().into(),
+        q.quote.terms.coverage.value().into(),
+        i32::try_from(q.quote.terms.duration.days())
+            .unwrap_or(i32::MAX)
+            .into(),
+        q.quote.premium.premium_irr.value().into(),
+        quote_terms_json(&q.quote).into(),
+        q.quote.valid_until.into(),
+        q.quote.quoted_at.into(),
     ]
 }
 
 /// Decodes a quote row (`id, user_id, portfolio_id, holding_id, terms, state`).
-pub fn quote_row<R: Cols>(r: &R) -> anyhow::Result<ProtectionQuoteRecord> {
+pub fn quote_row(r: &Row) -> anyhow::Result<ProtectionQuoteRecord> {
     let state = r.text("state")?;
     Ok(ProtectionQuoteRecord {
         id: r.text("id")?,
         user_id: r.uuid("user_id")?,
         portfolio_id: r.uuid("portfolio_id")?,
         holding_id: r.uuid("holding_id")?,
-        quote: quote_from_json(&r.text("terms")?)?,
+        quote: quote_from_json(&r.json("terms")?)?,
         state: QuoteState::parse(&state).ok_or_else(|| anyhow!("quote state {state:?}"))?,
     })
+}
+
+impl FromRow for ProtectionRecord {
+    fn from_row(r: Row) -> anyhow::Result<ProtectionRecord> {
+        protection_row(&r)
+    }
+}
+
+impl FromRow for ProtectionQuoteRecord {
+    fn from_row(r: Row) -> anyhow::Result<ProtectionQuoteRecord> {
+        quote_row(&r)
+    }
+}
+
+impl FromRow for RegimeSetting {
+    fn from_row(r: Row) -> anyhow::Result<RegimeSetting> {
+        regime_row(&r)
+    }
 }
