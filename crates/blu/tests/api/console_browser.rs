@@ -87,7 +87,7 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": chromium.to_string_lossy(),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1400,1100", "--lang=en-US",
+                         "--window-size=1400,2000", "--lang=en-US",
                          format!("--user-data-dir={}", profile.display())],
             },
         }}});
@@ -214,6 +214,7 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) {
+        self.js("window.scrollTo(0, 0);", json!([])).await;
         let data = self.call(Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(data.as_str().unwrap())
@@ -454,7 +455,9 @@ async fn each_role_sees_its_part_of_the_console_in_a_real_browser() {
     assert_eq!(actor, risk_name);
     browser.click("#digits").await;
     let digits = browser
-        .wait_for("document.querySelector('#audit tr[data-action=\"price_override.set\"] td.num').textContent")
+        .wait_for(
+            "(t => /[۰-۹]/.test(t) && t)(document.querySelector('#audit tr[data-action=\"price_override.set\"] td.num').textContent)",
+        )
         .await;
     assert!(
         digits
