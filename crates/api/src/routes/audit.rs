@@ -126,6 +126,21 @@ async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::validation("limit", "must be between 1 and 500"));
     }
+    for (field, value) in [
+        ("actor", &filter.actor),
+        ("action", &filter.action),
+        ("target", &filter.target),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().any(char::is_control) || v.chars().count() > 500)
+        {
+            return Err(ApiError::validation(
+                field,
+                "must be at most 500 characters, without control characters",
+            ));
+        }
+    }
     if filter.before.is_some_and(|b| b < 1) {
         return Err(ApiError::validation("before", "must be a positive cursor"));
     }

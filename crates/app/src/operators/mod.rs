@@ -200,8 +200,9 @@ impl OperatorService {
     }
 
     async fn existing(&self, name: &str) -> OperatorResult<OperatorRecord> {
+        let name = validate_name(name).map_err(|_| OperatorError::NotFound)?;
         self.store
-            .operator_by_name(name.trim())
+            .operator_by_name(&name)
             .await?
             .ok_or(OperatorError::NotFound)
     }
@@ -301,7 +302,13 @@ impl OperatorService {
         request_id: Option<String>,
         ip: Option<String>,
     ) -> OperatorResult<LoggedIn> {
-        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+        // As typed, less what no name can hold (control characters never reach the database).
+        let name: String = name
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_NAME_CHARS)
+            .collect();
         self.limit_login(&name, ip.as_deref()).await?;
         let operator = self.store.operator_by_name(&name).await?;
         let attempt = Actor {
