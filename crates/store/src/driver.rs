@@ -228,8 +228,8 @@ pub trait Exec: Send {
 impl Exec for Tx {
     fn on(&mut self) -> On<'_> {
         match self {
-            Tx::Postgres(tx) => On::Postgres(&mut **tx),
-            Tx::Sqlite(tx) => On::Sqlite(&mut **tx),
+            Tx::Postgres(tx) => On::Postgres(tx),
+            Tx::Sqlite(tx) => On::Sqlite(tx),
         }
     }
 
@@ -247,8 +247,8 @@ pub enum Conn {
 impl Exec for Conn {
     fn on(&mut self) -> On<'_> {
         match self {
-            Conn::Postgres(c) => On::Postgres(&mut **c),
-            Conn::Sqlite(c) => On::Sqlite(&mut **c),
+            Conn::Postgres(c) => On::Postgres(c),
+            Conn::Sqlite(c) => On::Sqlite(c),
         }
     }
 
@@ -508,7 +508,7 @@ impl Row {
     where
         T::Error: std::error::Error + Send + Sync + 'static,
     {
-        Ok(T::try_from(self.int(c)?).with_context(|| c.to_owned())?)
+        T::try_from(self.int(c)?).with_context(|| c.to_owned())
     }
 
     pub fn opt_int_as<T: TryFrom<i64>>(&self, c: &str) -> anyhow::Result<Option<T>>

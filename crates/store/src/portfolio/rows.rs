@@ -14,30 +14,60 @@ use super::codec::{self as pc, HoldingLotRow, LedgerParts};
 use crate::driver::{Exec, FromRow, Row, Sql, for_update, query};
 use blu_app::ports::StoreResult;
 
-/// The portfolio with everything a use case needs to decide, in one statement. PostgreSQL sums
-/// the outstanding principal in SQL; SQLite would sum TEXT decimals through floating point, so
-/// there the sum is taken in Rust (`outstanding_principal`).
-const PORTFOLIO_SELECT: Sql = Sql {
-    postgres: "SELECT p.id, p.user_id, p.cash_irr, p.last_rebalance_at, p.created_at, \
-     u.risk_score, u.target_foundation, u.target_growth, u.target_upside, \
-     (SELECT count(*) FROM loans l WHERE l.portfolio_id = p.id AND l.status = 'ACTIVE') AS active_loans, \
-     (SELECT coalesce(sum(l.principal_irr - l.principal_paid_irr), 0) FROM loans l \
-        WHERE l.portfolio_id = p.id AND l.status = 'ACTIVE') AS outstanding, \
-     (SELECT count(*) FROM protections x WHERE x.portfolio_id = p.id AND x.status = 'ACTIVE') AS active_protections, \
-     h.sequence_number AS head_sequence, h.entry_hash AS head_hash \
-     FROM portfolios p JOIN users u ON u.id = p.user_id \
-     LEFT JOIN LATERAL (SELECT sequence_number, entry_hash FROM ledger \
-        WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) h ON TRUE \
-     WHERE p.user_id = $1 AND u.deleted_at IS NULL",
-    sqlite: "SELECT p.id, p.user_id, p.cash_irr, p.last_rebalance_at, \
-     p.created_at, u.risk_score, u.target_foundation, u.target_growth, u.target_upside, \
-     (SELECT count(*) FROM loans l WHERE l.portfolio_id = p.id AND l.status = 'ACTIVE') AS active_loans, \
-     NULL AS outstanding, \
-     (SELECT count(*) FROM protections x WHERE x.portfolio_id = p.id AND x.status = 'ACTIVE') AS active_protections, \
-     (SELECT sequence_number FROM ledger WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) AS head_sequence, \
-     (SELECT entry_hash FROM ledger WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) AS head_hash \
-     FROM portfolios p JOIN users u ON u.id = p.user_id \
-     WHERE p.user_id = $1 AND u.deleted_at IS NULL",
+/// The portfolio with everything a use case needs to decide. PostgreSQL sums the outstanding
+/// principal in SQL; SQLite would sum TEXT decimals through floating point, so there the sum is
+/// taken in Rust (`load_portfolio`).
+macro_rules! portfolio_select_postgres {
+    () => {
+        "SELECT p.id, p.user_id, p.cash_irr, p.last_rebalance_at, p.created_at, \
+         u.risk_score, u.target_foundation, u.target_growth, u.target_upside, \
+         (SELECT count(*) FROM loans l WHERE l.portfolio_id = p.id AND l.status = 'ACTIVE') AS active_loans, \
+         (SELECT coalesce(sum(l.principal_irr - l.principal_paid_irr), 0) FROM loans l \
+            WHERE l.portfolio_id = p.id AND l.status = 'ACTIVE') AS outstanding, \
+         (SELECT count(*) FROM protections x WHERE x.portfolio_id = p.id AND x.status = 'ACTIVE') AS active_protections, \
+         h.sequence_number AS head_sequence, h.entry_hash AS head_hash \
+         FROM portfolios p JOIN users u ON u.id = p.user_id \
+         LEFT JOIN LATERAL (SELECT sequence_number, entry_hash FROM ledger \
+            WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) h ON TRUE \
+         WHERE p.user_id = $1 AND u.deleted_at IS NULL"
+    };
+}
+
+macro_rules! portfolio_select_sqlite {
+    () => {
+        "SELECT p.id, p.user_id, p.cash_irr, p.last_rebalance_at, \
+         p.created_at, u.risk_score, u.target_foundation, u.target_growth, u.target_upside, \
+         (SELECT count(*) FROM loans l WHERE l.portfolio_id = p.id AND l.status = 'ACTIVE') AS active_loans, \
+         NULL AS outstanding, \
+         (SELECT count(*) FROM protections x WHERE x.portfolio_id = p.id AND x.status = 'ACTIVE') AS active_protections, \
+         (SELECT sequence_number FROM ledger WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) AS head_sequence, \
+         (SELECT entry_hash FROM ledger WHERE portfolio_id = p.id ORDER BY sequence_number DESC LIMIT 1) AS head_hash \
+         FROM portfolios p JOIN users u ON u.id = p.user_id \
+         WHERE p.user_id = $1 AND u.deleted_at IS NULL"
+    };
+}
+
+/// The holdings (with their fixed-income lots, FIFO order) beside the portfolio row `p`: one
+/// row per lot, or per holding without lots, or one row without a holding.
+macro_rules! with_holdings {
+    ($portfolio:expr) => {
+        concat!(
+            "WITH p AS (",
+            $portfolio,
+            ") SELECT p.*, h.id AS holding_id, h.asset_id, h.quantity, h.frozen, \
+             h.first_purchased_at, l.units, l.purchased_at \
+             FROM p LEFT JOIN holdings h ON h.portfolio_id = p.id \
+             LEFT JOIN fixed_income_lots l ON l.holding_id = h.id \
+             ORDER BY h.id, l.purchased_at, l.id"
+        )
+    };
+}
+
+/// The portfolio and its holdings in one statement (issue 12: one round trip for the
+/// portfolio view, and one fewer in every money movement).
+const PORTFOLIO_VIEW: Sql = Sql {
+    postgres: with_holdings!(portfolio_select_postgres!()),
+    sqlite: with_holdings!(portfolio_select_sqlite!()),
 };
 
 /// Takes the portfolio lock. A statement of its own: under READ COMMITTED a `FOR UPDATE` that
@@ -54,7 +84,7 @@ pub(super) const ONBOARDING_SELECT: Sql = for_update!(
      FROM users WHERE id = $1 AND deleted_at IS NULL"
 );
 
-const HOLDINGS_SELECT: &str = "SELECT h.id, h.asset_id, h.quantity, h.frozen, \
+const HOLDINGS_SELECT: &str = "SELECT h.id AS holding_id, h.asset_id, h.quantity, h.frozen, \
      h.first_purchased_at, l.units, l.purchased_at \
      FROM holdings h LEFT JOIN fixed_income_lots l ON l.holding_id = h.id \
      WHERE h.portfolio_id = $1 ORDER BY h.id, l.purchased_at, l.id";
@@ -185,24 +215,28 @@ impl FromRow for ActivityRecord {
 
 impl FromRow for HoldingLotRow {
     fn from_row(r: Row) -> anyhow::Result<HoldingLotRow> {
-        Ok(HoldingLotRow {
-            id: r.uuid("id")?,
-            asset_id: r.text("asset_id")?,
-            quantity: r.dec("quantity")?,
-            frozen: r.bool("frozen")?,
-            first_purchased_at: r.opt_ts("first_purchased_at")?,
-            lot_units: r.opt_dec("units")?,
-            lot_purchased_at: r.opt_ts("purchased_at")?,
-        })
+        holding_lot(&r)
     }
+}
+
+fn holding_lot(r: &Row) -> anyhow::Result<HoldingLotRow> {
+    Ok(HoldingLotRow {
+        id: r.uuid("holding_id")?,
+        asset_id: r.text("asset_id")?,
+        quantity: r.dec("quantity")?,
+        frozen: r.bool("frozen")?,
+        first_purchased_at: r.opt_ts("first_purchased_at")?,
+        lot_units: r.opt_dec("units")?,
+        lot_purchased_at: r.opt_ts("purchased_at")?,
+    })
 }
 
 /// A portfolio row without its holdings, and the outstanding principal if the database
 /// summed it.
 struct PortfolioRow(PortfolioRecord, Option<Irr>);
 
-impl FromRow for PortfolioRow {
-    fn from_row(r: Row) -> anyhow::Result<PortfolioRow> {
+impl PortfolioRow {
+    fn read(r: &Row) -> anyhow::Result<PortfolioRow> {
         let head = match (r.opt_int("head_sequence")?, r.opt_text("head_hash")?) {
             (Some(s), Some(h)) => Some(ChainHead {
                 sequence_number: u64::try_from(s)?,
@@ -219,7 +253,7 @@ impl FromRow for PortfolioRow {
                 last_rebalance_at: r.opt_ts("last_rebalance_at")?,
                 created_at: r.ts("created_at")?,
                 risk_score: pc::score(r.opt_int("risk_score")?)?,
-                target: target_row(&r)?,
+                target: target_row(r)?,
                 holdings: Vec::new(),
                 head,
                 active_loans: r.int("active_loans")?,
@@ -270,13 +304,23 @@ pub(super) async fn load_portfolio(
             return Ok(None);
         }
     }
-    let row: Option<PortfolioRow> = query(dialect.pick(&PORTFOLIO_SELECT))
+    let rows: Vec<Row> = query(dialect.pick(&PORTFOLIO_VIEW))
         .bind(user_id)
-        .fetch_optional(conn.on())
+        .fetch_all(conn.on())
         .await?;
-    let Some(PortfolioRow(mut record, summed)) = row else {
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
+    let PortfolioRow(mut record, summed) = PortfolioRow::read(first)?;
+    let lots = rows
+        .iter()
+        .filter_map(|r| match r.opt_uuid("holding_id") {
+            Ok(None) => None,
+            Ok(Some(_)) => Some(holding_lot(r)),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    record.holdings = pc::holdings_from_rows(lots)?;
     if summed.is_none() && record.active_loans > 0 {
         let unpaid: Vec<Unpaid> = query(
             "SELECT principal_irr, principal_paid_irr FROM loans \
@@ -289,6 +333,5 @@ pub(super) async fn load_portfolio(
             record.outstanding_loan_principal += amount;
         }
     }
-    record.holdings = load_holdings(conn, record.id).await?;
     Ok(Some(record))
 }
