@@ -5,6 +5,8 @@
 //! `insert_audit` is the one statement that writes an audit row; the stores of audited changes
 //! (prices, volatility regimes, job claims) call it inside their own transaction.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use blu_app::ports::{
     ActorKind, AuditEntry, AuditQuery, AuditRecord, AuditTx, CustomerRef, ExpiringProtection,
@@ -12,6 +14,7 @@ use blu_app::ports::{
     OutboxBacklog, Role, StoreResult,
 };
 use blu_domain::Timestamp;
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::Database;
@@ -170,6 +173,56 @@ impl FromRow for SessionRow {
             last_seen_at: r.ts("last_seen_at")?,
         };
         Ok(SessionRow(session, OperatorRecord::from_row(r)?))
+    }
+}
+
+impl FromRow for CustomerRef {
+    fn from_row(r: Row) -> anyhow::Result<CustomerRef> {
+        Ok(CustomerRef {
+            user_id: r.uuid("id")?,
+            phone: r.text("phone")?,
+            created_at: r.ts("created_at")?,
+            portfolio_id: r.opt_uuid("portfolio_id")?,
+        })
+    }
+}
+
+/// One active loan, counted into its band by `loan_bands`.
+impl FromRow for LoanBand {
+    fn from_row(r: Row) -> anyhow::Result<LoanBand> {
+        Ok(LoanBand {
+            band: r.text("band")?,
+            count: 1,
+            principal_irr: r.dec("principal_irr")?,
+        })
+    }
+}
+
+impl FromRow for ExpiringProtection {
+    fn from_row(r: Row) -> anyhow::Result<ExpiringProtection> {
+        Ok(ExpiringProtection {
+            id: r.uuid("id")?,
+            asset: r.text("asset_id")?,
+            expires_at: r.ts("expires_at")?,
+            notional_irr: r.dec("notional_irr")?,
+        })
+    }
+}
+
+impl FromRow for OutboxBacklog {
+    fn from_row(r: Row) -> anyhow::Result<OutboxBacklog> {
+        Ok(OutboxBacklog {
+            pending: r.int("pending")?,
+            oldest_due_at: r.opt_ts("oldest")?,
+        })
+    }
+}
+
+struct JobFailures(String, i64);
+
+impl FromRow for JobFailures {
+    fn from_row(r: Row) -> anyhow::Result<JobFailures> {
+        Ok(JobFailures(r.text("job_name")?, r.int("failed")?))
     }
 }
 
@@ -351,37 +404,23 @@ impl OperatorStore for Database {
     }
 
     async fn customer_by_phone(&self, phone: &str) -> StoreResult<Option<CustomerRef>> {
-        let row: Option<Row> = query(CUSTOMER_BY_PHONE)
+        query(CUSTOMER_BY_PHONE)
             .bind(phone)
             .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| -> anyhow::Result<CustomerRef> {
-            Ok(CustomerRef {
-                user_id: r.uuid("id")?,
-                phone: r.text("phone")?,
-                created_at: r.ts("created_at")?,
-                portfolio_id: r.opt_uuid("portfolio_id")?,
-            })
-        })
-        .transpose()
-        .map_err(blu_app::ports::StoreError::Other)
+            .await
     }
 
     async fn loan_bands(&self) -> StoreResult<Vec<LoanBand>> {
-        let rows: Vec<Row> = query(ACTIVE_LOANS).fetch_all(self.pool()).await?;
-        let mut bands: std::collections::BTreeMap<String, LoanBand> = Default::default();
-        for r in &rows {
-            let (band, principal) = (|| -> anyhow::Result<(String, rust_decimal::Decimal)> {
-                Ok((r.text("band")?, r.dec("principal_irr")?))
-            })()
-            .map_err(blu_app::ports::StoreError::Other)?;
-            let entry = bands.entry(band.clone()).or_insert(LoanBand {
-                band,
+        let loans: Vec<LoanBand> = query(ACTIVE_LOANS).fetch_all(self.pool()).await?;
+        let mut bands: BTreeMap<String, LoanBand> = BTreeMap::new();
+        for loan in loans {
+            let band = bands.entry(loan.band.clone()).or_insert(LoanBand {
+                band: loan.band,
                 count: 0,
-                principal_irr: rust_decimal::Decimal::ZERO,
+                principal_irr: Decimal::ZERO,
             });
-            entry.count += 1;
-            entry.principal_irr += principal;
+            band.count += 1;
+            band.principal_irr += loan.principal_irr;
         }
         Ok(bands.into_values().collect())
     }
@@ -391,46 +430,26 @@ impl OperatorStore for Database {
         before: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ExpiringProtection>> {
-        let rows: Vec<Row> = query(EXPIRING)
+        query(EXPIRING)
             .bind(before)
             .bind(i64::from(limit))
             .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| -> anyhow::Result<ExpiringProtection> {
-                Ok(ExpiringProtection {
-                    id: r.uuid("id")?,
-                    asset: r.text("asset_id")?,
-                    expires_at: r.ts("expires_at")?,
-                    notional_irr: r.dec("notional_irr")?,
-                })
-            })
-            .collect::<anyhow::Result<_>>()
-            .map_err(blu_app::ports::StoreError::Other)
+            .await
     }
 
     async fn outbox_backlog(&self, now: Timestamp) -> StoreResult<OutboxBacklog> {
-        let row: Row = query(OUTBOX).bind(now).fetch_one(self.pool()).await?;
-        let g = || -> anyhow::Result<OutboxBacklog> {
-            Ok(OutboxBacklog {
-                pending: row.int("pending")?,
-                oldest_due_at: row.opt_ts("oldest")?,
-            })
-        };
-        g().map_err(blu_app::ports::StoreError::Other)
+        query(OUTBOX).bind(now).fetch_one(self.pool()).await
     }
 
     async fn job_failures(&self, since: Timestamp) -> StoreResult<Vec<(String, i64)>> {
-        let rows: Vec<Row> = query(JOB_FAILURES)
+        let rows: Vec<JobFailures> = query(JOB_FAILURES)
             .bind(since)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| -> anyhow::Result<(String, i64)> {
-                Ok((r.text("job_name")?, r.int("failed")?))
-            })
-            .collect::<anyhow::Result<_>>()
-            .map_err(blu_app::ports::StoreError::Other)
+        Ok(rows
+            .into_iter()
+            .map(|JobFailures(job, n)| (job, n))
+            .collect())
     }
 }
 

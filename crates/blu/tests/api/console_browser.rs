@@ -13,11 +13,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::fixtures::{num, spawn_priced};
-use crate::helpers::{ADMIN_TOKEN, TestApp};
+use crate::helpers::TestApp;
 use crate::operators::{app_view, assert_same_numbers};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -140,30 +140,20 @@ impl Browser {
         v[ELEMENT].as_str().unwrap().to_owned()
     }
 
-    async fn click(&self, css: &str) {
+    /// An action on the element `css` selects (`click`, `clear`, `value`).
+    async fn on_element(&self, css: &str, action: &str, body: Value) {
         let id = self.element(css).await;
-        self.call(
-            Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let path = format!("/element/{id}/{action}");
+        self.call(Method::POST, &path, Some(body)).await;
+    }
+
+    async fn click(&self, css: &str) {
+        self.on_element(css, "click", json!({})).await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.call(
-            Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.on_element(css, "clear", json!({})).await;
+        self.on_element(css, "value", json!({ "text": text })).await;
     }
 
     /// Runs `body` as a function in the page (`arguments` available) and returns its value.
@@ -268,36 +258,6 @@ impl Browser {
     }
 }
 
-async fn add_operator(app: &TestApp, name: &str, role: &str) -> String {
-    let r = app
-        .client
-        .post(app.url("/admin/v1/operators"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "name": name, "role": role }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["oneTimeCode"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn audit_rows(app: &TestApp, action: &str) -> Vec<Value> {
-    let r: Value = app
-        .client
-        .get(app.url(&format!("/admin/v1/audit?action={action}&limit=100")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["entries"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn each_role_sees_its_part_of_the_console_in_a_real_browser() {
     let chromium = find_binary(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
@@ -310,19 +270,12 @@ async fn each_role_sees_its_part_of_the_console_in_a_real_browser() {
         return;
     };
     let app = spawn_priced().await;
-    let (session, _) = app.funded(50_000_000_000).await;
-    let profile: Value = app
-        .get_auth("/api/v1/profile", &session.access)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let phone = profile["phone"].as_str().unwrap().to_owned();
+    let (session, _, phone) = app.funded_customer().await;
 
     let browser = Browser::start(&chromium, &chromedriver).await;
 
     // viewer: the service view only; a request beyond it is refused and audited.
-    let code = add_operator(&app, "viewer-vida", "viewer").await;
+    let code = app.add_operator("viewer-vida", "viewer").await;
     browser.login_with_code(&app, "viewer-vida", &code).await;
     assert_eq!(browser.tabs().await, ["service", "account"]);
     browser
@@ -347,7 +300,7 @@ async fn each_role_sees_its_part_of_the_console_in_a_real_browser() {
         403
     );
     browser.screenshot("1-viewer-service").await;
-    let refusals: Vec<Value> = audit_rows(&app, "POST%20/jobs/%7Bname%7D/run").await;
+    let refusals: Vec<Value> = app.audit(Some("POST%20/jobs/%7Bname%7D/run")).await;
     assert_eq!(refusals.len(), 1, "the refused run-now is audited");
     assert_eq!(refusals[0]["actor"], "viewer-vida");
     assert_eq!(refusals[0]["allowed"], false);
@@ -355,7 +308,7 @@ async fn each_role_sees_its_part_of_the_console_in_a_real_browser() {
 
     // risk (a Persian name, right to left): pins a price through the form.
     let risk_name = "نگار رضایی";
-    let code = add_operator(&app, risk_name, "risk").await;
+    let code = app.add_operator(risk_name, "risk").await;
     browser.login_with_code(&app, risk_name, &code).await;
     assert_eq!(browser.tabs().await, ["service", "account"]);
     let shown = browser
@@ -389,13 +342,13 @@ async fn each_role_sees_its_part_of_the_console_in_a_real_browser() {
     browser.screenshot("2-risk-pinned-price").await;
     assert_eq!(browser.page_fetch("GET", "/admin/v1/operators").await, 403);
     browser.logout().await;
-    let pinned = audit_rows(&app, "price_override.set").await;
+    let pinned = app.audit(Some("price_override.set")).await;
     assert_eq!(pinned.len(), 1);
     assert_eq!(pinned[0]["actor"], risk_name);
     assert_eq!(num(&pinned[0]["after"]["value"]), "95000");
 
     // support: customer lookup, masked phone, the app's numbers.
-    let code = add_operator(&app, "support-sara", "support").await;
+    let code = app.add_operator("support-sara", "support").await;
     browser.login_with_code(&app, "support-sara", &code).await;
     assert_eq!(browser.tabs().await, ["service", "customer", "account"]);
     browser.click(".tabs button[data-tab=customer]").await;
@@ -439,10 +392,10 @@ async fn each_role_sees_its_part_of_the_console_in_a_real_browser() {
         403
     );
     browser.logout().await;
-    assert_eq!(audit_rows(&app, "customer.lookup").await.len(), 1);
+    assert_eq!(app.audit(Some("customer.lookup")).await.len(), 1);
 
     // admin: the audit trail shows the pinned price; Persian digits.
-    let code = add_operator(&app, "admin-arash", "admin").await;
+    let code = app.add_operator("admin-arash", "admin").await;
     browser.login_with_code(&app, "admin-arash", &code).await;
     assert_eq!(
         browser.tabs().await,

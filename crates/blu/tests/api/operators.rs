@@ -64,6 +64,40 @@ impl TestApp {
         body["token"].as_str().unwrap().to_owned()
     }
 
+    /// `PUT /admin/v1/session/password` of the operator of `token`.
+    pub async fn set_password(&self, token: &str, body: Value) -> reqwest::Response {
+        self.op(Method::PUT, "/admin/v1/session/password", token, Some(body))
+            .await
+    }
+
+    /// `PATCH /admin/v1/operators/{name}` as the operator of `token`.
+    pub async fn update_operator(&self, token: &str, name: &str, body: Value) -> reqwest::Response {
+        let path = format!("/admin/v1/operators/{name}");
+        self.op(Method::PATCH, &path, token, Some(body)).await
+    }
+
+    /// `POST /admin/v1/customers/lookup` as the operator of `token`.
+    pub async fn lookup(&self, token: &str, body: Value) -> reqwest::Response {
+        self.op(
+            Method::POST,
+            "/admin/v1/customers/lookup",
+            token,
+            Some(body),
+        )
+        .await
+    }
+
+    /// A funded customer: the session, the portfolio id and the phone number.
+    pub async fn funded_customer(&self) -> (crate::helpers::Session, String, String) {
+        let (session, portfolio_id) = self.funded(50_000_000_000).await;
+        let r = self.get_auth("/api/v1/profile", &session.access).await;
+        let phone = r.json::<Value>().await.unwrap()["phone"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (session, portfolio_id, phone)
+    }
+
     /// The newest audit rows (admin token), optionally of one action.
     pub async fn audit(&self, action: Option<&str>) -> Vec<Value> {
         let path = match action {
@@ -208,21 +242,11 @@ async fn a_one_time_code_logs_in_once_then_the_password_the_operator_set() {
     assert_error(again, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
 
     let short = app
-        .op(
-            Method::PUT,
-            "/admin/v1/session/password",
-            &token,
-            Some(json!({ "newPassword": "short" })),
-        )
+        .set_password(&token, json!({ "newPassword": "short" }))
         .await;
     assert_error(short, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     let set = app
-        .op(
-            Method::PUT,
-            "/admin/v1/session/password",
-            &token,
-            Some(json!({ "newPassword": "a long enough passphrase" })),
-        )
+        .set_password(&token, json!({ "newPassword": "a long enough passphrase" }))
         .await;
     assert_eq!(set.status(), StatusCode::NO_CONTENT);
     let wrong = login(json!({ "name": "مریم رضایی", "password": "not the passphrase" })).await;
@@ -273,23 +297,13 @@ async fn a_disabled_operator_loses_its_sessions_and_cannot_log_in() {
     let token = app.operator_token("leaver", "risk").await;
     let admin = app.operator_token("boss", "admin").await;
     let r = app
-        .op(
-            Method::PATCH,
-            "/admin/v1/operators/leaver",
-            &admin,
-            Some(json!({ "disabled": true })),
-        )
+        .update_operator(&admin, "leaver", json!({ "disabled": true }))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let me = app.op(Method::GET, "/admin/v1/session", &token, None).await;
     assert_error(me, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     let own = app
-        .op(
-            Method::PATCH,
-            "/admin/v1/operators/boss",
-            &admin,
-            Some(json!({ "role": "viewer" })),
-        )
+        .update_operator(&admin, "boss", json!({ "role": "viewer" }))
         .await;
     assert_error(own, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     let rows = app.audit(Some("operator.update")).await;
@@ -349,24 +363,10 @@ async fn a_price_pinned_by_a_risk_operator_is_audited_with_before_and_after() {
 #[tokio::test]
 async fn support_sees_masked_phones_and_the_numbers_of_the_app_and_each_lookup_is_audited() {
     let app = spawn_priced().await;
-    let (session, portfolio_id) = app.funded(50_000_000_000).await;
-    let profile: Value = app
-        .get_auth("/api/v1/profile", &session.access)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let phone = profile["phone"].as_str().unwrap().to_owned();
+    let (session, portfolio_id, phone) = app.funded_customer().await;
     let support = app.operator_token("support-1", "support").await;
     let before = app_view(&app, &session.access).await;
-    let r = app
-        .op(
-            Method::POST,
-            "/admin/v1/customers/lookup",
-            &support,
-            Some(json!({ "phone": phone })),
-        )
-        .await;
+    let r = app.lookup(&support, json!({ "phone": phone })).await;
     assert_eq!(r.status(), StatusCode::OK);
     let customer: Value = r.json().await.unwrap();
     let after = app_view(&app, &session.access).await;
@@ -386,25 +386,13 @@ async fn support_sees_masked_phones_and_the_numbers_of_the_app_and_each_lookup_i
             .is_empty()
     );
     let revealed = app
-        .op(
-            Method::POST,
-            "/admin/v1/customers/lookup",
-            &support,
-            Some(json!({ "phone": phone, "revealPhone": true })),
-        )
+        .lookup(&support, json!({ "phone": phone, "revealPhone": true }))
         .await;
     let revealed: Value = revealed.json().await.unwrap();
     assert_eq!(revealed["phone"], phone.as_str());
 
     let risk = app.operator_token("risk-1", "risk").await;
-    let refused = app
-        .op(
-            Method::POST,
-            "/admin/v1/customers/lookup",
-            &risk,
-            Some(json!({ "phone": phone })),
-        )
-        .await;
+    let refused = app.lookup(&risk, json!({ "phone": phone })).await;
     assert_error(refused, StatusCode::FORBIDDEN, "FORBIDDEN").await;
     let reads = app.audit(Some("customer.lookup")).await;
     assert_eq!(reads.len(), 1);
@@ -412,22 +400,10 @@ async fn support_sees_masked_phones_and_the_numbers_of_the_app_and_each_lookup_i
     assert!(reads[0]["target"].as_str().unwrap().starts_with("user:"));
     assert_eq!(app.audit(Some("customer.reveal_phone")).await.len(), 1);
     let unknown = app
-        .op(
-            Method::POST,
-            "/admin/v1/customers/lookup",
-            &support,
-            Some(json!({ "phone": "+989000000000" })),
-        )
+        .lookup(&support, json!({ "phone": "+989000000000" }))
         .await;
     assert_error(unknown, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let bad = app
-        .op(
-            Method::POST,
-            "/admin/v1/customers/lookup",
-            &support,
-            Some(json!({ "phone": "123" })),
-        )
-        .await;
+    let bad = app.lookup(&support, json!({ "phone": "123" })).await;
     assert_error(bad, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
 }
 
@@ -634,12 +610,7 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
         status_of_pin(&app, "ETH").await,
         StatusCode::INTERNAL_SERVER_ERROR
     );
-    let overrides: Value = app
-        .op(Method::GET, "/admin/v1/overrides", ADMIN_TOKEN, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let overrides: Value = app.admin_json("/admin/v1/overrides").await;
     assert_eq!(
         overrides["prices"],
         json!([]),
@@ -657,12 +628,7 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
         )
         .await;
     assert_eq!(run.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let jobs: Value = app
-        .op(Method::GET, "/admin/v1/jobs", ADMIN_TOKEN, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jobs: Value = app.admin_json("/admin/v1/jobs").await;
     let cleanup = jobs["jobs"]
         .as_array()
         .unwrap()
@@ -683,12 +649,7 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
         )
         .await;
     assert_eq!(regime.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let overrides: Value = app
-        .op(Method::GET, "/admin/v1/overrides", ADMIN_TOKEN, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let overrides: Value = app.admin_json("/admin/v1/overrides").await;
     assert_eq!(overrides["volatility"], json!([]));
 }
 
