@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use blu_app::auth::AuthError;
+use blu_app::operators::OperatorError;
 use blu_app::ports::StoreError;
 use blu_domain::{ErrorCode, RuleViolation};
 use serde_json::{Map, Value, json};
@@ -220,6 +221,27 @@ pub fn idempotency_key_in_progress() -> ApiError {
         "A request with this Idempotency-Key is still being processed",
     )
     .retry_after(1)
+}
+
+impl From<OperatorError> for ApiError {
+    fn from(e: OperatorError) -> ApiError {
+        match e {
+            OperatorError::InvalidCredentials => {
+                ApiError::unauthorized("INVALID_CREDENTIALS", "Wrong name, password or code")
+            }
+            OperatorError::RateLimited { retry_after_secs } => {
+                ApiError::rate_limited("operator_login", retry_after_secs)
+            }
+            OperatorError::NotFound => ApiError::not_found("operator"),
+            OperatorError::NameTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "OPERATOR_EXISTS",
+                "An operator of that name exists",
+            ),
+            OperatorError::Invalid { field, message } => ApiError::validation(field, message),
+            OperatorError::Store(e) => e.into(),
+        }
+    }
 }
 
 impl From<AuthError> for ApiError {

@@ -2,10 +2,12 @@
 //! Handlers are thin: parse, call one use case, map the result.
 #![forbid(unsafe_code)]
 
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod operator_gate;
 pub mod portfolio_support;
 pub mod routes;
 pub mod state;
@@ -49,6 +51,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
                 .merge(routes::clock::router())
                 .merge(routes::admin_ledger::router())
                 .merge(routes::admin_jobs::router())
+                .merge(routes::operators::router())
+                .merge(routes::audit::router())
+                .merge(routes::console_api::router())
                 .merge(routes::diagnostics::router()),
         )
         .routes(routes!(routes::health::health))
@@ -70,11 +75,14 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     if docs_enabled {
         router = router.merge(SwaggerUi::new("/docs").url("/openapi.json", document));
     }
-    let mut router = router.fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) });
+    let mut router = router
+        .merge(console::router())
+        .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) });
     if let Some(hub) = &state.stream {
         router = router.layer(hub.socketio_layer());
     }
     let router = router
+        .route_layer(from_fn_with_state(state.clone(), operator_gate::gate))
         .route_layer(from_fn(middleware::metrics))
         .layer(from_fn_with_state(
             state.clone(),
@@ -146,6 +154,7 @@ fn cors(settings: &ApiSettings) -> CorsLayer {
             header("idempotency-key"),
             header("x-request-id"),
             header("bypass-tunnel-reminder"),
+            header("x-csrf-token"),
         ])
         .expose_headers([
             header("x-request-id"),

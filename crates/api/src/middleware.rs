@@ -184,7 +184,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if path.starts_with("/api/v1") && !headers.contains_key(CACHE_CONTROL) {
+    // Customer data and operator answers are never kept by a browser or a proxy (issue 15).
+    let private = ["/api/v1", "/admin/", "/console"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    if private && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if state.settings.production {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod notifications;
+pub mod operators;
 pub mod portfolio;
 pub mod ports;
 pub mod prices;

@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use blu_app::ports::{ClaimedRun, JobStore, RunStatus, RunSummary, StoreResult};
+use blu_app::ports::{AuditEntry, ClaimedRun, JobStore, RunStatus, RunSummary, StoreResult};
 use blu_domain::Timestamp;
 use uuid::Uuid;
 
 use crate::Database;
 use crate::driver::{FromRow, Row, Sql, query};
+use crate::operators::insert_audit;
 
 /// Claims a tick; the primary key (job_name, scheduled_at) makes the claim exactly-once.
 const CLAIM: &str = "INSERT INTO job_runs (job_name, scheduled_at, run_id, status, attempts, \
@@ -95,17 +96,29 @@ impl JobStore for Database {
         owner: &str,
         now: Timestamp,
         lease: Duration,
+        audit: Option<&AuditEntry>,
     ) -> StoreResult<Option<ClaimedRun>> {
         let run_id = Uuid::now_v7();
-        let claimed = query(CLAIM)
+        let claim = query(CLAIM)
             .bind(job_name)
             .bind(scheduled_at)
             .bind(run_id)
             .bind(owner)
             .bind(now.plus_duration(lease))
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+            .bind(now);
+        let claimed = match audit {
+            None => claim.execute(self.pool()).await?,
+            // An operator's "run now": the audit row goes with the claim, or not at all.
+            Some(audit) => {
+                let mut tx = self.pool().begin_write().await?;
+                let claimed = claim.execute(&mut tx).await?;
+                if claimed == 1 {
+                    insert_audit(&mut tx, audit).await?;
+                    tx.commit().await?;
+                }
+                claimed
+            }
+        };
         Ok((claimed == 1).then(|| ClaimedRun {
             job_name: job_name.to_owned(),
             scheduled_at,

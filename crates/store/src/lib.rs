@@ -17,6 +17,7 @@ mod idempotency;
 mod jobs;
 mod loans;
 mod notifications;
+mod operators;
 mod portfolio;
 pub mod postgres;
 mod prices;

@@ -5,13 +5,14 @@
 use anyhow::anyhow;
 use async_trait::async_trait;
 use blu_app::ports::{
-    DailyClose, FxQuote, PriceOverride, PriceQuote, PriceStore, PriceWrite, StoreResult,
-    StoredPrices,
+    AuditEntry, DailyClose, FxQuote, PriceOverride, PriceQuote, PriceStore, PriceWrite,
+    StoreResult, StoredPrices,
 };
 use blu_domain::{AssetId, Timestamp};
 
 use crate::Database;
 use crate::driver::{FromRow, On, Row, Sql, query};
+use crate::operators::insert_audit_opt;
 
 const SELECT_PRICES: &str = "SELECT asset_id, price_usd, price_irr, change_24h_pct, source, \
      fetched_at FROM prices ORDER BY asset_id";
@@ -191,6 +192,7 @@ impl PriceStore for Database {
         if let Some(before) = write.prune_points_before {
             query(PRUNE_POINTS).bind(before).execute(&mut tx).await?;
         }
+        insert_audit_opt(&mut tx, write.audit.as_ref()).await?;
         tx.commit().await
     }
 
@@ -198,11 +200,18 @@ impl PriceStore for Database {
         upsert_override(self.pool(), o).await
     }
 
-    async fn delete_override(&self, subject: &str) -> StoreResult<bool> {
+    async fn delete_override(
+        &self,
+        subject: &str,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin_write().await?;
         let deleted = query(DELETE_OVERRIDE)
             .bind(subject)
-            .execute(self.pool())
+            .execute(&mut tx)
             .await?;
+        insert_audit_opt(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(deleted > 0)
     }
 

@@ -103,14 +103,15 @@ fn run_out(run: RunSummary) -> RunOut {
     params(("name" = String, Path, description = "prices, loan-health, protection-expiry, reminders, cleanup, status-refresh, notifications")),
     responses((status = 200, body = RunOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 500, body = ErrorBody)))]
 async fn run_job(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<RunOut>> {
     // The run is a task of its own: a request that hits its deadline stops waiting, but a
     // job run is never cut off halfway by its HTTP request (issue 10).
     let jobs = runner(&state)?.clone();
-    let run = tokio::spawn(async move { jobs.run_now(&name).await })
+    let audit = actor.audit("job.run");
+    let run = tokio::spawn(async move { jobs.run_now(&name, audit).await })
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let run = run.map_err(|e| match e {

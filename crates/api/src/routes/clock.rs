@@ -116,12 +116,13 @@ async fn get_clock(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Cl
 }
 
 /// Moves business time forward (never backward). Jobs do not run by themselves: call
-/// `POST /admin/v1/jobs/{name}/run`.
+/// `POST /admin/v1/jobs/{name}/run`. The audit row is held in an open transaction while the
+/// offset is shared and applied, and committed after: a move that fails leaves no row.
 #[utoipa::path(post, path = "/clock/advance", tag = "admin", operation_id = "admin.clock.advance",
     request_body = AdvanceIn, security(("admin" = [])),
     responses((status = 200, body = ClockOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn advance_clock(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Body(input): Body<AdvanceIn>,
 ) -> ApiResult<Json<ClockOut>> {
@@ -150,8 +151,15 @@ async fn advance_clock(
         }
         _ => return Err(ApiError::validation("seconds", "send either seconds or to")),
     };
-    let offset = state.clock.offset_micros() + target.micros_since(now);
-    state.clock.advance_to_offset(offset);
+    let before = state.clock.offset_micros();
+    let offset = before + target.micros_since(now);
+    let seconds = |micros: i64| serde_json::json!({ "offsetSeconds": micros / MICROS_PER_SECOND });
+    let audit = actor
+        .audit("clock.advance")
+        .with_target("clock")
+        .with_before(Some(seconds(before)))
+        .with_after(Some(seconds(offset)));
+    let held = state.operators.store().begin_audit(&audit).await?;
     if let Some(mut redis) = state.redis.clone() {
         // Forward only, also when two operators advance at once.
         let script = redis::Script::new(
@@ -167,6 +175,8 @@ async fn advance_clock(
                 ApiError::service_unavailable("redis")
             })?;
     }
+    state.clock.advance_to_offset(offset);
+    held.commit().await?;
     tracing::info!(
         offset_seconds = offset / MICROS_PER_SECOND,
         "test clock advanced"

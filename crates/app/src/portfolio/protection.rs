@@ -28,10 +28,15 @@ use super::{
     target_of, ts_millis, uuid_text,
 };
 use crate::ports::{
-    Conflict, PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification,
+    AuditEntry, Conflict, PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification,
     ProtectionQuoteRecord, ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState,
     RegimeSetting, StoreError,
 };
+
+/// A regime setting as an audit row records it.
+fn regime_json(s: &RegimeSetting) -> Value {
+    json!({ "regime": s.regime.as_str(), "reason": s.reason })
+}
 
 /// The protection use cases, on top of the portfolio service's store, prices and clock.
 pub struct ProtectionService {
@@ -498,6 +503,7 @@ impl ProtectionService {
         asset: AssetId,
         regime: &str,
         reason: Option<String>,
+        audit: AuditEntry,
     ) -> PortfolioResult<RegimeSetting> {
         if !asset.asset().protection_eligible() {
             return Err(RuleViolation::invalid_field(
@@ -530,14 +536,37 @@ impl ProtectionService {
             reason,
             set_at: self.now(),
         };
-        self.store.set_volatility_regime(&setting).await?;
+        let before = self.regime_json(asset).await?;
+        let audit = audit
+            .with_target(asset.as_str())
+            .with_before(before)
+            .with_after(Some(regime_json(&setting)));
+        self.store
+            .set_volatility_regime(&setting, Some(&audit))
+            .await?;
         Ok(setting)
     }
 
     /// `DELETE /admin/v1/overrides/volatility/:assetId`: the asset is NORMAL again. Returns
     /// whether a regime was set.
-    pub async fn clear_volatility_regime(&self, asset: AssetId) -> PortfolioResult<bool> {
-        Ok(self.store.clear_volatility_regime(asset).await?)
+    pub async fn clear_volatility_regime(
+        &self,
+        asset: AssetId,
+        audit: AuditEntry,
+    ) -> PortfolioResult<bool> {
+        let audit = audit
+            .with_target(asset.as_str())
+            .with_before(self.regime_json(asset).await?);
+        Ok(self
+            .store
+            .clear_volatility_regime(asset, Some(&audit))
+            .await?)
+    }
+
+    /// The asset's current regime setting for an audit row (`None`: NORMAL, unset).
+    async fn regime_json(&self, asset: AssetId) -> PortfolioResult<Option<serde_json::Value>> {
+        let settings = self.store.volatility_regimes().await?;
+        Ok(settings.iter().find(|s| s.asset == asset).map(regime_json))
     }
 
     pub fn model(&self) -> PricingModel {

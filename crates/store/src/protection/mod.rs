@@ -6,8 +6,8 @@ mod codec;
 
 use async_trait::async_trait;
 use blu_app::ports::{
-    Conflict, ProtectionNotification, ProtectionQuoteRecord, ProtectionRecord, ProtectionStore,
-    ProtectionWrite, RegimeSetting, StoreError, StoreResult,
+    AuditEntry, Conflict, ProtectionNotification, ProtectionQuoteRecord, ProtectionRecord,
+    ProtectionStore, ProtectionWrite, RegimeSetting, StoreError, StoreResult,
 };
 use blu_domain::{AssetId, Timestamp};
 use uuid::Uuid;
@@ -16,6 +16,7 @@ use self::codec::protection_columns;
 use crate::Database;
 use crate::driver::{Exec, FromRow, Row, Tx, query};
 use crate::notifications::{OutboxRow, enqueue_row};
+use crate::operators::insert_audit_opt;
 
 /// The protections of a portfolio, newest first.
 pub(crate) async fn load(
@@ -207,7 +208,12 @@ impl ProtectionStore for Database {
             .await
     }
 
-    async fn set_volatility_regime(&self, setting: &RegimeSetting) -> StoreResult<()> {
+    async fn set_volatility_regime(
+        &self,
+        setting: &RegimeSetting,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin_write().await?;
         query(
             "INSERT INTO volatility_regimes (asset_id, regime, reason, set_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (asset_id) DO UPDATE SET \
@@ -217,16 +223,24 @@ impl ProtectionStore for Database {
         .bind(setting.regime.as_str())
         .bind(setting.reason.as_deref())
         .bind(setting.set_at)
-        .execute(self.pool())
+        .execute(&mut tx)
         .await?;
-        Ok(())
+        insert_audit_opt(&mut tx, audit).await?;
+        tx.commit().await
     }
 
-    async fn clear_volatility_regime(&self, asset: AssetId) -> StoreResult<bool> {
+    async fn clear_volatility_regime(
+        &self,
+        asset: AssetId,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin_write().await?;
         let cleared = query("DELETE FROM volatility_regimes WHERE asset_id = $1")
             .bind(asset.as_str())
-            .execute(self.pool())
+            .execute(&mut tx)
             .await?;
+        insert_audit_opt(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(cleared > 0)
     }
 }
