@@ -1,6 +1,5 @@
-//! Shared pieces of the portfolio routes: the error mapping of the portfolio use cases, the
-//! idempotency middleware (D29, api.md §1.11) and the response helper that commits a money
-//! movement together with its stored response.
+//! Shared pieces of the portfolio routes: the idempotency middleware (D29, api.md §1.11) and the
+//! response helper that commits a money movement together with its stored response.
 
 use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -8,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use blu_app::portfolio::{PortfolioError, Prepared, QuoteError};
+use blu_app::portfolio::Prepared;
 use blu_app::ports::{
     Clock, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, PortfolioStore,
 };
@@ -20,33 +19,6 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult, idempotency_key_in_progress};
 use crate::extract::{MAX_BODY_BYTES, bearer_token};
 use crate::state::AppState;
-
-impl From<PortfolioError> for ApiError {
-    fn from(e: PortfolioError) -> ApiError {
-        match e {
-            PortfolioError::Rule(v) => v.into(),
-            PortfolioError::NoPortfolio => ApiError::not_found("portfolio"),
-            PortfolioError::NotFound(resource) => ApiError::not_found(resource),
-            PortfolioError::Quote(QuoteError::NotFound) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "QUOTE_NOT_FOUND",
-                "This quote was not found; please preview the trade again",
-            ),
-            PortfolioError::Quote(QuoteError::InUse) => ApiError::new(
-                StatusCode::CONFLICT,
-                "QUOTE_IN_USE",
-                "This quote has already been used",
-            ),
-            PortfolioError::Quote(QuoteError::Expired { valid_until }) => ApiError::new(
-                StatusCode::GONE,
-                "QUOTE_EXPIRED",
-                "This quote has expired; please preview the trade again",
-            )
-            .with("validUntil", valid_until.to_rfc3339_millis()),
-            PortfolioError::Store(e) => e.into(),
-        }
-    }
-}
 
 /// The idempotency key of the current request, set by the middleware once claimed.
 #[derive(Clone, Debug)]
