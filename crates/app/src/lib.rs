@@ -6,6 +6,7 @@ pub mod notifications;
 pub mod portfolio;
 pub mod ports;
 pub mod prices;
+pub mod protection;
 pub mod secret;
 
 pub use secret::{Secret, mask_phone};

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use blu_app::portfolio::{
+use blu_app::protection::{
     CancelResult, EligibleView, ProtectionList, ProtectionView, PurchaseInput, PurchaseResult,
     QuoteInput, QuoteResult, StatusFilter,
 };

@@ -407,7 +407,7 @@ impl PortfolioService {
 }
 
 /// An exact JSON number.
-pub(super) fn number(value: Decimal) -> Value {
+pub(crate) fn number(value: Decimal) -> Value {
     blu_domain::num::canonical(value)
         .parse::<serde_json::Number>()
         .map(Value::Number)
