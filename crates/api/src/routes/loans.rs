@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, commit_json};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -177,14 +177,14 @@ async fn preview(
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<LoanIn>,
 ) -> ApiResult<Response> {
     let prepared = state
         .portfolio
         .create_loan(user.0.user_id, &input.input()?)
         .await?;
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    commit_json(prepared, idempotency, StatusCode::CREATED).await
 }
 
 /// Repays a loan (capped to the debt; paying the payoff amount settles it).
@@ -197,7 +197,7 @@ async fn create(
 async fn repay(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Path(id): Path<String>,
     Body(input): Body<RepayIn>,
 ) -> ApiResult<Response> {
@@ -209,5 +209,5 @@ async fn repay(
         .portfolio
         .repay_loan(user.0.user_id, id, amount)
         .await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    commit_json(prepared, idempotency, StatusCode::OK).await
 }

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, commit_json};
 use crate::openapi::{ErrorBody, MustBeTrue};
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -172,12 +172,12 @@ impl AmountIn {
 async fn initial_funding(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<AmountIn>,
 ) -> ApiResult<Response> {
     let prepared = state
         .portfolio
         .initial_funding(user.0.user_id, input.amount()?)
         .await?;
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    commit_json(prepared, idempotency, StatusCode::CREATED).await
 }

@@ -18,8 +18,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, commit_json};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -185,7 +185,7 @@ async fn quote(
 async fn purchase(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<PurchaseIn>,
 ) -> ApiResult<Response> {
     let quote_id = input
@@ -196,7 +196,7 @@ async fn purchase(
         .protection
         .purchase(user.0.user_id, &input.purchase(quote_id)?)
         .await?;
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    commit_json(prepared, idempotency, StatusCode::CREATED).await
 }
 
 /// One-step purchase: with `quoteId` as `/protection/purchase`, else quoted and bought now.
@@ -209,7 +209,7 @@ async fn purchase(
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<PurchaseIn>,
 ) -> ApiResult<Response> {
     let prepared = match input.quote_id.clone() {
@@ -237,7 +237,7 @@ async fn create(
                 .await?
         }
     };
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    commit_json(prepared, idempotency, StatusCode::CREATED).await
 }
 
 /// ACTIVE protections, newest first.
@@ -301,9 +301,9 @@ async fn get_one(
 async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let prepared = state.protection.cancel(user.0.user_id, &id).await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    commit_json(prepared, idempotency, StatusCode::OK).await
 }

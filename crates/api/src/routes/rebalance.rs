@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, commit_json};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -109,7 +109,7 @@ async fn preview(
 async fn execute(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<ExecuteIn>,
 ) -> ApiResult<Response> {
     let request = RebalanceRequest {
@@ -121,5 +121,5 @@ async fn execute(
         .portfolio
         .execute_rebalance(user.0.user_id, &request, &weights)
         .await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    commit_json(prepared, idempotency, StatusCode::OK).await
 }

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, commit_json};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -100,7 +100,7 @@ async fn preview(
 async fn execute(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<TradeIn>,
 ) -> ApiResult<Response> {
     let request = ExecuteRequest {
@@ -112,7 +112,7 @@ async fn execute(
         .portfolio
         .execute_trade(user.0.user_id, &request)
         .await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    commit_json(prepared, idempotency, StatusCode::OK).await
 }
 
 /// Trade limits, spreads and quote lifetime.
