@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use blu_app::portfolio::ClaimedKey;
 use blu_app::ports::{
     Clock, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, PortfolioStore,
 };
@@ -15,7 +16,7 @@ use blu_domain::ledger::CanonicalValue;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{IdempotencyKey, IdempotencyStored, json_bytes};
+use super::{IdempotencyStored, json_bytes};
 use crate::error::{ApiError, idempotency_key_in_progress};
 use crate::extract::{MAX_BODY_BYTES, bearer_token};
 use crate::state::AppState;
@@ -132,7 +133,7 @@ pub async fn idempotency_layer(
                 claim: claim_id,
             };
             let mut req = Request::from_parts(parts, AxumBody::from(bytes));
-            req.extensions_mut().insert(IdempotencyKey {
+            req.extensions_mut().insert(ClaimedKey {
                 user_id,
                 key: key.clone(),
                 claim: claim_id,

@@ -1,7 +1,8 @@
 //! Idempotency keys (D29, api.md §1.11). The layer ([`idempotency_layer`]) claims a request's
-//! `Idempotency-Key` before its handler runs; a money-moving handler commits its movement with
-//! the answer stored under the claimed key ([`commit_json`]). Every other route's answer is
-//! stored by the layer after the handler.
+//! `Idempotency-Key` before its handler runs; a money-moving handler hands the claimed key to its
+//! use case ([`IdempotentRequest::reply`]), which stores the answer under it in the movement's
+//! own transaction, and sends exactly the stored bytes ([`respond`]). Every other route's answer
+//! is stored by the layer after the handler.
 
 mod middleware;
 
@@ -9,62 +10,46 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use blu_app::portfolio::Prepared;
-use blu_app::ports::IdempotencyCompletion;
-use serde::Serialize;
-use uuid::Uuid;
+use blu_app::portfolio::{ClaimedKey, Replied, Reply};
 
 pub use middleware::{fingerprint, idempotency_layer};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::state::AppState;
-
-/// The idempotency key of the current request, set by the layer once claimed.
-#[derive(Clone, Debug)]
-pub struct IdempotencyKey {
-    pub user_id: Uuid,
-    pub key: String,
-    /// The claim this request holds; its completion is refused if the claim was taken over.
-    pub claim: Uuid,
-}
 
 /// The `Idempotency-Key` this request holds, if it sent one: claimed by the layer before the
 /// handler runs.
 #[derive(Clone, Debug)]
-pub struct IdempotentRequest(pub Option<IdempotencyKey>);
+pub struct IdempotentRequest(pub Option<ClaimedKey>);
 
 impl FromRequestParts<AppState> for IdempotentRequest {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         Ok(IdempotentRequest(
-            parts.extensions.get::<IdempotencyKey>().cloned(),
+            parts.extensions.get::<ClaimedKey>().cloned(),
         ))
     }
 }
 
-/// Commits a money movement with its response stored under the request's idempotency key in
-/// the same transaction, and answers with exactly the stored bytes.
-pub async fn commit_json<T: Serialize>(
-    prepared: Prepared<T>,
-    idempotency: IdempotentRequest,
-    status: StatusCode,
-) -> ApiResult<Response> {
-    let body = serde_json::to_vec(&prepared.outcome).map_err(|e| ApiError::internal(&e))?;
-    let completion = idempotency.0.map(|k| IdempotencyCompletion {
-        user_id: k.user_id,
-        key: k.key,
-        claim: k.claim,
-        status: status.as_u16(),
-        body: body.clone(),
-    });
-    let stored = completion.is_some();
-    prepared.commit(completion).await?;
-    let mut response = json_bytes(status, body);
-    if stored {
+impl IdempotentRequest {
+    /// How the use case answers: `status` on success, stored under the held key (if any).
+    pub fn reply(self, status: StatusCode) -> Reply {
+        Reply {
+            status: status.as_u16(),
+            key: self.0,
+        }
+    }
+}
+
+/// The answer of a committed money movement: exactly the bytes its use case stored.
+pub fn respond(replied: Replied) -> Response {
+    let status = StatusCode::from_u16(replied.status).unwrap_or(StatusCode::OK);
+    let mut response = json_bytes(status, replied.body);
+    if replied.stored {
         response.extensions_mut().insert(IdempotencyStored);
     }
-    Ok(response)
+    response
 }
 
 /// Marks a response whose idempotency record was written in the business transaction, so the

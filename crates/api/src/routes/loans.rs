@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
-use crate::idempotency::{IdempotentRequest, commit_json};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -180,11 +180,15 @@ async fn create(
     idempotency: IdempotentRequest,
     Body(input): Body<LoanIn>,
 ) -> ApiResult<Response> {
-    let prepared = state
+    let replied = state
         .portfolio
-        .create_loan(user.0.user_id, &input.input()?)
+        .create_loan(
+            user.0.user_id,
+            &input.input()?,
+            idempotency.reply(StatusCode::CREATED),
+        )
         .await?;
-    commit_json(prepared, idempotency, StatusCode::CREATED).await
+    Ok(respond(replied))
 }
 
 /// Repays a loan (capped to the debt; paying the payoff amount settles it).
@@ -205,9 +209,14 @@ async fn repay(
     let amount = input
         .amount_irr
         .ok_or_else(|| ApiError::validation("amountIrr", "is required"))?;
-    let prepared = state
+    let replied = state
         .portfolio
-        .repay_loan(user.0.user_id, id, amount)
+        .repay_loan(
+            user.0.user_id,
+            id,
+            amount,
+            idempotency.reply(StatusCode::OK),
+        )
         .await?;
-    commit_json(prepared, idempotency, StatusCode::OK).await
+    Ok(respond(replied))
 }

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
-use crate::idempotency::{IdempotentRequest, commit_json};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::{ErrorBody, MustBeTrue};
 use crate::state::AppState;
 
@@ -175,9 +175,13 @@ async fn initial_funding(
     idempotency: IdempotentRequest,
     Body(input): Body<AmountIn>,
 ) -> ApiResult<Response> {
-    let prepared = state
+    let replied = state
         .portfolio
-        .initial_funding(user.0.user_id, input.amount()?)
+        .initial_funding(
+            user.0.user_id,
+            input.amount()?,
+            idempotency.reply(StatusCode::CREATED),
+        )
         .await?;
-    commit_json(prepared, idempotency, StatusCode::CREATED).await
+    Ok(respond(replied))
 }

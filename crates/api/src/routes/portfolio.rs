@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::onboarding::AmountIn;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, Body};
-use crate::idempotency::{IdempotentRequest, commit_json};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -84,6 +84,9 @@ async fn add_funds_route(
     Body(input): Body<AmountIn>,
 ) -> ApiResult<Response> {
     let amount = input.amount()?;
-    let prepared = state.portfolio.add_funds(user.0.user_id, amount).await?;
-    commit_json(prepared, idempotency, StatusCode::OK).await
+    let replied = state
+        .portfolio
+        .add_funds(user.0.user_id, amount, idempotency.reply(StatusCode::OK))
+        .await?;
+    Ok(respond(replied))
 }

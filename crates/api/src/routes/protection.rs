@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
-use crate::idempotency::{IdempotentRequest, commit_json};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -192,11 +192,15 @@ async fn purchase(
         .quote_id
         .clone()
         .ok_or_else(|| ApiError::validation("quoteId", "is required"))?;
-    let prepared = state
+    let replied = state
         .protection
-        .purchase(user.0.user_id, &input.purchase(quote_id)?)
+        .purchase(
+            user.0.user_id,
+            &input.purchase(quote_id)?,
+            idempotency.reply(StatusCode::CREATED),
+        )
         .await?;
-    commit_json(prepared, idempotency, StatusCode::CREATED).await
+    Ok(respond(replied))
 }
 
 /// One-step purchase: with `quoteId` as `/protection/purchase`, else quoted and bought now.
@@ -212,11 +216,12 @@ async fn create(
     idempotency: IdempotentRequest,
     Body(input): Body<PurchaseIn>,
 ) -> ApiResult<Response> {
-    let prepared = match input.quote_id.clone() {
+    let reply = idempotency.reply(StatusCode::CREATED);
+    let replied = match input.quote_id.clone() {
         Some(quote_id) => {
             state
                 .protection
-                .purchase(user.0.user_id, &input.purchase(quote_id)?)
+                .purchase(user.0.user_id, &input.purchase(quote_id)?, reply)
                 .await?
         }
         None => {
@@ -233,11 +238,12 @@ async fn create(
                     user.0.user_id,
                     &terms,
                     input.acknowledged_premium == Some(true),
+                    reply,
                 )
                 .await?
         }
     };
-    commit_json(prepared, idempotency, StatusCode::CREATED).await
+    Ok(respond(replied))
 }
 
 /// ACTIVE protections, newest first.
@@ -304,6 +310,9 @@ async fn cancel(
     idempotency: IdempotentRequest,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let prepared = state.protection.cancel(user.0.user_id, &id).await?;
-    commit_json(prepared, idempotency, StatusCode::OK).await
+    let replied = state
+        .protection
+        .cancel(user.0.user_id, &id, idempotency.reply(StatusCode::OK))
+        .await?;
+    Ok(respond(replied))
 }

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
-use crate::idempotency::{IdempotentRequest, commit_json};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -117,9 +117,14 @@ async fn execute(
         use_cash_amount: input.use_cash_amount,
     };
     let weights = hram_weights(&state.price_service, state.settings.hram_preset).await?;
-    let prepared = state
+    let replied = state
         .portfolio
-        .execute_rebalance(user.0.user_id, &request, &weights)
+        .execute_rebalance(
+            user.0.user_id,
+            &request,
+            &weights,
+            idempotency.reply(StatusCode::OK),
+        )
         .await?;
-    commit_json(prepared, idempotency, StatusCode::OK).await
+    Ok(respond(replied))
 }

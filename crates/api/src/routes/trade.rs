@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
-use crate::idempotency::{IdempotentRequest, commit_json};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -108,11 +108,11 @@ async fn execute(
         acknowledged_warning: input.acknowledged_warning.unwrap_or(false),
         quote_id: input.quote_id.clone(),
     };
-    let prepared = state
+    let replied = state
         .portfolio
-        .execute_trade(user.0.user_id, &request)
+        .execute_trade(user.0.user_id, &request, idempotency.reply(StatusCode::OK))
         .await?;
-    commit_json(prepared, idempotency, StatusCode::OK).await
+    Ok(respond(replied))
 }
 
 /// Trade limits, spreads and quote lifetime.

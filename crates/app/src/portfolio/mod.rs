@@ -1,7 +1,8 @@
-//! Portfolio use cases: onboarding, portfolio reads, add funds, trade preview and execute,
-//! ledger history and activity, verification and the profile. Each money movement locks the
-//! portfolio through [`PortfolioStore::lock`], lets the domain compute the change, and returns a
-//! [`Prepared`] movement that the caller commits together with its idempotency record.
+//! Portfolio use cases (business-rules §3–§7 and §9; api.md §5–§9 and §11): onboarding,
+//! portfolio reads, add funds, trade preview and execute, rebalancing, loans, ledger history and
+//! activity, verification and the profile. Each money movement is one call: it locks the
+//! portfolio through [`PortfolioStore::lock`], lets the domain compute the change, and commits it
+//! with its answer stored under the request's idempotency key ([`Reply`] in, [`Replied`] out).
 
 mod funds;
 mod history;
@@ -9,6 +10,7 @@ mod loans;
 mod onboarding;
 mod profile;
 mod rebalance;
+mod reply;
 mod trade;
 mod view;
 
@@ -49,6 +51,7 @@ pub use rebalance::{
     CooldownView, GapRowView, GapSummaryView, HRAM_HISTORY_DAYS, LayerAmounts, RebalanceExecuted,
     RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights,
 };
+pub use reply::{ClaimedKey, Replied, Reply};
 pub(crate) use trade::number;
 pub use trade::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView};
 pub use view::{FixedIncomeView, HoldingView, PortfolioView};
@@ -93,11 +96,11 @@ fn sealed(e: SealError) -> PortfolioError {
 }
 
 /// A computed money movement holding the portfolio lock: commit it (with the idempotency
-/// record of the response) or drop it to roll back.
-pub struct Prepared<T> {
+/// record of the response, [`Prepared::reply`]) or drop it to roll back.
+pub(crate) struct Prepared<T> {
     pub(crate) tx: Box<dyn PortfolioTx>,
     pub(crate) change: PortfolioChange,
-    pub outcome: T,
+    pub(crate) outcome: T,
 }
 
 impl<T> Prepared<T> {

@@ -25,8 +25,8 @@ use super::views::{
     protection_view,
 };
 use crate::portfolio::{
-    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, QuoteError, change_set,
-    number, target_of, uuid_text,
+    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, QuoteError, Replied,
+    Reply, change_set, number, target_of, uuid_text,
 };
 use crate::ports::{
     PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification, ProtectionRecord,
@@ -283,7 +283,8 @@ impl ProtectionService {
         &self,
         user_id: Uuid,
         input: &PurchaseInput,
-    ) -> PortfolioResult<Prepared<PurchaseResult>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         check_acknowledged(input.acknowledged_premium)?;
         let mut tx = self.portfolio.lock(user_id).await?;
         let now = self.now();
@@ -324,7 +325,9 @@ impl ProtectionService {
             stored.quote,
             Some(stored.id),
             now,
-        )
+        )?
+        .reply(reply)
+        .await
     }
 
     /// `POST /protection` without a `quoteId`: quotes and buys under one lock.
@@ -333,7 +336,8 @@ impl ProtectionService {
         user_id: Uuid,
         input: &QuoteInput,
         acknowledged_premium: bool,
-    ) -> PortfolioResult<Prepared<PurchaseResult>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         input.terms()?;
         check_acknowledged(acknowledged_premium)?;
         // Read before the lock: on SQLite the lock is the database's write transaction, and
@@ -344,7 +348,9 @@ impl ProtectionService {
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
         let protections = tx.protections().await?;
         let (holding_id, quote) = self.price_quote(&record, &protections, input, &regimes, now)?;
-        self.buy(tx, &record, &protections, holding_id, quote, None, now)
+        self.buy(tx, &record, &protections, holding_id, quote, None, now)?
+            .reply(reply)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -468,7 +474,7 @@ impl ProtectionService {
     }
 
     /// `DELETE /protection/:id`: CANCELLED, no refund, PROTECTION_CANCEL (amount 0).
-    pub async fn cancel(&self, user_id: Uuid, id: &str) -> PortfolioResult<Prepared<CancelResult>> {
+    pub async fn cancel(&self, user_id: Uuid, id: &str, reply: Reply) -> PortfolioResult<Replied> {
         let id = parse_uuid(id).ok_or(PortfolioError::NotFound("protection"))?;
         let mut tx = self.portfolio.lock(user_id).await?;
         let record = tx
@@ -484,14 +490,16 @@ impl ProtectionService {
         let now = self.now();
         let book = PortfolioService::valuation_book(&self.portfolio.prices.snapshot());
         let change = cancellation(&record, &mut found, &book, now)?;
-        Ok(Prepared {
+        Prepared {
             tx,
             change,
             outcome: CancelResult {
                 success: true,
                 protection: protection_view(&found, &book, now),
             },
-        })
+        }
+        .reply(reply)
+        .await
     }
 
     /// One `protection-expiry` tick (§8.6): settles every due protection whose asset has a
