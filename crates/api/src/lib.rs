@@ -5,10 +5,10 @@
 pub mod console;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod operator_gate;
-pub mod portfolio_support;
 pub mod routes;
 pub mod state;
 pub mod stream;
@@ -86,7 +86,7 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
         .route_layer(from_fn(middleware::metrics))
         .layer(from_fn_with_state(
             state.clone(),
-            portfolio_support::idempotency,
+            idempotency::idempotency_layer,
         ))
         .layer(from_fn_with_state(
             state.clone(),

@@ -218,10 +218,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     let (max, window) = state.settings.rate_limit;
     let decision = match state.limiter.hit(&[Limit { key, max, window }]).await {
         Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "rate limiter unavailable");
-            return ApiError::service_unavailable("redis").into_response();
-        }
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if !decision.allowed {
         return ApiError::rate_limited("global", decision.retry_after_secs.max(1)).into_response();
