@@ -25,5 +25,6 @@ mod prices;
 mod protection;
 mod rebalance;
 mod replica;
+mod sessions;
 mod stream;
 mod trade;
