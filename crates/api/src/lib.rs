@@ -2,6 +2,7 @@
 //! Handlers are thin: parse, call one use case, map the result.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod console;
 pub mod error;
 pub mod extract;
@@ -93,6 +94,7 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
             routes::clock::sync_middleware,
         ))
         .layer(from_fn_with_state(state.clone(), middleware::rate_limit))
+        .layer(from_fn_with_state(state.clone(), auth::credentials))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::security_headers,

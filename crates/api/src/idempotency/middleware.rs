@@ -17,8 +17,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{IdempotencyStored, json_bytes};
+use crate::auth::Credentials;
 use crate::error::{ApiError, idempotency_key_in_progress};
-use crate::extract::{MAX_BODY_BYTES, bearer_token};
+use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 
 const REPLAYED: &str = "idempotent-replayed";
@@ -80,10 +81,12 @@ pub async fn idempotency_layer(
     if path.starts_with("/api/v1/auth/") {
         return next.run(req).await;
     }
-    let Some(token) = bearer_token(req.headers()) else {
+    // The request's credentials (verified once by `auth::credentials`); the session check
+    // done here is kept for the handler's `AuthUser`.
+    let Some(credentials) = req.extensions().get::<Credentials>().cloned() else {
         return next.run(req).await;
     };
-    let Ok(context) = state.auth.authenticate(token).await else {
+    let Ok(context) = credentials.context(&state.auth).await else {
         return next.run(req).await;
     };
     let user_id = context.user_id;

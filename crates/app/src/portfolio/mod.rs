@@ -136,6 +136,8 @@ pub struct PortfolioService {
     price_max_age: Duration,
     /// LTV at which the loan-health job liquidates (`LIQUIDATION_LTV`, D24).
     liquidation_ltv: Decimal,
+    /// Told when an account closure revoked the user's sessions (issue 12).
+    revocations: Option<Arc<dyn crate::ports::Revocations>>,
 }
 
 impl PortfolioService {
@@ -151,7 +153,18 @@ impl PortfolioService {
             clock,
             price_max_age,
             liquidation_ltv: blu_domain::loan::DEFAULT_LIQUIDATION_LTV,
+            revocations: None,
         }
+    }
+
+    /// Announces the sessions an account closure revoked on this channel (the session
+    /// cache's `Announcer`), so every instance refuses them at once and their sockets close.
+    pub fn with_revocations(
+        mut self,
+        revocations: Arc<dyn crate::ports::Revocations>,
+    ) -> PortfolioService {
+        self.revocations = Some(revocations);
+        self
     }
 
     /// Sets the liquidation threshold (`LIQUIDATION_LTV`).
