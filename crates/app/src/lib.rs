@@ -9,5 +9,6 @@ pub mod ports;
 pub mod prices;
 pub mod protection;
 pub mod secret;
+mod trace;
 
 pub use secret::{Secret, mask_phone};

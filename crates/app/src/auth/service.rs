@@ -221,6 +221,7 @@ impl AuthService {
     }
 
     /// Issues a code and sends it (D31). Older codes of the phone stop working.
+    #[tracing::instrument(skip_all)]
     pub async fn send_otp(&self, phone: &str, client_ip: Option<&str>) -> Result<u64, AuthError> {
         if !is_valid_phone(phone) {
             return Err(AuthError::Invalid {
@@ -289,6 +290,7 @@ impl AuthService {
     }
 
     /// Checks a code and logs the user in, creating the account on first login.
+    #[tracing::instrument(skip_all)]
     pub async fn verify_otp(
         &self,
         phone: &str,
@@ -354,6 +356,7 @@ impl AuthService {
 
     /// Step 1 of a device-key login: a one-time challenge for an enrolled device; returns it
     /// with its lifetime in seconds.
+    #[tracing::instrument(skip_all)]
     pub async fn biometric_challenge(
         &self,
         device_id: &str,
@@ -374,6 +377,7 @@ impl AuthService {
 
     /// Step 2: consumes the challenge (once, whatever the outcome, so a signature cannot be
     /// guessed at), verifies the signature with the enrolled key and opens a session.
+    #[tracing::instrument(skip_all)]
     pub async fn biometric_login(
         &self,
         device_id: &str,
@@ -508,6 +512,7 @@ impl AuthService {
     }
 
     /// Rotates a refresh token (D32), with reuse detection and the concurrent-refresh grace.
+    #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
         let claims = self
             .keys
@@ -665,6 +670,7 @@ impl AuthService {
     }
 
     /// Revokes the caller's session, or all of the user's sessions.
+    #[tracing::instrument(skip_all, fields(user_id = %ctx.user_id, all_devices))]
     pub async fn logout(&self, ctx: &AuthContext, all_devices: bool) -> Result<u64, AuthError> {
         let now = real_now();
         let revoked = if all_devices {

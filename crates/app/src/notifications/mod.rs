@@ -70,6 +70,7 @@ impl NotificationService {
 
     /// Delivers the due outbox rows. Users with notifications off or without a device token
     /// have their rows closed as skipped; an UNREGISTERED token is forgotten.
+    #[tracing::instrument(skip_all)]
     pub async fn deliver_due(&self) -> StoreResult<DeliveryReport> {
         let mut report = DeliveryReport::default();
         for _ in 0..MAX_BATCHES {
@@ -143,6 +144,7 @@ impl NotificationService {
 
     /// Enqueues one reminder per installment due within 3 days and per protection expiring
     /// within 7 days; the outbox's unique key makes each a one-time notice.
+    #[tracing::instrument(skip_all)]
     pub async fn remind(&self) -> StoreResult<ReminderReport> {
         let now = self.clock.now();
         let mut report = ReminderReport::default();

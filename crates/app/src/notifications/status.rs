@@ -58,6 +58,7 @@ impl StatusRefresh {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn run(&self) -> anyhow::Result<RefreshReport> {
         let mut report = RefreshReport::default();
         let snapshot = self.prices.snapshot();

@@ -3,6 +3,7 @@
 use blu_domain::construction::add_funds;
 use blu_domain::{Boundary, EntryType, Irr, activity};
 use serde::Serialize;
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::{
@@ -22,6 +23,7 @@ pub struct FundsAdded {
 
 impl PortfolioService {
     /// Adds cash on the locked portfolio and writes ADD_FUNDS (SAFE).
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, portfolio_id = Empty))]
     pub async fn add_funds(
         &self,
         user_id: Uuid,

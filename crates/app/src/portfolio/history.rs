@@ -187,6 +187,7 @@ impl PortfolioService {
     }
 
     /// `GET /history`: ledger entries newest first, keyset-paged on the sequence number.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn history(
         &self,
         user_id: Uuid,
@@ -221,6 +222,7 @@ impl PortfolioService {
     }
 
     /// `GET /history/:id`: the full entry, 404 when unknown or another user's.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, entry_id = %id))]
     pub async fn history_entry(&self, user_id: Uuid, id: Uuid) -> PortfolioResult<Value> {
         let entry = self
             .store
@@ -231,6 +233,7 @@ impl PortfolioService {
     }
 
     /// Every entry of the user's ledger in sequence order (CSV export), optionally bounded.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn export_entries(
         &self,
         user_id: Uuid,
@@ -251,6 +254,7 @@ impl PortfolioService {
     }
 
     /// The activity feed, newest first, keyset-paged on the id.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn activity(
         &self,
         user_id: Uuid,
@@ -272,6 +276,7 @@ impl PortfolioService {
     }
 
     /// Recomputes the chain of one portfolio and replays it against its balances (D28).
+    #[tracing::instrument(skip_all, fields(portfolio_id = %portfolio_id))]
     pub async fn verify_portfolio(&self, portfolio_id: Uuid) -> PortfolioResult<VerifyReport> {
         let (entries, state) = self
             .store
@@ -288,6 +293,7 @@ impl PortfolioService {
     }
 
     /// Verifies every portfolio.
+    #[tracing::instrument(skip_all)]
     pub async fn verify_all(&self) -> PortfolioResult<VerifyAll> {
         let ids = self.store.portfolio_ids().await?;
         let mut failed = Vec::new();

@@ -15,6 +15,7 @@ use blu_domain::{
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::trade::number;
@@ -25,6 +26,7 @@ use super::{
 use crate::ports::{
     LoanHealthWrite, LoanNotification, LoanRecord, LoanWrite, PortfolioRecord, PriceSnapshot,
 };
+use crate::trace;
 
 /// An installment (api.md §2.2).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -268,6 +270,7 @@ impl LoanInput {
     fn parse(&self) -> PortfolioResult<LoanRequest> {
         let collateral = blu_domain::trade::parse_asset_id(&self.collateral_asset_id)
             .map_err(|_| RuleViolation::invalid_field("collateralAssetId", "unknown asset"))?;
+        trace::record("asset", collateral);
         let amount = Irr::round(self.amount_irr);
         // Above the technical ceiling the request is malformed (400), not a refused loan: the
         // preview's terms could not even be computed.
@@ -431,6 +434,7 @@ impl PortfolioService {
     }
 
     /// `GET /loans[?status=]`, newest first.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn list_loans(
         &self,
         user_id: Uuid,
@@ -448,6 +452,7 @@ impl PortfolioService {
     }
 
     /// `GET /loans/{id}`: 404 when unknown or another user's.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, loan_id = %loan_id))]
     pub async fn get_loan(&self, user_id: Uuid, loan_id: Uuid) -> PortfolioResult<LoanView> {
         let loans = self.store.loans(user_id).await?;
         let record = loans
@@ -458,6 +463,7 @@ impl PortfolioService {
     }
 
     /// `GET /loans/capacity` at fresh prices (503 when stale, never a silent 0).
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn loan_capacity(&self, user_id: Uuid) -> PortfolioResult<CapacityView> {
         let (record, loans) = self.portfolio_loans(user_id).await?;
         let now = self.now();
@@ -500,6 +506,7 @@ impl PortfolioService {
     }
 
     /// `POST /loans/preview`: 200 with `valid: false` on business refusals.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, asset = Empty))]
     pub async fn preview_loan(
         &self,
         user_id: Uuid,
@@ -552,6 +559,10 @@ impl PortfolioService {
 
     /// `POST /loans`: validates at fresh prices on the locked portfolio, freezes the holding,
     /// adds the principal to cash and writes LOAN_CREATE (SAFE).
+    #[tracing::instrument(
+        skip_all,
+        fields(user_id = %user_id, portfolio_id = Empty, asset = Empty)
+    )]
     pub async fn create_loan(
         &self,
         user_id: Uuid,
@@ -643,6 +654,10 @@ impl PortfolioService {
     }
 
     /// `POST /loans/{id}/repay` (D23): capped to the debt; settlement unfreezes the collateral.
+    #[tracing::instrument(
+        skip_all,
+        fields(user_id = %user_id, portfolio_id = Empty, loan_id = %loan_id)
+    )]
     pub async fn repay_loan(
         &self,
         user_id: Uuid,
@@ -749,6 +764,7 @@ impl PortfolioService {
     }
 
     /// `GET /loans/health`: ACTIVE loans at the latest prices.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn loans_health(&self, user_id: Uuid) -> PortfolioResult<HealthView> {
         let (_, loans) = self.portfolio_loans(user_id).await?;
         let now = self.now();
@@ -816,6 +832,7 @@ impl PortfolioService {
     /// re-valued under its portfolio lock; liquidations (LTV ≥ the threshold, or maturity
     /// default) are money movements of their own, health bands are stored, and entry into
     /// WARNING or CRITICAL writes a notification row in the same transaction.
+    #[tracing::instrument(skip_all)]
     pub async fn check_loan_health(&self) -> PortfolioResult<LoanHealthCounts> {
         let mut counts = LoanHealthCounts::default();
         for user_id in self.store.active_loan_users().await? {

@@ -30,6 +30,7 @@ use crate::ports::{
     Clock, Conflict, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord,
     PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
 };
+use crate::trace;
 
 pub use funds::FundsAdded;
 pub use history::{
@@ -212,11 +213,17 @@ impl PortfolioService {
             })
     }
 
+    /// Locks the user's portfolio (or, before there is one, the user) for a money movement.
     pub(crate) async fn lock(&self, user_id: Uuid) -> PortfolioResult<Box<dyn PortfolioTx>> {
-        self.store
+        let tx = self
+            .store
             .lock(user_id)
             .await?
-            .ok_or(PortfolioError::NotFound("user"))
+            .ok_or(PortfolioError::NotFound("user"))?;
+        if let Some(record) = tx.portfolio() {
+            trace::record("portfolio_id", record.id);
+        }
+        Ok(tx)
     }
 }
 

@@ -59,6 +59,7 @@ fn onboarding_incomplete(missing: &str, message: &str) -> PortfolioError {
 impl PortfolioService {
     /// Scores the answers (D4–D6) and stores the result; with a portfolio this is a retake and
     /// writes a `RISK_PROFILE_UPDATED` activity entry (D7). Never trades.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn submit_questionnaire(
         &self,
         user_id: Uuid,
@@ -98,6 +99,7 @@ impl PortfolioService {
     }
 
     /// Records the three consents (business-rules §1.7).
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn consent(&self, user_id: Uuid) -> PortfolioResult<ConsentResult> {
         let consented_at = self
             .store
@@ -118,6 +120,7 @@ impl PortfolioService {
     /// Creates the portfolio (D8, business-rules §3.1–3.2): 100 % invested at the static layer
     /// weights at fresh prices, residue to cash, PORTFOLIO_CREATED at sequence 1. Nothing is
     /// created when prices are stale.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn initial_funding(
         &self,
         user_id: Uuid,

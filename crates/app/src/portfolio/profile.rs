@@ -3,6 +3,7 @@
 use blu_domain::protection::ProtectionStatus;
 use blu_domain::{Allocation, ErrorCode, RiskTier, RuleViolation, Timestamp, risk_profile};
 use serde::Serialize;
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::{PortfolioError, PortfolioResult, PortfolioService, opt_millis, ts_millis};
@@ -75,6 +76,7 @@ pub struct Deleted {
 }
 
 impl PortfolioService {
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn profile(&self, user_id: Uuid) -> PortfolioResult<ProfileView> {
         let p = self
             .store
@@ -108,6 +110,7 @@ impl PortfolioService {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn update_settings(
         &self,
         user_id: Uuid,
@@ -168,6 +171,7 @@ impl PortfolioService {
     /// user is anonymised and their sessions revoked — and the revocation announced, so every
     /// instance refuses them at once (issue 12). A user without a portfolio has nothing to
     /// cancel and is closed the same way.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, portfolio_id = Empty))]
     pub async fn delete_account(&self, user_id: Uuid) -> PortfolioResult<Deleted> {
         let mut tx = self.lock(user_id).await?;
         let now = self.now();

@@ -17,6 +17,7 @@ use blu_domain::{
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::trade::number;
@@ -344,6 +345,7 @@ impl PortfolioService {
     }
 
     /// `GET /rebalance/status`.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn rebalance_status(&self, user_id: Uuid) -> PortfolioResult<RebalanceStatus> {
         let record = self.rebalance_record(user_id).await?;
         let target = target_of(&record)?;
@@ -368,6 +370,7 @@ impl PortfolioService {
 
     /// `GET /rebalance/preview`: the plan at the latest prices (whatever their age; the
     /// freshness is reported in `pricesStatus`), with the cooldown reported, never raised.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn preview_rebalance(
         &self,
         user_id: Uuid,
@@ -395,6 +398,7 @@ impl PortfolioService {
     /// `POST /rebalance/execute` (§6.9): cooldown, plan recomputed on the locked state, fresh
     /// prices for every asset with a leg, legs applied; one REBALANCE entry with the executed
     /// legs and `lastRebalanceAt = now`.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, portfolio_id = Empty))]
     pub async fn execute_rebalance(
         &self,
         user_id: Uuid,

@@ -13,6 +13,7 @@ use blu_domain::{
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::{
@@ -20,6 +21,7 @@ use super::{
     QuoteError, Replied, Reply, change_set, target_of, ts_millis,
 };
 use crate::ports::TradeQuote;
+use crate::trace;
 
 /// A trade request as received (api.md §7; aliases resolved by the HTTP layer).
 #[derive(Clone, Debug, Default)]
@@ -47,6 +49,8 @@ impl TradeInput {
             .parse()
             .map_err(|_| RuleViolation::invalid_field("action", "must be BUY or SELL"))?;
         let asset = parse_asset_id(&self.asset_id)?;
+        trace::record("asset", asset);
+        trace::record("action", action.as_str());
         let request = TradeRequest {
             action,
             asset,
@@ -209,6 +213,7 @@ fn check_quote(
 
 impl PortfolioService {
     /// `POST /trade/preview`: the plan at the current fresh price and a 30-second quote.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, asset = Empty, action = Empty))]
     pub async fn preview_trade(
         &self,
         user_id: Uuid,
@@ -275,6 +280,10 @@ impl PortfolioService {
     /// `POST /trade/execute`: re-validates on the locked state and applies the trade at the
     /// quoted price (consuming the quote) or at the current fresh price, committed with its
     /// answer.
+    #[tracing::instrument(
+        skip_all,
+        fields(user_id = %user_id, portfolio_id = Empty, asset = Empty, action = Empty)
+    )]
     pub async fn execute_trade(
         &self,
         user_id: Uuid,

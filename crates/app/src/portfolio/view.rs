@@ -197,6 +197,7 @@ pub(super) fn build(
 
 impl PortfolioService {
     /// The portfolio and its holdings at the latest prices (reads never fail on stale prices).
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn portfolio(
         &self,
         user_id: Uuid,

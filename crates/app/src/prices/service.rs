@@ -199,6 +199,7 @@ impl PriceService {
 
     /// Loads prices, FX and overrides from the database (startup, and instances that did not
     /// run this tick's refresh).
+    #[tracing::instrument(skip_all)]
     pub async fn reload(&self) -> Result<(), StoreError> {
         let stored = self.store.load_prices().await?;
         // A stored value outside the domain's bounds (written before they existed, or by hand)
@@ -240,6 +241,7 @@ impl PriceService {
     }
 
     /// Fetches FX and every provider once, keeps what failed, persists and publishes.
+    #[tracing::instrument(skip_all)]
     pub async fn refresh(&self) -> Result<RefreshReport, StoreError> {
         let now = self.clock.now();
         let mut report = RefreshReport::default();
@@ -359,6 +361,7 @@ impl PriceService {
 
     /// Sets the override of one asset's USD price (api.md §13.1). Takes effect at once: cache,
     /// a history point and a published tick.
+    #[tracing::instrument(skip_all, fields(asset = %asset))]
     pub async fn set_price_override(
         &self,
         asset: AssetId,
@@ -396,6 +399,7 @@ impl PriceService {
     }
 
     /// Sets the FX override; every `priceIrr` follows at once.
+    #[tracing::instrument(skip_all)]
     pub async fn set_fx_override(
         &self,
         usd_irr: Decimal,
@@ -503,6 +507,7 @@ impl PriceService {
 
     /// Clears the override of an asset (`Some`) or of FX (`None`); the feed's value applies
     /// again at once (with its own age). Clearing when none is set is not an error.
+    #[tracing::instrument(skip_all, fields(asset = ?asset))]
     pub async fn clear_override(
         &self,
         asset: Option<AssetId>,
@@ -549,6 +554,7 @@ impl PriceService {
     }
 
     /// Daily closes of the last `days` UTC days (today included), oldest first.
+    #[tracing::instrument(skip_all, fields(asset = %asset, days))]
     pub async fn history(&self, asset: AssetId, days: u32) -> Result<Vec<DailyClose>, PriceError> {
         if days == 0 || days > MAX_HISTORY_DAYS {
             return Err(invalid("days", "must be between 1 and 400"));

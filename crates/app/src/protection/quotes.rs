@@ -8,6 +8,7 @@ use blu_domain::protection::{
     ProtectionDuration, implied_volatility,
 };
 use rust_decimal::Decimal;
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::service::{ProtectionService, QuoteInput, active_on};
@@ -20,6 +21,7 @@ use crate::ports::{ProtectionQuoteRecord, QuoteState};
 
 impl ProtectionService {
     /// `GET /protection/holdings`.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn eligible(&self, user_id: Uuid) -> PortfolioResult<EligibleView> {
         let record = self.record(user_id).await?;
         let protections = self.store.protections(user_id).await?;
@@ -82,6 +84,7 @@ impl ProtectionService {
     }
 
     /// `GET /protection/quote`: prices and stores a 5-minute single-use quote.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, asset = Empty))]
     pub async fn quote(&self, user_id: Uuid, input: &QuoteInput) -> PortfolioResult<QuoteResult> {
         input.terms()?;
         let record = self.record(user_id).await?;

@@ -18,6 +18,7 @@ use blu_domain::{
 };
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::views::{
@@ -32,6 +33,7 @@ use crate::ports::{
     AuditEntry, Conflict, PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionNotification,
     ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState, RegimeSetting, StoreError,
 };
+use crate::trace;
 
 /// A regime setting as an audit row records it.
 fn regime_json(s: &RegimeSetting) -> Value {
@@ -163,6 +165,7 @@ impl ProtectionService {
     }
 
     /// `GET /admin/v1/overrides` (`volatility`): the stored regimes in registry order.
+    #[tracing::instrument(skip_all)]
     pub async fn volatility_regimes(&self) -> PortfolioResult<Vec<RegimeSetting>> {
         let mut settings = self.store.volatility_regimes().await?;
         settings.sort_by_key(|s| s.asset);
@@ -172,6 +175,7 @@ impl ProtectionService {
     /// `PUT /admin/v1/overrides/volatility/:assetId`: sets the regime that scales the asset's
     /// implied volatility (business-rules §8.3). Only protection-eligible assets are priced, so
     /// a regime on any other asset would be a setting with no effect: refused.
+    #[tracing::instrument(skip_all, fields(asset = %asset))]
     pub async fn set_volatility_regime(
         &self,
         asset: AssetId,
@@ -223,6 +227,7 @@ impl ProtectionService {
 
     /// `DELETE /admin/v1/overrides/volatility/:assetId`: the asset is NORMAL again. Returns
     /// whether a regime was set.
+    #[tracing::instrument(skip_all, fields(asset = %asset))]
     pub async fn clear_volatility_regime(
         &self,
         asset: AssetId,
@@ -271,6 +276,7 @@ impl ProtectionService {
     ) -> PortfolioResult<(Uuid, ProtectionQuote)> {
         let (coverage, duration) = input.terms()?;
         let holding = input.holding(record)?;
+        trace::record("asset", holding.asset);
         let already = active_on(protections, holding.asset);
         if !holding.asset.asset().protection_eligible() || already {
             let zero = AssetPrice {
@@ -308,6 +314,10 @@ impl ProtectionService {
     }
 
     /// `POST /protection/purchase`: reserves the quote, checks the terms, and buys.
+    #[tracing::instrument(
+        skip_all,
+        fields(user_id = %user_id, portfolio_id = Empty, asset = Empty)
+    )]
     pub async fn purchase(
         &self,
         user_id: Uuid,
@@ -360,6 +370,10 @@ impl ProtectionService {
     }
 
     /// `POST /protection` without a `quoteId`: quotes and buys under one lock.
+    #[tracing::instrument(
+        skip_all,
+        fields(user_id = %user_id, portfolio_id = Empty, asset = Empty)
+    )]
     pub async fn purchase_now(
         &self,
         user_id: Uuid,
@@ -394,6 +408,7 @@ impl ProtectionService {
         now: Timestamp,
     ) -> PortfolioResult<Prepared<PurchaseResult>> {
         let asset = quote.terms.asset;
+        trace::record("asset", asset);
         if !record.holdings.iter().any(|h| h.id == holding_id) {
             return Err(PortfolioError::NotFound("holding"));
         }
@@ -470,6 +485,7 @@ impl ProtectionService {
     }
 
     /// `GET /protection[?status]` and `/protection/active`, newest first.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn list(
         &self,
         user_id: Uuid,
@@ -491,6 +507,7 @@ impl ProtectionService {
     }
 
     /// `GET /protection/:id`.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, protection_id = %id))]
     pub async fn get(&self, user_id: Uuid, id: &str) -> PortfolioResult<ProtectionView> {
         let id = parse_uuid(id).ok_or(PortfolioError::NotFound("protection"))?;
         let protections = self.store.protections(user_id).await?;
@@ -503,6 +520,10 @@ impl ProtectionService {
     }
 
     /// `DELETE /protection/:id`: CANCELLED, no refund, PROTECTION_CANCEL (amount 0).
+    #[tracing::instrument(
+        skip_all,
+        fields(user_id = %user_id, portfolio_id = Empty, protection_id = %id)
+    )]
     pub async fn cancel(&self, user_id: Uuid, id: &str, reply: Reply) -> PortfolioResult<Replied> {
         let id = parse_uuid(id).ok_or(PortfolioError::NotFound("protection"))?;
         let mut tx = self.portfolio.lock(user_id).await?;
@@ -533,6 +554,7 @@ impl ProtectionService {
 
     /// One `protection-expiry` tick (§8.6): settles every due protection whose asset has a
     /// fresh price fetched at or after its expiry; the others wait for the next tick.
+    #[tracing::instrument(skip_all)]
     pub async fn settle_due(&self) -> PortfolioResult<SettleCounts> {
         let now = self.now();
         let mut counts = SettleCounts::default();
