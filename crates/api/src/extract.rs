@@ -1,6 +1,8 @@
 //! Extractors. Authentication and body parsing live here so a handler cannot forget them:
-//! `AuthUser` checks the session on every request; `Body<T>` enforces the JSON rules of
-//! api.md §1.1 (empty body = `{}`, 64 KiB, 415 for non-JSON, 400 naming the bad field).
+//! `AuthUser` checks the session on every request (through the request's `Credentials`, so the
+//! token is verified and the session checked once per request, issue 12); `Body<T>` enforces
+//! the JSON rules of api.md §1.1 (empty body = `{}`, 64 KiB, 415 for non-JSON, 400 naming the
+//! bad field).
 
 use std::net::SocketAddr;
 
@@ -11,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use blu_app::auth::AuthContext;
 use serde::de::DeserializeOwned;
 
+use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -104,10 +107,9 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers)
+        let credentials = Credentials::of(parts, &state.auth)
             .ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "Authentication required"))?;
-        let context = state.auth.authenticate(token).await?;
-        Ok(AuthUser(context))
+        Ok(AuthUser(credentials.context(&state.auth).await?))
     }
 }
 

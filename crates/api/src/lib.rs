@@ -2,13 +2,14 @@
 //! Handlers are thin: parse, call one use case, map the result.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod console;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod operator_gate;
-pub mod portfolio_support;
 pub mod routes;
 pub mod state;
 pub mod stream;
@@ -86,13 +87,14 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
         .route_layer(from_fn(middleware::metrics))
         .layer(from_fn_with_state(
             state.clone(),
-            portfolio_support::idempotency,
+            idempotency::idempotency_layer,
         ))
         .layer(from_fn_with_state(
             state.clone(),
             routes::clock::sync_middleware,
         ))
         .layer(from_fn_with_state(state.clone(), middleware::rate_limit))
+        .layer(from_fn_with_state(state.clone(), auth::credentials))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::security_headers,

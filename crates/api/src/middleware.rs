@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use blu_app::ports::Limit;
 use tracing::Instrument;
 
+use crate::auth::Credentials;
 use crate::error::{ApiError, ErrorMarker};
-use crate::extract::{bearer_token, client_ip};
+use crate::extract::client_ip;
 use crate::state::AppState;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -201,14 +202,19 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 }
 
 /// The general limit (api.md §1.12): per user when a validly signed token is present (mobile
-/// carriers put many users behind one IP), otherwise per client IP.
+/// carriers put many users behind one IP), otherwise per client IP. The token was verified once
+/// by `auth::credentials`.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if !(path.starts_with("/api/") || path.starts_with("/admin/")) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let key = match bearer_token(&parts.headers).and_then(|t| state.auth.peek_user(t)) {
+    let claimed = parts
+        .extensions
+        .get::<Credentials>()
+        .and_then(Credentials::claimed_user);
+    let key = match claimed {
         Some(user) => format!("global:user:{user}"),
         None => format!(
             "global:ip:{}",
@@ -218,10 +224,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     let (max, window) = state.settings.rate_limit;
     let decision = match state.limiter.hit(&[Limit { key, max, window }]).await {
         Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "rate limiter unavailable");
-            return ApiError::service_unavailable("redis").into_response();
-        }
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if !decision.allowed {
         return ApiError::rate_limited("global", decision.retry_after_secs.max(1)).into_response();

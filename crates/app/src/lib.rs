@@ -7,6 +7,7 @@ pub mod operators;
 pub mod portfolio;
 pub mod ports;
 pub mod prices;
+pub mod protection;
 pub mod secret;
 
 pub use secret::{Secret, mask_phone};

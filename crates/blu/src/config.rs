@@ -74,6 +74,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Concurrent-refresh grace window (D32: 10 s); configurable so tests need not sleep.
     pub refresh_grace: Duration,
+    /// Live sessions kept in memory and how long each is trusted (issue 12).
+    pub session_cache: blu_app::auth::SessionCacheSettings,
     /// Prices or FX older than this block money movement (D17).
     pub price_max_age: Duration,
     /// LTV at which the loan-health job liquidates (D24, default 1.00).
@@ -580,6 +582,10 @@ impl Config {
             docs_enabled: flag(env, "ENABLE_DOCS", true)?,
             log_format,
             refresh_grace: Duration::from_millis(number(env, "REFRESH_GRACE_MS", 10_000)?),
+            session_cache: blu_app::auth::SessionCacheSettings {
+                capacity: number(env, "SESSION_CACHE_CAPACITY", 100_000)?,
+                max_age: Duration::from_millis(number(env, "SESSION_CACHE_MAX_AGE_MS", 5_000)?),
+            },
             price_max_age: Duration::from_secs(number(env, "PRICE_MAX_AGE_SECONDS", 120)?),
             liquidation_ltv: liquidation_ltv(env)?,
             protection_pricing_model: protection_pricing_model(env)?,

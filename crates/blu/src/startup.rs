@@ -187,6 +187,7 @@ impl Application {
             clock.clone(),
             auth_settings,
         )
+        .with_session_cache(streaming.sessions.clone())
         .with_revocations(streaming.revocations.clone());
         let auth = Arc::new(auth);
         let (price_service, price_follower) =
@@ -200,7 +201,8 @@ impl Application {
                 clock.clone(),
                 config.price_max_age,
             )
-            .with_liquidation_ltv(config.liquidation_ltv),
+            .with_liquidation_ltv(config.liquidation_ltv)
+            .with_revocations(streaming.revocations.clone()),
         );
         let protection = Arc::new(blu_app::portfolio::ProtectionService::new(
             portfolio.clone(),
@@ -322,6 +324,11 @@ impl Application {
     /// The price bus of this instance (the price service publishes here; tests may too).
     pub fn price_bus(&self) -> Arc<dyn PriceBus> {
         self.price_bus.clone()
+    }
+
+    /// The authentication service of this instance (tests read its `stats()`).
+    pub fn auth(&self) -> Arc<blu_app::auth::AuthService> {
+        self.state.auth.clone()
     }
 
     pub fn port(&self) -> u16 {

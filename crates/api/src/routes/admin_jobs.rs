@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use blu_app::ports::{RunNowError, RunStatus, RunSummary};
+use blu_app::ports::{RunStatus, RunSummary};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -114,16 +114,7 @@ async fn run_job(
     let run = tokio::spawn(async move { jobs.run_now(&name, audit).await })
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let run = run.map_err(|e| match e {
-        RunNowError::Unknown(_) => ApiError::not_found("job"),
-        RunNowError::AlreadyRunning(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "JOB_ALREADY_RUNNING",
-            "That job is running now",
-        )
-        .retry_after(5),
-        RunNowError::Store(e) => e.into(),
-    })?;
+    let run = run?;
     if run.status == RunStatus::Failed {
         tracing::error!(job = %run.job_name, run_id = %run.run_id, "admin-triggered job failed");
         return Err(ApiError::new(

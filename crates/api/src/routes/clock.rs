@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, redis_unavailable};
 use crate::extract::{Admin, Body};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
@@ -91,10 +91,7 @@ pub async fn sync_offset(state: &AppState) -> ApiResult<()> {
     };
     adopt_shared_offset(&mut redis, &state.settings.redis_key_prefix, &state.clock)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the shared test clock");
-            ApiError::service_unavailable("redis")
-        })
+        .map_err(redis_unavailable("reading the shared test clock"))
 }
 
 /// Middleware: before each request in test-clock mode, adopt the offset another instance set.
@@ -170,10 +167,7 @@ async fn advance_clock(
             .arg(offset)
             .invoke_async(&mut redis)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "writing the shared test clock");
-                ApiError::service_unavailable("redis")
-            })?;
+            .map_err(redis_unavailable("writing the shared test clock"))?;
     }
     state.clock.advance_to_offset(offset);
     held.commit().await?;

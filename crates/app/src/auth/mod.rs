@@ -4,8 +4,12 @@
 pub mod biometric;
 pub mod otp;
 pub mod service;
+pub mod sessions;
 pub mod tokens;
 
 pub use service::{
-    AuthContext, AuthError, AuthService, AuthSettings, ClientInfo, LoginOutcome, TokenPair,
+    AuthContext, AuthError, AuthService, AuthSettings, AuthStats, ClientInfo, LoginOutcome,
+    TokenPair,
 };
+pub use sessions::{Announcer, SessionCache, SessionCacheSettings};
+pub use tokens::AccessClaims;

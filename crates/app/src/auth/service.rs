@@ -1,6 +1,9 @@
-//! The authentication use cases.
+//! The authentication use cases (D31–D33). Access tokens are verified once per request
+//! (`verify_access`) and their session checked against the in-memory session cache
+//! (`session_context`, issue 12), which a revocation on any instance invalidates.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use blu_domain::Timestamp;
@@ -11,6 +14,7 @@ use super::biometric::{
     parse_public_key, signature_matches,
 };
 use super::otp::{code_hash, code_matches, generate_code, is_valid_phone, is_well_formed_code};
+use super::sessions::{Lookup, SessionCache, Verdict};
 use super::tokens::{AccessClaims, RefreshClaims, TokenError, TokenKeys, token_hash};
 use crate::ports::{
     Clock, Limit, NewSession, OtpRecord, RateLimiter, Revocation, Revocations, SessionRecord,
@@ -108,6 +112,15 @@ pub struct AuthContext {
     pub phone: String,
 }
 
+/// Work done by authentication since start, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// Access tokens whose signature was checked.
+    pub token_verifications: u64,
+    /// Sessions read from the store (a cache miss, a refresh, a socket's periodic re-check).
+    pub session_reads: u64,
+}
+
 /// Request metadata recorded on a new session.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
@@ -139,8 +152,13 @@ pub struct AuthService {
     business_clock: Arc<dyn Clock>,
     keys: TokenKeys,
     settings: AuthSettings,
-    /// Told about every revocation so open sockets close at once (api.md §12.2).
+    /// Told about every revocation so open sockets close at once (api.md §12.2) and cached
+    /// sessions are dropped on every instance.
     revocations: Option<Arc<dyn Revocations>>,
+    /// Live sessions in memory; `None` reads the store on every request.
+    sessions: Option<Arc<SessionCache>>,
+    token_verifications: AtomicU64,
+    session_reads: AtomicU64,
 }
 
 impl AuthService {
@@ -160,13 +178,31 @@ impl AuthService {
             keys,
             settings,
             revocations: None,
+            sessions: None,
+            token_verifications: AtomicU64::new(0),
+            session_reads: AtomicU64::new(0),
         }
     }
 
-    /// Announces every revoked session (logout, refresh-token reuse) on this channel.
+    /// Announces every revoked session (logout, refresh-token reuse) on this channel. With a
+    /// session cache this should be its `Announcer`, so this instance's cache sees the
+    /// revocation before the caller gets its answer.
     pub fn with_revocations(mut self, revocations: Arc<dyn Revocations>) -> AuthService {
         self.revocations = Some(revocations);
         self
+    }
+
+    /// Checks sessions in this cache before the store (issue 12).
+    pub fn with_session_cache(mut self, sessions: Arc<SessionCache>) -> AuthService {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    pub fn stats(&self) -> AuthStats {
+        AuthStats {
+            token_verifications: self.token_verifications.load(Ordering::Relaxed),
+            session_reads: self.session_reads.load(Ordering::Relaxed),
+        }
     }
 
     async fn announce(&self, user_id: Uuid, session_id: Option<Uuid>) {
@@ -557,43 +593,75 @@ impl AuthService {
         Err(AuthError::RefreshTokenReused)
     }
 
+    async fn read_session(&self, session_id: Uuid) -> Result<Option<SessionRecord>, AuthError> {
+        self.session_reads.fetch_add(1, Ordering::Relaxed);
+        Ok(self.store.session(session_id).await?)
+    }
+
+    /// The session as the store has it now, checked (refresh needs the whole record).
     async fn live_session(
         &self,
         session_id: Uuid,
         user_id: Uuid,
     ) -> Result<SessionRecord, AuthError> {
         let session = self
-            .store
-            .session(session_id)
+            .read_session(session_id)
             .await?
             .ok_or(AuthError::Unauthorized)?;
-        if session.user_id != user_id {
-            return Err(AuthError::Unauthorized);
-        }
-        if session.revoked_at.is_some() {
-            return Err(AuthError::SessionRevoked);
-        }
-        if session.expires_at <= real_now() {
-            return Err(AuthError::TokenExpired);
-        }
+        check(&session, user_id)?;
         Ok(session)
     }
 
-    /// Verifies an access token and its session (every authenticated request, HTTP and WS).
-    pub async fn authenticate(&self, access_token: &str) -> Result<AuthContext, AuthError> {
-        let claims = self.keys.verify_access(access_token).map_err(token_error)?;
-        self.live_session(claims.sid, claims.sub).await?;
+    /// Whether a session is live, from the cache when it can answer, else from the store
+    /// (whose answer is then cached).
+    async fn cached_session(&self, session_id: Uuid, user_id: Uuid) -> Result<(), AuthError> {
+        let Some(cache) = &self.sessions else {
+            return self.live_session(session_id, user_id).await.map(|_| ());
+        };
+        let listening = self.revocations.as_ref().map_or(Some(0), |r| r.listening());
+        let ticket = match cache.lookup(session_id, user_id, real_now(), listening) {
+            Lookup::Hit(verdict) => {
+                metrics::counter!("auth_session_checks_total", "source" => "cache").increment(1);
+                return match verdict {
+                    Verdict::Live => Ok(()),
+                    Verdict::Revoked => Err(AuthError::SessionRevoked),
+                    Verdict::OtherUser => Err(AuthError::Unauthorized),
+                };
+            }
+            Lookup::Miss(ticket) => ticket,
+        };
+        metrics::counter!("auth_session_checks_total", "source" => "store").increment(1);
+        let session = self
+            .read_session(session_id)
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        cache.insert(ticket, &session);
+        check(&session, user_id)
+    }
+
+    /// Verifies an access token's signature and expiry (once per request: the API keeps the
+    /// result for every middleware and extractor of the request). Establishes nothing about
+    /// the session yet; `session_context` does.
+    pub fn verify_access(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        self.token_verifications.fetch_add(1, Ordering::Relaxed);
+        self.keys.verify_access(access_token).map_err(token_error)
+    }
+
+    /// The caller behind verified claims, once their session is known to be live.
+    pub async fn session_context(&self, claims: &AccessClaims) -> Result<AuthContext, AuthError> {
+        self.cached_session(claims.sid, claims.sub).await?;
         Ok(AuthContext {
             user_id: claims.sub,
             session_id: claims.sid,
-            phone: claims.phone,
+            phone: claims.phone.clone(),
         })
     }
 
-    /// The user id of a validly signed, unexpired access token, without a database read. Used
-    /// only to key rate limits per user; never to authorise.
-    pub fn peek_user(&self, access_token: &str) -> Option<Uuid> {
-        self.keys.verify_access(access_token).ok().map(|c| c.sub)
+    /// Verifies an access token and its session (WebSocket and Socket.IO connects; HTTP
+    /// requests go through `verify_access` and `session_context` separately).
+    pub async fn authenticate(&self, access_token: &str) -> Result<AuthContext, AuthError> {
+        let claims = self.verify_access(access_token)?;
+        self.session_context(&claims).await
     }
 
     /// Revokes the caller's session, or all of the user's sessions.
@@ -610,10 +678,24 @@ impl AuthService {
     }
 
     /// Whether a session is still live (open sockets re-check this periodically; their
-    /// access token may have expired meanwhile, which does not end them).
+    /// access token may have expired meanwhile, which does not end them). Reads the store, not
+    /// the cache: this is the backstop for a revocation notice the socket never received.
     pub async fn check_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
         self.live_session(session_id, user_id).await.map(|_| ())
     }
+}
+
+fn check(session: &SessionRecord, user_id: Uuid) -> Result<(), AuthError> {
+    if session.user_id != user_id {
+        return Err(AuthError::Unauthorized);
+    }
+    if session.revoked_at.is_some() {
+        return Err(AuthError::SessionRevoked);
+    }
+    if session.expires_at <= real_now() {
+        return Err(AuthError::TokenExpired);
+    }
+    Ok(())
 }
 
 fn token_error(e: TokenError) -> AuthError {

@@ -5,10 +5,10 @@ use blu_domain::{Allocation, ErrorCode, RiskTier, RuleViolation, Timestamp, risk
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::protection::cancellation;
 use super::{PortfolioError, PortfolioResult, PortfolioService, opt_millis, ts_millis};
 use crate::auth::biometric;
-use crate::ports::{AccountClosure, Settings, SettingsUpdate};
+use crate::ports::{AccountClosure, Revocation, Settings, SettingsUpdate};
+use crate::protection::cancellation;
 
 /// The user's consents.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -165,7 +165,8 @@ impl PortfolioService {
     /// lock: refused with `ACTIVE_LOANS_EXIST` while a loan is ACTIVE (nothing changes);
     /// otherwise every ACTIVE protection is cancelled exactly as `DELETE /protection/:id` does
     /// (PROTECTION_CANCEL ledger entry + activity row, chained one after the other), then the
-    /// user is anonymised and their sessions revoked. A user without a portfolio has nothing to
+    /// user is anonymised and their sessions revoked — and the revocation announced, so every
+    /// instance refuses them at once (issue 12). A user without a portfolio has nothing to
     /// cancel and is closed the same way.
     pub async fn delete_account(&self, user_id: Uuid) -> PortfolioResult<Deleted> {
         let mut tx = self.lock(user_id).await?;
@@ -201,6 +202,14 @@ impl PortfolioService {
             now,
         })
         .await?;
+        if let Some(revocations) = &self.revocations {
+            revocations
+                .notify(Revocation {
+                    user_id,
+                    session_id: None,
+                })
+                .await;
+        }
         Ok(Deleted {
             success: true,
             deleted_at: now,

@@ -1,5 +1,6 @@
 //! Ports of live streaming shared by every instance (api.md §12.2): session revocations that
-//! must close open sockets, and the per-user count of open price connections.
+//! must close open sockets and invalidate cached sessions (issue 12), and the per-user count of
+//! open price connections.
 
 use std::time::Duration;
 
@@ -30,6 +31,13 @@ pub trait Revocations: Send + Sync {
     async fn notify(&self, revocation: Revocation);
     /// Revocations announced from now on by any instance (including this one).
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Revocation>;
+    /// Whether other instances' revocations reach this one right now: the number of the
+    /// current subscription, which changes whenever it is re-established (notices published
+    /// while it was down are lost), or `None` while it is down. A cache of sessions trusts
+    /// itself only while this is `Some` and unchanged. In-process channels never go down.
+    fn listening(&self) -> Option<u64> {
+        Some(0)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

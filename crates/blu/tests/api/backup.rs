@@ -70,7 +70,22 @@ async fn a_backup_taken_under_write_load_restores_into_a_fresh_data_dir_with_eve
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Until every user has moved money (SQLite's writers queue on its busy timeout, which is
+    // not first come, first served: one writer can wait a while behind two fast ones).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let moved: std::collections::HashSet<String> = acks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, id, _)| id.clone())
+            .collect();
+        if moved.len() == users.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a user never moved money");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let backup_started = Instant::now();
     let backup_path = temp_path("backup").join("blu-backup.db");
     let config = Config::from_source(&vars).unwrap();

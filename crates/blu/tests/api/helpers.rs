@@ -18,6 +18,9 @@ pub struct TestApp {
     pub client: Client,
     /// This instance's price bus (tests publish ticks on it).
     pub price_bus: std::sync::Arc<dyn blu_app::ports::PriceBus>,
+    /// This instance's authentication service (tests count its store reads); `None` for a
+    /// server in another process.
+    pub auth: Option<std::sync::Arc<blu_app::auth::AuthService>>,
     /// Dropped with the test: the in-process server stops.
     pub _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -67,6 +70,10 @@ pub async fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
         // Tests run jobs explicitly (`POST /admin/v1/jobs/{name}/run`), so no scheduled tick
         // races them; the engine's own scheduling is tested in `crates/jobs`.
         ("RUN_JOBS", "false"),
+        // Hundreds of tests share two cores: a request may wait longer than production's
+        // 750 ms for a pooled connection without anything being wrong. The fault suite sets
+        // the production value back (`faults::fault_vars`), because it measures promptness.
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "5000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -102,6 +109,7 @@ pub async fn spawn_from(vars: HashMap<String, String>) -> TestApp {
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let price_bus = app.price_bus();
+    let auth = Some(app.auth());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -111,6 +119,7 @@ pub async fn spawn_from(vars: HashMap<String, String>) -> TestApp {
         address,
         client,
         price_bus,
+        auth,
         _shutdown: shutdown,
     }
 }
@@ -123,6 +132,11 @@ pub struct Session {
 }
 
 impl TestApp {
+    /// What authentication did so far on this (in-process) instance.
+    pub fn auth_stats(&self) -> blu_app::auth::AuthStats {
+        self.auth.as_ref().expect("an in-process server").stats()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

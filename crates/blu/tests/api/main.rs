@@ -27,5 +27,6 @@ mod prices;
 mod protection;
 mod rebalance;
 mod replica;
+mod sessions;
 mod stream;
 mod trade;

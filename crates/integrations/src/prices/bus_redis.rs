@@ -128,7 +128,7 @@ impl RedisPriceBus {
     ) -> RedisPriceBus {
         let channel = format!("{prefix}prices:ticks");
         let sender = broadcast::channel(BUS_CAPACITY).0;
-        let subscriber = spawn_subscriber(client, channel.clone(), sender.clone(), decode);
+        let (subscriber, _) = spawn_subscriber(client, channel.clone(), sender.clone(), decode);
         RedisPriceBus {
             connection,
             channel,

@@ -1,11 +1,15 @@
 //! Session revocations: announced locally at once, and through Redis pub/sub to the other
-//! instances when Redis is configured.
+//! instances when Redis is configured (they close sockets and invalidate cached sessions,
+//! issue 12).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use blu_app::ports::{Revocation, Revocations};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
+use super::pubsub::Listening;
 use super::spawn_subscriber;
 
 const CAPACITY: usize = 1024;
@@ -48,6 +52,7 @@ pub struct RedisRevocations {
     channel: String,
     sender: broadcast::Sender<Revocation>,
     subscriber: AbortHandle,
+    listening: Arc<Listening>,
 }
 
 impl RedisRevocations {
@@ -58,14 +63,16 @@ impl RedisRevocations {
     ) -> RedisRevocations {
         let channel = format!("{prefix}sessions:revoked");
         let sender = broadcast::channel(CAPACITY).0;
-        let subscriber = spawn_subscriber(client, channel.clone(), sender.clone(), |payload| {
-            serde_json::from_slice(payload).ok()
-        });
+        let (subscriber, listening) =
+            spawn_subscriber(client, channel.clone(), sender.clone(), |payload| {
+                serde_json::from_slice(payload).ok()
+            });
         RedisRevocations {
             connection,
             channel,
             sender,
             subscriber,
+            listening,
         }
     }
 }
@@ -88,12 +95,17 @@ impl Revocations for RedisRevocations {
             .query_async(&mut connection)
             .await;
         if let Err(e) = published {
-            // Other instances catch it on their periodic session check.
+            // Other instances catch it on their periodic session check (sockets) and when
+            // their cached entry ages out (requests).
             tracing::warn!(error = %e, "revocation not published");
         }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Revocation> {
         self.sender.subscribe()
+    }
+
+    fn listening(&self) -> Option<u64> {
+        self.listening.get()
     }
 }

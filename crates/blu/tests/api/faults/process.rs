@@ -50,6 +50,7 @@ fn client_of(vars: &HashMap<String, String>) -> TestApp {
         address: format!("http://127.0.0.1:{}", vars["PORT"]),
         client: blu_integrations::http::client(Duration::from_secs(30)),
         price_bus: Arc::new(blu_integrations::prices::MemoryPriceBus::new()),
+        auth: None,
         _shutdown: tokio::sync::oneshot::channel().0,
     }
 }

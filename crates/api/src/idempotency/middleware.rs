@@ -1,112 +1,28 @@
-//! Shared pieces of the portfolio routes: the error mapping of the portfolio use cases, the
-//! idempotency middleware (D29, api.md §1.11) and the response helper that commits a money
-//! movement together with its stored response.
+//! The idempotency layer (D29, api.md §1.11): claims the `Idempotency-Key` of every mutating
+//! request under `/api/v1` before its handler runs, replays a completed answer, refuses a key
+//! reused for another request or still in progress, and releases the claim when the request
+//! fails in a way that may be retried (or is dropped before it decides).
 
 use axum::body::{Body as AxumBody, to_bytes};
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use blu_app::portfolio::{PortfolioError, Prepared, QuoteError};
+use blu_app::portfolio::ClaimedKey;
 use blu_app::ports::{
     Clock, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, PortfolioStore,
 };
 use blu_domain::ledger::CanonicalValue;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult, idempotency_key_in_progress};
-use crate::extract::{MAX_BODY_BYTES, bearer_token};
+use super::{IdempotencyStored, json_bytes};
+use crate::auth::Credentials;
+use crate::error::{ApiError, idempotency_key_in_progress};
+use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 
-impl From<PortfolioError> for ApiError {
-    fn from(e: PortfolioError) -> ApiError {
-        match e {
-            PortfolioError::Rule(v) => v.into(),
-            PortfolioError::NoPortfolio => ApiError::not_found("portfolio"),
-            PortfolioError::NotFound(resource) => ApiError::not_found(resource),
-            PortfolioError::Quote(QuoteError::NotFound) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "QUOTE_NOT_FOUND",
-                "This quote was not found; please preview the trade again",
-            ),
-            PortfolioError::Quote(QuoteError::InUse) => ApiError::new(
-                StatusCode::CONFLICT,
-                "QUOTE_IN_USE",
-                "This quote has already been used",
-            ),
-            PortfolioError::Quote(QuoteError::Expired { valid_until }) => ApiError::new(
-                StatusCode::GONE,
-                "QUOTE_EXPIRED",
-                "This quote has expired; please preview the trade again",
-            )
-            .with("validUntil", valid_until.to_rfc3339_millis()),
-            PortfolioError::Store(e) => e.into(),
-        }
-    }
-}
-
-/// The idempotency key of the current request, set by the middleware once claimed.
-#[derive(Clone, Debug)]
-pub struct IdempotencyKey {
-    pub user_id: Uuid,
-    pub key: String,
-    /// The claim this request holds; its completion is refused if the claim was taken over.
-    pub claim: Uuid,
-}
-
-/// Extracts the claimed idempotency key, if any.
-pub struct Idem(pub Option<IdempotencyKey>);
-
-impl FromRequestParts<AppState> for Idem {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
-        Ok(Idem(parts.extensions.get::<IdempotencyKey>().cloned()))
-    }
-}
-
-/// Marks a response whose idempotency record was written in the business transaction.
-#[derive(Clone, Copy, Debug)]
-struct IdempotencyStored;
-
 const REPLAYED: &str = "idempotent-replayed";
-
-/// A JSON response from already-serialized bytes.
-fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// Commits a money movement with its response stored under the request's idempotency key in
-/// the same transaction, and answers with exactly the stored bytes.
-pub async fn commit_json<T: Serialize>(
-    prepared: Prepared<T>,
-    idem: Idem,
-    status: StatusCode,
-) -> ApiResult<Response> {
-    let body = serde_json::to_vec(&prepared.outcome).map_err(|e| ApiError::internal(&e))?;
-    let completion = idem.0.map(|k| IdempotencyCompletion {
-        user_id: k.user_id,
-        key: k.key,
-        claim: k.claim,
-        status: status.as_u16(),
-        body: body.clone(),
-    });
-    let stored = completion.is_some();
-    prepared.commit(completion).await?;
-    let mut response = json_bytes(status, body);
-    if stored {
-        response.extensions_mut().insert(IdempotencyStored);
-    }
-    Ok(response)
-}
 
 /// 1–255 printable ASCII characters.
 fn valid_key(key: &str) -> bool {
@@ -134,8 +50,13 @@ pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
 }
 
 /// Idempotency for every mutating route under `/api/v1` (D29). `/auth/*` accepts the header
-/// but never stores; requests without a valid session run unchanged (and fail with 401).
-pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// but never stores; requests without a valid session run unchanged (and fail with 401). A
+/// claimed key reaches the handler as [`super::IdempotentRequest`].
+pub async fn idempotency_layer(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mutating = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -160,10 +81,12 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     if path.starts_with("/api/v1/auth/") {
         return next.run(req).await;
     }
-    let Some(token) = bearer_token(req.headers()) else {
+    // The request's credentials (verified once by `auth::credentials`); the session check
+    // done here is kept for the handler's `AuthUser`.
+    let Some(credentials) = req.extensions().get::<Credentials>().cloned() else {
         return next.run(req).await;
     };
-    let Ok(context) = state.auth.authenticate(token).await else {
+    let Ok(context) = credentials.context(&state.auth).await else {
         return next.run(req).await;
     };
     let user_id = context.user_id;
@@ -213,7 +136,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
                 claim: claim_id,
             };
             let mut req = Request::from_parts(parts, AxumBody::from(bytes));
-            req.extensions_mut().insert(IdempotencyKey {
+            req.extensions_mut().insert(ClaimedKey {
                 user_id,
                 key: key.clone(),
                 claim: claim_id,

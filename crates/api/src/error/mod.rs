@@ -1,12 +1,15 @@
 //! The one error type of the API and its wire form (api.md §1.8–1.10):
 //! `{"error":{"code","message","details"?},"message"}`. 5xx details are logged, never returned.
+//! How every error of the layers below becomes an `ApiError` is in [`conversions`], and only
+//! there.
+
+mod conversions;
+
+pub(crate) use conversions::redis_unavailable;
+pub use conversions::status_of;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use blu_app::auth::AuthError;
-use blu_app::operators::OperatorError;
-use blu_app::ports::StoreError;
-use blu_domain::{ErrorCode, RuleViolation};
 use serde_json::{Map, Value, json};
 
 /// An error response: status, stable code, one human sentence, optional details.
@@ -167,51 +170,6 @@ impl IntoResponse for ApiError {
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorMarker;
 
-/// HTTP status of each domain error code (api.md §1.10).
-pub fn status_of(code: ErrorCode) -> StatusCode {
-    use ErrorCode::*;
-    match code {
-        ValidationError => StatusCode::BAD_REQUEST,
-        NotFound => StatusCode::NOT_FOUND,
-        OnboardingIncomplete | PortfolioExists | AssetFrozen | RebalanceTooSoon
-        | NoRebalanceNeeded | LoanNotActive | ProtectionExists | ProtectionNotActive
-        | ActiveLoansExist => StatusCode::CONFLICT,
-        InsufficientCash
-        | InsufficientHoldings
-        | AcknowledgmentRequired
-        | QuoteMismatch
-        | CollateralNotEligible
-        | ExceedsAssetLtv
-        | ExceedsPortfolioLoanLimit
-        | ProtectionNotEligible => StatusCode::UNPROCESSABLE_ENTITY,
-        PricesStale => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-impl From<RuleViolation> for ApiError {
-    fn from(v: RuleViolation) -> ApiError {
-        let mut e = ApiError::new(status_of(v.code), v.code.as_str(), v.message);
-        e.details = v.details;
-        if v.code == ErrorCode::PricesStale {
-            e.retry_after_secs = Some(30);
-        }
-        e
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "database unavailable");
-                ApiError::service_unavailable("database")
-            }
-            StoreError::IdempotencyClaimLost => idempotency_key_in_progress(),
-            other => ApiError::internal(&other),
-        }
-    }
-}
-
 /// 409: another request holds (or took over) this `Idempotency-Key`; retrying shortly
 /// replays its answer.
 pub fn idempotency_key_in_progress() -> ApiError {
@@ -221,71 +179,4 @@ pub fn idempotency_key_in_progress() -> ApiError {
         "A request with this Idempotency-Key is still being processed",
     )
     .retry_after(1)
-}
-
-impl From<OperatorError> for ApiError {
-    fn from(e: OperatorError) -> ApiError {
-        match e {
-            OperatorError::InvalidCredentials => {
-                ApiError::unauthorized("INVALID_CREDENTIALS", "Wrong name, password or code")
-            }
-            OperatorError::RateLimited { retry_after_secs } => {
-                ApiError::rate_limited("operator_login", retry_after_secs)
-            }
-            OperatorError::NotFound => ApiError::not_found("operator"),
-            OperatorError::NameTaken => ApiError::new(
-                StatusCode::CONFLICT,
-                "OPERATOR_EXISTS",
-                "An operator of that name exists",
-            ),
-            OperatorError::Invalid { field, message } => ApiError::validation(field, message),
-            OperatorError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> ApiError {
-        let bad_request =
-            |code, message: &str| ApiError::new(StatusCode::BAD_REQUEST, code, message);
-        match e {
-            AuthError::Invalid { field, message } => ApiError::validation(field, message),
-            AuthError::RateLimited {
-                scope,
-                retry_after_secs,
-            } => ApiError::rate_limited(scope, retry_after_secs),
-            AuthError::OtpExpired => bad_request(
-                "OTP_EXPIRED",
-                "This code has expired, please request a new one",
-            ),
-            AuthError::OtpInvalid { attempts_remaining } => {
-                bad_request("OTP_INVALID", "The code is not correct")
-                    .with("attemptsRemaining", attempts_remaining)
-            }
-            AuthError::OtpMaxAttempts => bad_request(
-                "OTP_MAX_ATTEMPTS",
-                "Too many wrong codes, please request a new one",
-            ),
-            AuthError::Unauthorized => {
-                ApiError::unauthorized("UNAUTHORIZED", "Authentication required")
-            }
-            AuthError::TokenExpired => {
-                ApiError::unauthorized("TOKEN_EXPIRED", "Session token expired")
-            }
-            AuthError::SessionRevoked => {
-                ApiError::unauthorized("SESSION_REVOKED", "Session has ended, please log in again")
-            }
-            AuthError::RefreshTokenReused => ApiError::unauthorized(
-                "REFRESH_TOKEN_REUSED",
-                "Refresh token was already used; every session has been ended",
-            ),
-            AuthError::BiometricInvalid => bad_request(
-                "BIOMETRIC_INVALID",
-                "Device login failed; please log in with a code",
-            ),
-            AuthError::SmsUnavailable => ApiError::service_unavailable("sms"),
-            AuthError::LimiterUnavailable => ApiError::service_unavailable("redis"),
-            AuthError::Store(e) => e.into(),
-        }
-    }
 }
