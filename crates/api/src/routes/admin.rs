@@ -40,7 +40,7 @@ pub struct OutboxOut {
     params(OutboxQuery), security(("admin" = [])),
     responses((status = 200, body = OutboxOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn sms_outbox(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Query(query): Query<OutboxQuery>,
 ) -> ApiResult<Json<OutboxOut>> {
@@ -52,5 +52,11 @@ async fn sms_outbox(
         .sms
         .outbox(query.phone.as_deref(), limit)
         .ok_or_else(|| ApiError::not_found("outbox"))?;
+    // Customers' phones and login codes: a read of customer data.
+    let target = query
+        .phone
+        .as_deref()
+        .map_or_else(|| "all".to_owned(), blu_app::mask_phone);
+    admin.audit_read(&state, "sms_outbox.read", target).await?;
     Ok(Json(OutboxOut { messages }))
 }

@@ -43,6 +43,8 @@ async fn verify_portfolio(
     security(("admin" = [])),
     responses((status = 200, description = "Summary", body = VerifyAll),
         (status = 401, body = ErrorBody)))]
-async fn verify_all(_: Admin, State(state): State<AppState>) -> ApiResult<Json<VerifyAll>> {
-    Ok(Json(state.portfolio.verify_all().await?))
+async fn verify_all(admin: Admin, State(state): State<AppState>) -> ApiResult<Json<VerifyAll>> {
+    let report = state.portfolio.verify_all().await?;
+    admin.audit_read(&state, "ledger.verify", "all").await?;
+    Ok(Json(report))
 }

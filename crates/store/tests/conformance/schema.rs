@@ -199,7 +199,7 @@ async fn the_sqlite_and_postgres_schemas_have_the_same_tables_columns_and_nullab
     .collect();
     expected.sort();
     let tables: std::collections::BTreeSet<&str> = expected.iter().map(|c| c.0.as_str()).collect();
-    assert_eq!(tables.len(), 26, "{tables:?}");
+    assert_eq!(tables.len(), 30, "{tables:?}");
     let sqlite = TestDb::sqlite().await;
     assert_eq!(sqlite_columns(&sqlite).await, expected);
 }
