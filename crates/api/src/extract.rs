@@ -121,33 +121,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The caller of the operator API (`/admin/v1`): a static token compared in constant time.
-/// Without a configured token the whole tree answers 404.
-pub struct Admin;
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        use subtle::ConstantTimeEq;
-        let Some(expected) = state.settings.admin_token.as_ref() else {
-            return Err(ApiError::from_status(StatusCode::NOT_FOUND));
-        };
-        let presented = bearer_token(&parts.headers).unwrap_or("");
-        if presented
-            .as_bytes()
-            .ct_eq(expected.expose().as_bytes())
-            .into()
-        {
-            Ok(Admin)
-        } else {
-            Err(ApiError::unauthorized(
-                "UNAUTHORIZED",
-                "Admin authentication required",
-            ))
-        }
-    }
-}
+/// The caller of the operator API (`/admin/v1`), as `operator_gate` authenticated it.
+pub use crate::operator_gate::Admin;
 
 /// The client's IP: the configured trusted proxy header's first value, else the peer address.
 #[derive(Clone, Debug)]

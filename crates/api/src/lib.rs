@@ -3,11 +3,13 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
-pub mod portfolio_support;
+pub mod operator_gate;
 pub mod routes;
 pub mod state;
 pub mod stream;
@@ -50,6 +52,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
                 .merge(routes::clock::router())
                 .merge(routes::admin_ledger::router())
                 .merge(routes::admin_jobs::router())
+                .merge(routes::operators::router())
+                .merge(routes::audit::router())
+                .merge(routes::console_api::router())
                 .merge(routes::diagnostics::router()),
         )
         .routes(routes!(routes::health::health))
@@ -71,15 +76,18 @@ pub fn app(state: AppState) -> MapRequest<Router, fn(Request) -> Request> {
     if docs_enabled {
         router = router.merge(SwaggerUi::new("/docs").url("/openapi.json", document));
     }
-    let mut router = router.fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) });
+    let mut router = router
+        .merge(console::router())
+        .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) });
     if let Some(hub) = &state.stream {
         router = router.layer(hub.socketio_layer());
     }
     let router = router
+        .route_layer(from_fn_with_state(state.clone(), operator_gate::gate))
         .route_layer(from_fn(middleware::metrics))
         .layer(from_fn_with_state(
             state.clone(),
-            portfolio_support::idempotency,
+            idempotency::idempotency_layer,
         ))
         .layer(from_fn_with_state(
             state.clone(),
@@ -148,6 +156,7 @@ fn cors(settings: &ApiSettings) -> CorsLayer {
             header("idempotency-key"),
             header("x-request-id"),
             header("bypass-tunnel-reminder"),
+            header("x-csrf-token"),
         ])
         .expose_headers([
             header("x-request-id"),

@@ -185,7 +185,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if path.starts_with("/api/v1") && !headers.contains_key(CACHE_CONTROL) {
+    // Customer data and operator answers are never kept by a browser or a proxy (issue 15).
+    let private = ["/api/v1", "/admin/", "/console"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    if private && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if state.settings.production {
@@ -220,10 +224,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     let (max, window) = state.settings.rate_limit;
     let decision = match state.limiter.hit(&[Limit { key, max, window }]).await {
         Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "rate limiter unavailable");
-            return ApiError::service_unavailable("redis").into_response();
-        }
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if !decision.allowed {
         return ApiError::rate_limited("global", decision.retry_after_secs.max(1)).into_response();

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     tags(
         (name = "auth", description = "Phone login, sessions"),
         (name = "prices", description = "Prices, FX and daily closes (public)"),
-        (name = "admin", description = "Operator API (ADMIN_TOKEN)"),
+        (name = "admin", description = "Operator API: an operator session (`POST /admin/v1/session`, or the console's cookie) or the break-glass ADMIN_TOKEN"),
         (name = "operations", description = "Probes, metrics, docs"),
     )
 )]
@@ -60,7 +60,7 @@ pub struct ErrorDetail {
 
 /// Operations under `/api/v1` that take no session; every other one needs a bearer token
 /// (the `AuthUser` extractor). A test calls every operation without a token against this list.
-pub const PUBLIC_OPERATIONS: [&str; 9] = [
+pub const PUBLIC_OPERATIONS: [&str; 10] = [
     "v1.auth.send_otp",
     "v1.auth.verify_otp",
     "v1.auth.biometric",
@@ -71,6 +71,8 @@ pub const PUBLIC_OPERATIONS: [&str; 9] = [
     "v1.prices.history",
     // The WebSocket authenticates inside the upgraded connection (close 4001), not with 401.
     "v1.prices.stream",
+    // Operator login (issue 15): the credential is in the body.
+    "admin.session.create",
 ];
 
 /// Completes the generated document (served and printed alike): the cross-field request rules,
@@ -100,7 +102,7 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
                 .operation_id
                 .as_deref()
                 .is_some_and(|id| PUBLIC_OPERATIONS.contains(&id));
-            let scheme = match (admin, user && !public) {
+            let scheme = match (admin && !public, user && !public) {
                 (true, _) => Some("admin"),
                 (false, true) => Some("bearer"),
                 (false, false) => None,

@@ -45,6 +45,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub portfolio: Arc<PortfolioService>,
     pub protection: Arc<blu_app::portfolio::ProtectionService>,
+    /// Operator accounts, sessions and the audit trail (issue 15).
+    pub operators: Arc<blu_app::operators::OperatorService>,
     pub store: Arc<dyn Store>,
     pub sms: Arc<dyn SmsGateway>,
     pub limiter: Arc<dyn RateLimiter>,

@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod notifications;
+pub mod operators;
 pub mod portfolio;
 pub mod ports;
 pub mod prices;
+pub mod protection;
 pub mod secret;
 
 pub use secret::{Secret, mask_phone};

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use blu_app::notifications::{NotificationService, StatusRefresh};
-use blu_app::portfolio::{PortfolioService, ProtectionService};
+use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{Clock, NotificationStore, Store};
 use blu_app::prices::PriceService;
+use blu_app::protection::ProtectionService;
 use blu_jobs::catalog::{
     CleanupJob, LoanHealthJob, NotificationsJob, PricesJob, ProbeJob, ProtectionExpiryJob,
     RemindersJob, StatusRefreshJob,

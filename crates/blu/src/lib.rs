@@ -5,6 +5,7 @@ pub mod backup;
 pub mod config;
 pub mod job_overrides;
 pub mod jobs;
+pub mod operators;
 pub mod ops_metrics;
 pub mod prices;
 pub mod push;

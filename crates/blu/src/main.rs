@@ -1,6 +1,6 @@
 //! `blu serve` (API; in the embedded default also jobs and the price feed), `blu migrate`,
 //! `blu openapi`, `blu verify-ledger [--portfolio <id>]`, `blu backup <path>`,
-//! `blu restore <path> [--force]`.
+//! `blu restore <path> [--force]`, `blu operator …` (operator accounts).
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
@@ -45,6 +45,11 @@ enum Command {
         /// Only this portfolio.
         #[arg(long)]
         portfolio: Option<uuid::Uuid>,
+    },
+    /// Operator accounts of the console and `/admin/v1` (create the first one here).
+    Operator {
+        #[command(subcommand)]
+        command: blu::operators::OperatorCommand,
     },
 }
 
@@ -92,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Operator { command } => blu::operators::run(&config, command).await,
         Command::Openapi => unreachable!("handled before configuration is read"),
     }
 }

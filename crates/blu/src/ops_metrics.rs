@@ -20,7 +20,7 @@ use blu_app::ports::real_now;
 use blu_app::prices::PriceService;
 use blu_domain::Timestamp;
 use blu_store::Database;
-use sqlx::Row;
+use blu_store::driver::{Row, query};
 
 /// How often the gauges are refreshed.
 pub const INTERVAL: Duration = Duration::from_secs(15);
@@ -70,15 +70,15 @@ fn job_gauges(job: String, last_success: Option<f64>, failed: i64) {
     metrics::gauge!("job_failed_runs_last_hour", "job" => job).set(failed as f64);
 }
 
-/// One sample of every gauge.
+/// One sample of every gauge. The outbox and job queries are written once for both databases
+/// (`blu_store::driver`); only the pools and the replica lag are PostgreSQL's own.
 pub async fn sample(database: &Database, has_replica: bool) -> anyhow::Result<()> {
     let now = real_now();
     match database {
         Database::Postgres(store) => {
-            let pool = store.pg_pool();
-            pool_gauges("primary", pool);
-            let read_pool = store.read_pool();
+            pool_gauges("primary", store.pg_pool());
             if has_replica {
+                let read_pool = store.read_pool();
                 pool_gauges("replica", read_pool);
                 let lag: f64 = sqlx::query_scalar(
                     "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0 \
@@ -90,70 +90,36 @@ pub async fn sample(database: &Database, has_replica: bool) -> anyhow::Result<()
                 .await?;
                 metrics::gauge!("db_replica_lag_seconds").set(lag);
             }
-            let row = sqlx::query(
-                "SELECT count(*)::int8 AS pending, \
-                 COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 AS oldest \
-                 FROM notifications WHERE delivered_at IS NULL AND next_attempt_at <= now()",
-            )
-            .fetch_one(pool)
-            .await?;
-            metrics::gauge!("notifications_pending").set(row.get::<i64, _>("pending") as f64);
-            metrics::gauge!("notifications_oldest_pending_seconds")
-                .set(row.get::<f64, _>("oldest"));
-            let rows = sqlx::query(
-                "SELECT job_name, \
-                 EXTRACT(EPOCH FROM max(finished_at) FILTER (WHERE status = 'SUCCEEDED'))::float8 \
-                   AS last_success, \
-                 count(*) FILTER (WHERE status = 'FAILED' AND started_at > now() - interval '1 hour')::int8 \
-                   AS failed \
-                 FROM job_runs GROUP BY job_name",
-            )
-            .fetch_all(pool)
-            .await?;
-            for row in rows {
-                job_gauges(
-                    row.get("job_name"),
-                    row.get("last_success"),
-                    row.get("failed"),
-                );
-            }
         }
-        Database::Sqlite(store) => {
-            let pool = store.sqlite_pool();
-            pool_gauges("primary", pool);
-            let now_text = blu_store::codec::ts_text(now);
-            let row = sqlx::query(
-                "SELECT count(*) AS pending, min(next_attempt_at) AS oldest FROM notifications \
-                 WHERE delivered_at IS NULL AND next_attempt_at <= ?",
-            )
-            .bind(&now_text)
-            .fetch_one(pool)
-            .await?;
-            let oldest = row
-                .get::<Option<String>, _>("oldest")
-                .and_then(|t| Timestamp::parse_rfc3339(&t))
-                .map(|t| seconds(now) - seconds(t))
-                .unwrap_or(0.0);
-            metrics::gauge!("notifications_pending").set(row.get::<i64, _>("pending") as f64);
-            metrics::gauge!("notifications_oldest_pending_seconds").set(oldest);
-            let hour_ago = blu_store::codec::ts_text(now.plus_seconds(-3600));
-            let rows = sqlx::query(
-                "SELECT job_name, \
-                 max(CASE WHEN status = 'SUCCEEDED' THEN finished_at END) AS last_success, \
-                 sum(CASE WHEN status = 'FAILED' AND started_at > ? THEN 1 ELSE 0 END) AS failed \
-                 FROM job_runs GROUP BY job_name",
-            )
-            .bind(&hour_ago)
-            .fetch_all(pool)
-            .await?;
-            for row in rows {
-                let last = row
-                    .get::<Option<String>, _>("last_success")
-                    .and_then(|t| Timestamp::parse_rfc3339(&t))
-                    .map(seconds);
-                job_gauges(row.get("job_name"), last, row.get("failed"));
-            }
-        }
+        Database::Sqlite(store) => pool_gauges("primary", store.sqlite_pool()),
+    }
+    let outbox: Row = query(
+        "SELECT count(*) AS pending, min(next_attempt_at) AS oldest FROM notifications \
+         WHERE delivered_at IS NULL AND next_attempt_at <= $1",
+    )
+    .bind(now)
+    .fetch_one(database.pool())
+    .await?;
+    let oldest = outbox
+        .opt_ts("oldest")?
+        .map_or(0.0, |t| seconds(now) - seconds(t));
+    metrics::gauge!("notifications_pending").set(outbox.int("pending")? as f64);
+    metrics::gauge!("notifications_oldest_pending_seconds").set(oldest);
+    let jobs: Vec<Row> = query(
+        "SELECT job_name, \
+         max(CASE WHEN status = 'SUCCEEDED' THEN finished_at END) AS last_success, \
+         sum(CASE WHEN status = 'FAILED' AND started_at > $1 THEN 1 ELSE 0 END) AS failed \
+         FROM job_runs GROUP BY job_name",
+    )
+    .bind(now.plus_seconds(-3600))
+    .fetch_all(database.pool())
+    .await?;
+    for job in jobs {
+        job_gauges(
+            job.text("job_name")?,
+            job.opt_ts("last_success")?.map(seconds),
+            job.int("failed")?,
+        );
     }
     Ok(())
 }

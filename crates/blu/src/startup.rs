@@ -132,6 +132,7 @@ impl Application {
         let notification_store = database.notification_store();
         let status_store = database.status_store();
         let protection_store = database.protection_store();
+        let operator_store: Arc<dyn blu_app::ports::OperatorStore> = Arc::new(database.clone());
         let store = database.into_store();
         let redis_client = match &config.redis_url {
             Some(url) => Some(
@@ -160,6 +161,10 @@ impl Application {
             )),
             None => Arc::new(MemoryRateLimiter::new()),
         };
+        let operators = Arc::new(blu_app::operators::OperatorService::new(
+            operator_store,
+            limiter.clone(),
+        ));
         let sms: Arc<dyn SmsGateway> = match &config.sms {
             SmsProvider::Log => Arc::new(LogSmsGateway::new()),
             SmsProvider::Kavenegar { api_key, base_url } => {
@@ -268,6 +273,7 @@ impl Application {
             auth: auth.clone(),
             portfolio,
             protection,
+            operators,
             store,
             sms,
             limiter,

@@ -57,6 +57,19 @@ fn record<'a>(values: impl IntoIterator<Item = Cow<'a, str>>) -> String {
     line
 }
 
+/// One record of plain text values (other exports: the operator audit trail). A value that a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with `'`.
+pub fn text_record<S: AsRef<str>>(values: &[S]) -> String {
+    record(values.iter().map(|v| {
+        let v = v.as_ref();
+        if v.starts_with(['=', '+', '-', '@']) {
+            Cow::Owned(format!("'{v}"))
+        } else {
+            Cow::Borrowed(v)
+        }
+    }))
+}
+
 /// The header record.
 pub fn header_line() -> String {
     record(COLUMNS.iter().map(|c| Cow::Borrowed(*c)))

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use blu_app::ports::{
-    ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary, StoreError,
-    real_now,
+    AuditEntry, ClaimedRun, JobInfo, JobRunner, JobStore, RunNowError, RunStatus, RunSummary,
+    StoreError, real_now,
 };
 use blu_domain::Timestamp;
 use futures::FutureExt;
@@ -114,10 +114,20 @@ impl JobEngine {
 
     /// Runs a job now through the same claim as the schedule and waits for the outcome.
     pub async fn run_now(&self, name: &str) -> Result<RunReport, JobError> {
+        self.run_now_audited(name, None).await
+    }
+
+    /// `run_now` for an operator: the audit row is written with the claim (issue 15), so a
+    /// run that was refused (already running) leaves none.
+    pub async fn run_now_audited(
+        &self,
+        name: &str,
+        audit: Option<AuditEntry>,
+    ) -> Result<RunReport, JobError> {
         let job = self
             .job(name)
             .ok_or_else(|| JobError::Unknown(name.to_owned()))?;
-        self.claim_and_execute(job, real_now())
+        self.claim_and_execute(job, real_now(), audit.as_ref())
             .await?
             .ok_or_else(|| JobError::AlreadyRunning(name.to_owned()))
     }
@@ -131,7 +141,7 @@ impl JobEngine {
             .ok_or_else(|| JobError::Unknown(name.to_owned()))?;
         let now = real_now();
         let tick = job.schedule().slot(now).unwrap_or(now);
-        self.claim_and_execute(job, tick).await
+        self.claim_and_execute(job, tick, None).await
     }
 
     /// Claims the tick `scheduled_at` of an idle job and runs it; `None` when the job is
@@ -140,6 +150,7 @@ impl JobEngine {
         &self,
         job: Arc<dyn Job>,
         scheduled_at: Timestamp,
+        audit: Option<&AuditEntry>,
     ) -> Result<Option<RunReport>, JobError> {
         let now = real_now();
         if self.is_local(job.name()) || self.store.is_running(job.name(), now).await? {
@@ -153,6 +164,7 @@ impl JobEngine {
                 &self.settings.worker_id,
                 now,
                 self.settings.lease,
+                audit,
             )
             .await?
         else {
@@ -221,7 +233,7 @@ impl JobEngine {
             }
             match self
                 .store
-                .claim_run(name, slot, owner, now, self.settings.lease)
+                .claim_run(name, slot, owner, now, self.settings.lease, None)
                 .await
             {
                 Ok(Some(run)) => {
@@ -360,17 +372,22 @@ impl JobRunner for JobEngine {
             .map(|job| JobInfo {
                 name: job.name().to_owned(),
                 schedule: job.schedule().describe(),
+                next_run_at: job.schedule().next(real_now()),
                 last_run: latest.iter().find(|r| r.job_name == job.name()).cloned(),
             })
             .collect())
     }
 
-    async fn run_now(&self, name: &str) -> Result<RunSummary, RunNowError> {
-        let report = JobEngine::run_now(self, name).await.map_err(|e| match e {
-            JobError::Unknown(n) => RunNowError::Unknown(n),
-            JobError::AlreadyRunning(n) => RunNowError::AlreadyRunning(n),
-            JobError::Store(e) => RunNowError::Store(e),
-        })?;
+    async fn run_now(&self, name: &str, audit: AuditEntry) -> Result<RunSummary, RunNowError> {
+        let audit = audit.with_target(name);
+        let report = self
+            .run_now_audited(name, Some(audit))
+            .await
+            .map_err(|e| match e {
+                JobError::Unknown(n) => RunNowError::Unknown(n),
+                JobError::AlreadyRunning(n) => RunNowError::AlreadyRunning(n),
+                JobError::Store(e) => RunNowError::Store(e),
+            })?;
         Ok(RunSummary {
             job_name: report.job,
             scheduled_at: report.started_at,

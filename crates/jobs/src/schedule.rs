@@ -34,6 +34,17 @@ impl Schedule {
         })
     }
 
+    /// The start of the tick after the one containing `now` (the console's "next run").
+    pub fn next(&self, now: Timestamp) -> Option<Timestamp> {
+        let slot = self.slot(now)?;
+        Some(match *self {
+            Schedule::Every(interval) => {
+                Timestamp::from_micros(slot.as_micros() + interval.as_micros() as i64)
+            }
+            _ => Timestamp::from_micros(slot.as_micros() + MICROS_PER_DAY),
+        })
+    }
+
     /// Human form for the admin listing (`every 30s`, `daily 05:30 UTC`).
     pub fn describe(&self) -> String {
         match *self {

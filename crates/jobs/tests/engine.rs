@@ -161,6 +161,7 @@ async fn a_dead_workers_tick_is_taken_over_after_its_lease() {
             "dead-worker",
             real_now(),
             Duration::from_millis(200),
+            None,
         )
         .await
         .unwrap();
@@ -251,7 +252,7 @@ async fn purging_old_runs_keeps_each_jobs_newest_run_and_running_ones() {
     let old = |days: i64| now.plus_days(-days);
     for (job, days) in [("a", 10), ("a", 9), ("b", 12)] {
         let run = store
-            .claim_run(job, old(days), "w", now, lease)
+            .claim_run(job, old(days), "w", now, lease, None)
             .await
             .unwrap()
             .unwrap();
@@ -262,7 +263,7 @@ async fn purging_old_runs_keeps_each_jobs_newest_run_and_running_ones() {
     }
     // A run still in flight is never purged, however old its tick.
     store
-        .claim_run("c", old(20), "w", now, lease)
+        .claim_run("c", old(20), "w", now, lease, None)
         .await
         .unwrap()
         .unwrap();

@@ -9,9 +9,6 @@ use anyhow::{Context, anyhow};
 use blu_domain::Timestamp;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 /// A domain instant as a chrono instant (PostgreSQL binding).
@@ -56,78 +53,6 @@ pub fn uuid_text(id: Uuid) -> String {
 /// Parses the SQLite text of a uuid.
 pub fn parse_uuid_text(text: &str) -> anyhow::Result<Uuid> {
     Uuid::parse_str(text).with_context(|| format!("malformed stored uuid {text:?}"))
-}
-
-/// Typed column readers for PostgreSQL rows; decimals come back normalized.
-pub trait PgRowExt {
-    fn dec(&self, column: &str) -> anyhow::Result<Decimal>;
-    fn opt_dec(&self, column: &str) -> anyhow::Result<Option<Decimal>>;
-    fn ts(&self, column: &str) -> anyhow::Result<Timestamp>;
-    fn opt_ts(&self, column: &str) -> anyhow::Result<Option<Timestamp>>;
-}
-
-impl PgRowExt for PgRow {
-    fn dec(&self, column: &str) -> anyhow::Result<Decimal> {
-        let d: Decimal = self.try_get(column).with_context(|| column.to_owned())?;
-        Ok(d.normalize())
-    }
-
-    fn opt_dec(&self, column: &str) -> anyhow::Result<Option<Decimal>> {
-        let d: Option<Decimal> = self.try_get(column).with_context(|| column.to_owned())?;
-        Ok(d.map(|d| d.normalize()))
-    }
-
-    fn ts(&self, column: &str) -> anyhow::Result<Timestamp> {
-        let t: DateTime<Utc> = self.try_get(column).with_context(|| column.to_owned())?;
-        Ok(from_datetime(t))
-    }
-
-    fn opt_ts(&self, column: &str) -> anyhow::Result<Option<Timestamp>> {
-        let t: Option<DateTime<Utc>> = self.try_get(column).with_context(|| column.to_owned())?;
-        Ok(t.map(from_datetime))
-    }
-}
-
-/// Typed column readers for SQLite rows (TEXT decimals, instants and uuids).
-pub trait SqliteRowExt {
-    fn dec(&self, column: &str) -> anyhow::Result<Decimal>;
-    fn opt_dec(&self, column: &str) -> anyhow::Result<Option<Decimal>>;
-    fn ts(&self, column: &str) -> anyhow::Result<Timestamp>;
-    fn opt_ts(&self, column: &str) -> anyhow::Result<Option<Timestamp>>;
-    fn uuid(&self, column: &str) -> anyhow::Result<Uuid>;
-    fn opt_uuid(&self, column: &str) -> anyhow::Result<Option<Uuid>>;
-}
-
-impl SqliteRowExt for SqliteRow {
-    fn dec(&self, column: &str) -> anyhow::Result<Decimal> {
-        let text: String = self.try_get(column).with_context(|| column.to_owned())?;
-        parse_dec_text(&text)
-    }
-
-    fn opt_dec(&self, column: &str) -> anyhow::Result<Option<Decimal>> {
-        let text: Option<String> = self.try_get(column).with_context(|| column.to_owned())?;
-        text.as_deref().map(parse_dec_text).transpose()
-    }
-
-    fn ts(&self, column: &str) -> anyhow::Result<Timestamp> {
-        let text: String = self.try_get(column).with_context(|| column.to_owned())?;
-        parse_ts_text(&text)
-    }
-
-    fn opt_ts(&self, column: &str) -> anyhow::Result<Option<Timestamp>> {
-        let text: Option<String> = self.try_get(column).with_context(|| column.to_owned())?;
-        text.as_deref().map(parse_ts_text).transpose()
-    }
-
-    fn uuid(&self, column: &str) -> anyhow::Result<Uuid> {
-        let text: String = self.try_get(column).with_context(|| column.to_owned())?;
-        parse_uuid_text(&text)
-    }
-
-    fn opt_uuid(&self, column: &str) -> anyhow::Result<Option<Uuid>> {
-        let text: Option<String> = self.try_get(column).with_context(|| column.to_owned())?;
-        text.as_deref().map(parse_uuid_text).transpose()
-    }
 }
 
 #[cfg(test)]

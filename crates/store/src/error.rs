@@ -2,7 +2,7 @@
 //! unreachable or overloaded database, 409-style conflicts for uniqueness rules, and 500 for
 //! everything else.
 
-use blu_app::ports::StoreError;
+use blu_app::ports::{Conflict, StoreError, StoreResult};
 
 /// Classifies a sqlx error (both backends).
 pub fn map_sqlx(error: sqlx::Error) -> StoreError {
@@ -17,7 +17,7 @@ pub fn map_sqlx(error: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
         sqlx::Error::Database(ref db) => {
             if db.is_unique_violation() {
-                return StoreError::Conflict(constraint_name(db.as_ref()));
+                return StoreError::Conflict(Conflict::Unique(constraint_name(db.as_ref())));
             }
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             if is_unavailable_code(&code) {
@@ -63,4 +63,19 @@ fn is_unavailable_code(code: &str) -> bool {
     // SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14).
     code.parse::<i32>()
         .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14))
+}
+
+/// Names the conflict a statement can hit, at the statement (realworld's `on_constraint`):
+/// `insert.await.on_unique(Conflict::PortfolioExists)?`.
+pub(crate) trait OnUnique<T> {
+    fn on_unique(self, conflict: Conflict) -> StoreResult<T>;
+}
+
+impl<T> OnUnique<T> for StoreResult<T> {
+    fn on_unique(self, conflict: Conflict) -> StoreResult<T> {
+        self.map_err(|e| match e {
+            StoreError::Conflict(Conflict::Unique(_)) => StoreError::Conflict(conflict),
+            other => other,
+        })
+    }
 }

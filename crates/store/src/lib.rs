@@ -1,36 +1,29 @@
-//! Storage of Blu Markets: PostgreSQL (production, scale-out) and SQLite (the embedded default)
-//! implementations of `blu_app::ports::Store`, each with its own embedded migrations of the
-//! complete schema. `tests/conformance.rs` runs one suite against both so they cannot drift.
+//! Storage of Blu Markets (seed-architecture-plan §3, issue 13): every port of `blu_app::ports`
+//! implemented once, on [`Database`], over PostgreSQL (production, scale-out) or SQLite (the
+//! embedded default). One file per port; `driver` alone knows the two drivers; `postgres` and
+//! `sqlite` only connect, migrate and open transactions. Each backend has its own embedded
+//! migrations of the complete schema, and `tests/conformance.rs` runs one suite against both.
 //!
-//! Every statement is a runtime-checked `sqlx::query` with bound parameters: no `query!`
-//! macros (no database needed at build time) and no SQL built from values.
+//! Every statement is a runtime-checked query with bound parameters: no `query!` macros (no
+//! database needed at build time) and no SQL built from values.
 #![forbid(unsafe_code)]
 
-mod biometric_sql;
+mod auth;
+mod biometric;
 pub mod codec;
+pub mod driver;
 pub mod error;
-mod idempotency_sql;
-mod jobs_sql;
-mod loans_codec;
-mod notifications_sql;
-pub mod pg;
-mod pg_jobs;
-mod pg_loans;
-mod pg_notifications;
-pub mod pg_portfolio;
-mod pg_prices;
-mod pg_protection;
-pub mod portfolio_codec;
-mod prices_sql;
-mod protection_codec;
+mod idempotency;
+mod jobs;
+mod loans;
+mod notifications;
+mod operators;
+mod portfolio;
+pub mod postgres;
+mod prices;
+mod protection;
 pub mod reference;
 pub mod sqlite;
-mod sqlite_jobs;
-mod sqlite_loans;
-mod sqlite_notifications;
-pub mod sqlite_portfolio;
-mod sqlite_prices;
-mod sqlite_protection;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,7 +31,11 @@ use std::sync::Arc;
 use anyhow::bail;
 use blu_app::ports::{NotificationStore, PortfolioStore, StatusStore, Store};
 
-pub use pg::{PgSettings, PgStore};
+use blu_app::ports::StoreResult;
+use uuid::Uuid;
+
+use crate::driver::{Dialect, Pool, Tx};
+pub use postgres::{PgSettings, PgStore};
 pub use reference::AssetRow;
 pub use sqlite::SqliteStore;
 
@@ -47,7 +44,7 @@ pub const SQLITE_FILE_NAME: &str = "blu.db";
 /// PostgreSQL pool size when the configuration names none.
 pub const DEFAULT_PG_MAX_CONNECTIONS: u32 = 10;
 
-/// A migrated store of either backend, for callers that need the concrete pool.
+/// A migrated store of either backend: every port is implemented on it once.
 #[derive(Clone, Debug)]
 pub enum Database {
     Postgres(PgStore),
@@ -55,44 +52,75 @@ pub enum Database {
 }
 
 impl Database {
+    /// The primary's pool.
+    pub fn pool(&self) -> Pool<'_> {
+        match self {
+            Database::Postgres(store) => Pool::Postgres(store.pg_pool()),
+            Database::Sqlite(store) => Pool::Sqlite(store.sqlite_pool()),
+        }
+    }
+
+    /// The pool of reads that tolerate replication lag (history pages, price history, ledger
+    /// verification): the read replica when one is configured.
+    pub fn read_pool(&self) -> Pool<'_> {
+        match self {
+            Database::Postgres(store) => Pool::Postgres(store.read_pool()),
+            Database::Sqlite(store) => Pool::Sqlite(store.sqlite_pool()),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.pool().dialect()
+    }
+
+    /// A transaction on behalf of one user (a money movement, a profile change). PostgreSQL:
+    /// as the tenant role with `app.user_id` set, so row-level security hides every other
+    /// user's rows; SQLite: `BEGIN IMMEDIATE`, the database's one write lock.
+    pub async fn begin_as_user(&self, user_id: Uuid) -> StoreResult<Tx> {
+        match self {
+            Database::Postgres(store) => Ok(Tx::Postgres(store.tenant_tx(user_id).await?)),
+            Database::Sqlite(_) => self.pool().begin_write().await,
+        }
+    }
+
+    /// This process's name in the idempotency claims it takes (PostgreSQL; NULL on SQLite).
+    fn claim_owner(&self) -> Option<i32> {
+        match self {
+            Database::Postgres(store) => Some(store.claim_owner()),
+            Database::Sqlite(_) => None,
+        }
+    }
+
+    /// The asset registry as seeded (joined with its layer parameters), in registry order.
+    pub async fn assets(&self) -> StoreResult<Vec<AssetRow>> {
+        driver::query(reference::ASSETS_QUERY)
+            .fetch_all(self.pool())
+            .await
+    }
+
     /// The portfolio store of the same database.
     pub fn portfolio_store(&self) -> Arc<dyn PortfolioStore> {
-        match self {
-            Database::Postgres(store) => Arc::new(store.clone()),
-            Database::Sqlite(store) => Arc::new(store.clone()),
-        }
+        Arc::new(self.clone())
     }
 
     /// The notification outbox (and reminder and housekeeping reads) of the same database.
     pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
-        match self {
-            Database::Postgres(store) => Arc::new(store.clone()),
-            Database::Sqlite(store) => Arc::new(store.clone()),
-        }
+        Arc::new(self.clone())
     }
 
     /// Portfolio statuses for the status refresh, of the same database.
     pub fn status_store(&self) -> Arc<dyn StatusStore> {
-        match self {
-            Database::Postgres(store) => Arc::new(store.clone()),
-            Database::Sqlite(store) => Arc::new(store.clone()),
-        }
+        Arc::new(self.clone())
     }
 
     /// The protection store of the same database.
     pub fn protection_store(&self) -> Arc<dyn blu_app::ports::ProtectionStore> {
-        match self {
-            Database::Postgres(store) => Arc::new(store.clone()),
-            Database::Sqlite(store) => Arc::new(store.clone()),
-        }
+        Arc::new(self.clone())
     }
 
     /// The store behind the port.
     pub fn into_store(self) -> Arc<dyn Store> {
-        match self {
-            Database::Postgres(store) => Arc::new(store),
-            Database::Sqlite(store) => Arc::new(store),
-        }
+        Arc::new(self)
     }
 }
 

@@ -39,3 +39,32 @@ pub(crate) const ASSETS_QUERY: &str = "SELECT a.id, a.position, a.name, a.layer,
      a.protection_max_premium_30d, l.trade_spread, l.max_ltv AS layer_ltv, \
      l.protection_monthly_rate, l.protection_margin_per_day \
      FROM assets a JOIN layers l ON l.layer = a.layer ORDER BY a.position";
+
+impl crate::driver::FromRow for AssetRow {
+    fn from_row(r: crate::driver::Row) -> anyhow::Result<AssetRow> {
+        Ok(AssetRow {
+            id: r.text("id")?,
+            position: r.int("position")?,
+            name: r.text("name")?,
+            layer: r.text("layer")?,
+            category: r.text("category")?,
+            layer_weight: r.dec("layer_weight")?,
+            price_source: r.text("price_source")?,
+            source_id: r.opt_text("source_id")?,
+            default_price_usd: r.opt_dec("default_price_usd")?,
+            base_volatility: r.dec("base_volatility")?,
+            liquidity_score: r.dec("liquidity_score")?,
+            asset_max_ltv: r.dec("asset_max_ltv")?,
+            effective_max_ltv: r.dec("effective_max_ltv")?,
+            implied_volatility: r.dec("implied_volatility")?,
+            protection_eligible: r.bool("protection_eligible")?,
+            protection_execution_spread: r.opt_dec("protection_execution_spread")?,
+            protection_min_premium_30d: r.opt_dec("protection_min_premium_30d")?,
+            protection_max_premium_30d: r.opt_dec("protection_max_premium_30d")?,
+            trade_spread: r.dec("trade_spread")?,
+            layer_ltv: r.dec("layer_ltv")?,
+            protection_monthly_rate: r.dec("protection_monthly_rate")?,
+            protection_margin_per_day: r.dec("protection_margin_per_day")?,
+        })
+    }
+}

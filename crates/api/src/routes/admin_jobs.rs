@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use blu_app::ports::{RunNowError, RunStatus, RunSummary};
+use blu_app::ports::{RunStatus, RunSummary};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -103,26 +103,18 @@ fn run_out(run: RunSummary) -> RunOut {
     params(("name" = String, Path, description = "prices, loan-health, protection-expiry, reminders, cleanup, status-refresh, notifications")),
     responses((status = 200, body = RunOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 500, body = ErrorBody)))]
 async fn run_job(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<RunOut>> {
     // The run is a task of its own: a request that hits its deadline stops waiting, but a
     // job run is never cut off halfway by its HTTP request (issue 10).
     let jobs = runner(&state)?.clone();
-    let run = tokio::spawn(async move { jobs.run_now(&name).await })
+    let audit = actor.audit("job.run");
+    let run = tokio::spawn(async move { jobs.run_now(&name, audit).await })
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let run = run.map_err(|e| match e {
-        RunNowError::Unknown(_) => ApiError::not_found("job"),
-        RunNowError::AlreadyRunning(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "JOB_ALREADY_RUNNING",
-            "That job is running now",
-        )
-        .retry_after(5),
-        RunNowError::Store(e) => e.into(),
-    })?;
+    let run = run?;
     if run.status == RunStatus::Failed {
         tracing::error!(job = %run.job_name, run_id = %run.run_id, "admin-triggered job failed");
         return Err(ApiError::new(

@@ -26,12 +26,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "Verification report", body = VerifyReport),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn verify_portfolio(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VerifyReport>> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("portfolio"))?;
-    Ok(Json(state.portfolio.verify_portfolio(id).await?))
+    let report = state.portfolio.verify_portfolio(id).await?;
+    admin
+        .audit_read(&state, "ledger.verify", format!("portfolio:{id}"))
+        .await?;
+    Ok(Json(report))
 }
 
 /// Verifies every portfolio and lists the failures.

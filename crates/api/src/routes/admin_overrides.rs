@@ -184,7 +184,7 @@ async fn list_overrides(_: Admin, State(state): State<AppState>) -> ApiResult<Js
     responses((status = 200, body = PriceOverrideOut), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_price_override(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(asset_id): Path<String>,
     Body(input): Body<PriceOverrideIn>,
@@ -198,9 +198,10 @@ async fn put_price_override(
             input.change_24h_pct,
             input.ttl_seconds,
             input.reason,
+            actor.audit("price_override.set"),
         )
         .await?;
-    tracing::info!(%asset, "price override set");
+    tracing::info!(%asset, operator = %actor.name, "price override set");
     Ok(Json(price_out(applied)))
 }
 
@@ -210,13 +211,16 @@ async fn put_price_override(
     params(("assetId" = String, Path, description = "Registry symbol, e.g. BTC")),
     responses((status = 200, body = ClearedOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_price_override(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(asset_id): Path<String>,
 ) -> ApiResult<Json<ClearedOut>> {
     let asset = asset_of(&asset_id)?;
-    state.price_service.clear_override(Some(asset)).await?;
-    tracing::info!(%asset, "price override cleared");
+    state
+        .price_service
+        .clear_override(Some(asset), actor.audit("price_override.clear"))
+        .await?;
+    tracing::info!(%asset, operator = %actor.name, "price override cleared");
     Ok(Json(ClearedOut { cleared: true }))
 }
 
@@ -225,15 +229,20 @@ async fn delete_price_override(
     security(("admin" = [])), request_body = FxOverrideIn,
     responses((status = 200, body = FxOverrideOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn put_fx_override(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Body(input): Body<FxOverrideIn>,
 ) -> ApiResult<Json<FxOverrideOut>> {
     let applied = state
         .price_service
-        .set_fx_override(input.usd_irr, input.ttl_seconds, input.reason)
+        .set_fx_override(
+            input.usd_irr,
+            input.ttl_seconds,
+            input.reason,
+            actor.audit("fx_override.set"),
+        )
         .await?;
-    tracing::info!("FX override set");
+    tracing::info!(operator = %actor.name, "FX override set");
     Ok(Json(fx_out(applied)))
 }
 
@@ -242,11 +251,14 @@ async fn put_fx_override(
     operation_id = "admin.overrides.fx.delete", security(("admin" = [])),
     responses((status = 200, body = ClearedOut), (status = 401, body = ErrorBody)))]
 async fn delete_fx_override(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
 ) -> ApiResult<Json<ClearedOut>> {
-    state.price_service.clear_override(None).await?;
-    tracing::info!("FX override cleared");
+    state
+        .price_service
+        .clear_override(None, actor.audit("fx_override.clear"))
+        .await?;
+    tracing::info!(operator = %actor.name, "FX override cleared");
     Ok(Json(ClearedOut { cleared: true }))
 }
 
@@ -259,7 +271,7 @@ async fn delete_fx_override(
     responses((status = 200, body = VolatilityRegimeOut), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_volatility_regime(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(asset_id): Path<String>,
     Body(input): Body<VolatilityRegimeIn>,
@@ -267,7 +279,12 @@ async fn put_volatility_regime(
     let asset = asset_of(&asset_id)?;
     let setting = state
         .protection
-        .set_volatility_regime(asset, &input.regime, input.reason)
+        .set_volatility_regime(
+            asset,
+            &input.regime,
+            input.reason,
+            actor.audit("volatility_regime.set"),
+        )
         .await?;
     tracing::info!(%asset, regime = setting.regime.as_str(), "volatility regime set");
     Ok(Json(regime_out(setting)))
@@ -279,12 +296,15 @@ async fn put_volatility_regime(
     params(("assetId" = String, Path, description = "Registry symbol, e.g. BTC")),
     responses((status = 200, body = ClearedOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_volatility_regime(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(asset_id): Path<String>,
 ) -> ApiResult<Json<ClearedOut>> {
     let asset = asset_of(&asset_id)?;
-    state.protection.clear_volatility_regime(asset).await?;
+    state
+        .protection
+        .clear_volatility_regime(asset, actor.audit("volatility_regime.clear"))
+        .await?;
     tracing::info!(%asset, "volatility regime cleared");
     Ok(Json(ClearedOut { cleared: true }))
 }

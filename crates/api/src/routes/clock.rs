@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, redis_unavailable};
 use crate::extract::{Admin, Body};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
@@ -91,10 +91,7 @@ pub async fn sync_offset(state: &AppState) -> ApiResult<()> {
     };
     adopt_shared_offset(&mut redis, &state.settings.redis_key_prefix, &state.clock)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the shared test clock");
-            ApiError::service_unavailable("redis")
-        })
+        .map_err(redis_unavailable("reading the shared test clock"))
 }
 
 /// Middleware: before each request in test-clock mode, adopt the offset another instance set.
@@ -116,12 +113,13 @@ async fn get_clock(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Cl
 }
 
 /// Moves business time forward (never backward). Jobs do not run by themselves: call
-/// `POST /admin/v1/jobs/{name}/run`.
+/// `POST /admin/v1/jobs/{name}/run`. The audit row is held in an open transaction while the
+/// offset is shared and applied, and committed after: a move that fails leaves no row.
 #[utoipa::path(post, path = "/clock/advance", tag = "admin", operation_id = "admin.clock.advance",
     request_body = AdvanceIn, security(("admin" = [])),
     responses((status = 200, body = ClockOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn advance_clock(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Body(input): Body<AdvanceIn>,
 ) -> ApiResult<Json<ClockOut>> {
@@ -150,8 +148,15 @@ async fn advance_clock(
         }
         _ => return Err(ApiError::validation("seconds", "send either seconds or to")),
     };
-    let offset = state.clock.offset_micros() + target.micros_since(now);
-    state.clock.advance_to_offset(offset);
+    let before = state.clock.offset_micros();
+    let offset = before + target.micros_since(now);
+    let seconds = |micros: i64| serde_json::json!({ "offsetSeconds": micros / MICROS_PER_SECOND });
+    let audit = actor
+        .audit("clock.advance")
+        .with_target("clock")
+        .with_before(Some(seconds(before)))
+        .with_after(Some(seconds(offset)));
+    let held = state.operators.store().begin_audit(&audit).await?;
     if let Some(mut redis) = state.redis.clone() {
         // Forward only, also when two operators advance at once.
         let script = redis::Script::new(
@@ -162,11 +167,10 @@ async fn advance_clock(
             .arg(offset)
             .invoke_async(&mut redis)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "writing the shared test clock");
-                ApiError::service_unavailable("redis")
-            })?;
+            .map_err(redis_unavailable("writing the shared test clock"))?;
     }
+    state.clock.advance_to_offset(offset);
+    held.commit().await?;
     tracing::info!(
         offset_seconds = offset / MICROS_PER_SECOND,
         "test clock advanced"

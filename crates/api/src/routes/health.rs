@@ -71,6 +71,17 @@ const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 #[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "ready",
     responses((status = 200, body = ReadyOut), (status = 503, body = ReadyOut)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
+    let (healthy, body) = readiness(&state).await;
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Whether every dependency answers, and the `/ready` body (also shown by the console).
+pub async fn readiness(state: &AppState) -> (bool, ReadyOut) {
     // Each dependency is checked at the same time and for at most a second, so a hanging
     // database or Redis answers "error" promptly instead of holding the probe (issue 10).
     let database = probe("database", state.store.ping());
@@ -93,12 +104,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             )
             .as_str(),
     };
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
+    (healthy, body)
 }
 
 /// Prometheus text format; needs `METRICS_TOKEN` as a bearer token when one is configured.

@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -177,14 +177,18 @@ async fn preview(
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<LoanIn>,
 ) -> ApiResult<Response> {
-    let prepared = state
+    let replied = state
         .portfolio
-        .create_loan(user.0.user_id, &input.input()?)
+        .create_loan(
+            user.0.user_id,
+            &input.input()?,
+            idempotency.reply(StatusCode::CREATED),
+        )
         .await?;
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    Ok(respond(replied))
 }
 
 /// Repays a loan (capped to the debt; paying the payoff amount settles it).
@@ -197,7 +201,7 @@ async fn create(
 async fn repay(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Path(id): Path<String>,
     Body(input): Body<RepayIn>,
 ) -> ApiResult<Response> {
@@ -205,9 +209,14 @@ async fn repay(
     let amount = input
         .amount_irr
         .ok_or_else(|| ApiError::validation("amountIrr", "is required"))?;
-    let prepared = state
+    let replied = state
         .portfolio
-        .repay_loan(user.0.user_id, id, amount)
+        .repay_loan(
+            user.0.user_id,
+            id,
+            amount,
+            idempotency.reply(StatusCode::OK),
+        )
         .await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    Ok(respond(replied))
 }

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::{ErrorBody, MustBeTrue};
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -172,12 +172,16 @@ impl AmountIn {
 async fn initial_funding(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<AmountIn>,
 ) -> ApiResult<Response> {
-    let prepared = state
+    let replied = state
         .portfolio
-        .initial_funding(user.0.user_id, input.amount()?)
+        .initial_funding(
+            user.0.user_id,
+            input.amount()?,
+            idempotency.reply(StatusCode::CREATED),
+        )
         .await?;
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    Ok(respond(replied))
 }

@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 use super::onboarding::AmountIn;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -80,10 +80,13 @@ async fn snapshot(
 async fn add_funds_route(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<AmountIn>,
 ) -> ApiResult<Response> {
     let amount = input.amount()?;
-    let prepared = state.portfolio.add_funds(user.0.user_id, amount).await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    let replied = state
+        .portfolio
+        .add_funds(user.0.user_id, amount, idempotency.reply(StatusCode::OK))
+        .await?;
+    Ok(respond(replied))
 }

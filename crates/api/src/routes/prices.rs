@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use blu_app::ports::{Clock, FxQuote, PriceQuote, PriceSnapshot};
-use blu_app::prices::PriceError;
 use blu_domain::asset::FIXED_INCOME_UNIT_IRR;
 use blu_domain::{AssetId, Timestamp};
 use rust_decimal::Decimal;
@@ -244,13 +243,4 @@ async fn price_history(
             })
             .collect(),
     }))
-}
-
-impl From<PriceError> for ApiError {
-    fn from(error: PriceError) -> ApiError {
-        match error {
-            PriceError::Invalid { field, message } => ApiError::validation(field, message),
-            PriceError::Store(e) => e.into(),
-        }
-    }
 }

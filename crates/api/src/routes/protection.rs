@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use blu_app::portfolio::{
+use blu_app::protection::{
     CancelResult, EligibleView, ProtectionList, ProtectionView, PurchaseInput, PurchaseResult,
     QuoteInput, QuoteResult, StatusFilter,
 };
@@ -18,8 +18,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -185,18 +185,22 @@ async fn quote(
 async fn purchase(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<PurchaseIn>,
 ) -> ApiResult<Response> {
     let quote_id = input
         .quote_id
         .clone()
         .ok_or_else(|| ApiError::validation("quoteId", "is required"))?;
-    let prepared = state
+    let replied = state
         .protection
-        .purchase(user.0.user_id, &input.purchase(quote_id)?)
+        .purchase(
+            user.0.user_id,
+            &input.purchase(quote_id)?,
+            idempotency.reply(StatusCode::CREATED),
+        )
         .await?;
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    Ok(respond(replied))
 }
 
 /// One-step purchase: with `quoteId` as `/protection/purchase`, else quoted and bought now.
@@ -209,14 +213,15 @@ async fn purchase(
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<PurchaseIn>,
 ) -> ApiResult<Response> {
-    let prepared = match input.quote_id.clone() {
+    let reply = idempotency.reply(StatusCode::CREATED);
+    let replied = match input.quote_id.clone() {
         Some(quote_id) => {
             state
                 .protection
-                .purchase(user.0.user_id, &input.purchase(quote_id)?)
+                .purchase(user.0.user_id, &input.purchase(quote_id)?, reply)
                 .await?
         }
         None => {
@@ -233,11 +238,12 @@ async fn create(
                     user.0.user_id,
                     &terms,
                     input.acknowledged_premium == Some(true),
+                    reply,
                 )
                 .await?
         }
     };
-    commit_json(prepared, idem, StatusCode::CREATED).await
+    Ok(respond(replied))
 }
 
 /// ACTIVE protections, newest first.
@@ -301,9 +307,12 @@ async fn get_one(
 async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let prepared = state.protection.cancel(user.0.user_id, &id).await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    let replied = state
+        .protection
+        .cancel(user.0.user_id, &id, idempotency.reply(StatusCode::OK))
+        .await?;
+    Ok(respond(replied))
 }

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -109,7 +109,7 @@ async fn preview(
 async fn execute(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<ExecuteIn>,
 ) -> ApiResult<Response> {
     let request = RebalanceRequest {
@@ -117,9 +117,14 @@ async fn execute(
         use_cash_amount: input.use_cash_amount,
     };
     let weights = hram_weights(&state.price_service, state.settings.hram_preset).await?;
-    let prepared = state
+    let replied = state
         .portfolio
-        .execute_rebalance(user.0.user_id, &request, &weights)
+        .execute_rebalance(
+            user.0.user_id,
+            &request,
+            &weights,
+            idempotency.reply(StatusCode::OK),
+        )
         .await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    Ok(respond(replied))
 }

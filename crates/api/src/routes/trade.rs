@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Body};
+use crate::idempotency::{IdempotentRequest, respond};
 use crate::openapi::ErrorBody;
-use crate::portfolio_support::{Idem, commit_json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -100,7 +100,7 @@ async fn preview(
 async fn execute(
     State(state): State<AppState>,
     user: AuthUser,
-    idem: Idem,
+    idempotency: IdempotentRequest,
     Body(input): Body<TradeIn>,
 ) -> ApiResult<Response> {
     let request = ExecuteRequest {
@@ -108,11 +108,11 @@ async fn execute(
         acknowledged_warning: input.acknowledged_warning.unwrap_or(false),
         quote_id: input.quote_id.clone(),
     };
-    let prepared = state
+    let replied = state
         .portfolio
-        .execute_trade(user.0.user_id, &request)
+        .execute_trade(user.0.user_id, &request, idempotency.reply(StatusCode::OK))
         .await?;
-    commit_json(prepared, idem, StatusCode::OK).await
+    Ok(respond(replied))
 }
 
 /// Trade limits, spreads and quote lifetime.

@@ -6,7 +6,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{
-    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, change_set, target_of,
+    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, Replied, Reply,
+    change_set, target_of,
 };
 
 /// The body of add-funds (no `holdings`: the app would read it as a whole portfolio).
@@ -25,7 +26,8 @@ impl PortfolioService {
         &self,
         user_id: Uuid,
         amount: Irr,
-    ) -> PortfolioResult<Prepared<FundsAdded>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         let tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
         let target = target_of(&record)?;
@@ -61,10 +63,12 @@ impl PortfolioService {
             amount_added: added.amount_added,
             ledger_entry_id: change.entry.id.to_string(),
         };
-        Ok(Prepared {
+        Prepared {
             tx,
             change,
             outcome,
-        })
+        }
+        .reply(reply)
+        .await
     }
 }

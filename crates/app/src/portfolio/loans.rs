@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use super::trade::number;
 use super::{
-    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, change_set, opt_millis,
-    target_of, ts_millis, uuid_text,
+    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, Replied, Reply,
+    change_set, opt_millis, target_of, ts_millis, uuid_text,
 };
 use crate::ports::{
     LoanHealthWrite, LoanNotification, LoanRecord, LoanWrite, PortfolioRecord, PriceSnapshot,
@@ -556,7 +556,8 @@ impl PortfolioService {
         &self,
         user_id: Uuid,
         input: &LoanInput,
-    ) -> PortfolioResult<Prepared<LoanCreated>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         let request = input.parse()?;
         let mut tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
@@ -632,11 +633,13 @@ impl PortfolioService {
             insert: true,
             notification: None,
         });
-        Ok(Prepared {
+        Prepared {
             tx,
             change,
             outcome,
-        })
+        }
+        .reply(reply)
+        .await
     }
 
     /// `POST /loans/{id}/repay` (D23): capped to the debt; settlement unfreezes the collateral.
@@ -645,7 +648,8 @@ impl PortfolioService {
         user_id: Uuid,
         loan_id: Uuid,
         amount: Decimal,
-    ) -> PortfolioResult<Prepared<RepayResult>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         let amount = Irr::round(amount);
         if !amount.is_positive() {
             return Err(RuleViolation::invalid_field("amountIrr", "must be at least 1").into());
@@ -735,11 +739,13 @@ impl PortfolioService {
             insert: false,
             notification: None,
         });
-        Ok(Prepared {
+        Prepared {
             tx,
             change,
             outcome,
-        })
+        }
+        .reply(reply)
+        .await
     }
 
     /// `GET /loans/health`: ACTIVE loans at the latest prices.

@@ -1,15 +1,16 @@
-//! Portfolio use cases: onboarding, portfolio reads, add funds, trade preview and execute,
-//! ledger history and activity, verification and the profile. Each money movement locks the
-//! portfolio through [`PortfolioStore::lock`], lets the domain compute the change, and returns a
-//! [`Prepared`] movement that the caller commits together with its idempotency record.
+//! Portfolio use cases (business-rules §3–§7 and §9; api.md §5–§9 and §11): onboarding,
+//! portfolio reads, add funds, trade preview and execute, rebalancing, loans, ledger history and
+//! activity, verification and the profile. Each money movement is one call: it locks the
+//! portfolio through [`PortfolioStore::lock`], lets the domain compute the change, and commits it
+//! with its answer stored under the request's idempotency key ([`Reply`] in, [`Replied`] out).
 
 mod funds;
 mod history;
 mod loans;
 mod onboarding;
 mod profile;
-mod protection;
 mod rebalance;
+mod reply;
 mod trade;
 mod view;
 
@@ -26,8 +27,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::ports::{
-    Clock, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord, PortfolioStore,
-    PortfolioTx, PriceCache, PriceSnapshot, StoreError,
+    Clock, Conflict, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord,
+    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
 };
 
 pub use funds::FundsAdded;
@@ -41,7 +42,8 @@ pub use loans::{
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
 pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
-pub use protection::{
+// Protection moved to `crate::protection`; its old paths stay for the crates that use them.
+pub use crate::protection::{
     CancelResult, EligibleView, ProtectionList, ProtectionService, ProtectionView, PurchaseInput,
     PurchaseResult, QuoteInput, QuoteResult, SettleCounts, StatusFilter,
 };
@@ -49,6 +51,8 @@ pub use rebalance::{
     CooldownView, GapRowView, GapSummaryView, HRAM_HISTORY_DAYS, LayerAmounts, RebalanceExecuted,
     RebalancePreview, RebalanceRequest, RebalanceStatus, hram_weights,
 };
+pub use reply::{ClaimedKey, Replied, Reply};
+pub(crate) use trade::number;
 pub use trade::{ExecuteRequest, ExecuteResult, PreviewResult, TradeInput, TradeLimits, TradeView};
 pub use view::{FixedIncomeView, HoldingView, PortfolioView};
 
@@ -92,11 +96,11 @@ fn sealed(e: SealError) -> PortfolioError {
 }
 
 /// A computed money movement holding the portfolio lock: commit it (with the idempotency
-/// record of the response) or drop it to roll back.
-pub struct Prepared<T> {
-    tx: Box<dyn PortfolioTx>,
-    change: PortfolioChange,
-    pub outcome: T,
+/// record of the response, [`Prepared::reply`]) or drop it to roll back.
+pub(crate) struct Prepared<T> {
+    pub(crate) tx: Box<dyn PortfolioTx>,
+    pub(crate) change: PortfolioChange,
+    pub(crate) outcome: T,
 }
 
 impl<T> Prepared<T> {
@@ -108,10 +112,8 @@ impl<T> Prepared<T> {
         self.change.idempotency = idempotency;
         match self.tx.commit(self.change).await {
             Ok(()) => Ok(self.outcome),
-            Err(StoreError::Conflict(c)) if c.contains("portfolios") || c.contains("user_id") => {
-                Err(portfolio_exists().into())
-            }
-            Err(StoreError::Conflict(c)) if c.contains("trade_quotes") => {
+            Err(StoreError::Conflict(Conflict::PortfolioExists)) => Err(portfolio_exists().into()),
+            Err(StoreError::Conflict(Conflict::TradeQuoteConsumed)) => {
                 Err(PortfolioError::Quote(QuoteError::InUse))
             }
             Err(e) => Err(e.into()),
@@ -128,8 +130,8 @@ pub(crate) fn portfolio_exists() -> RuleViolation {
 
 /// The portfolio use cases.
 pub struct PortfolioService {
-    store: Arc<dyn PortfolioStore>,
-    prices: Arc<dyn PriceCache>,
+    pub(crate) store: Arc<dyn PortfolioStore>,
+    pub(crate) prices: Arc<dyn PriceCache>,
     clock: Arc<dyn Clock>,
     price_max_age: Duration,
     /// LTV at which the loan-health job liquidates (`LIQUIDATION_LTV`, D24).
@@ -184,14 +186,14 @@ impl PortfolioService {
     }
 
     /// The latest prices (any age) for valuations; an empty book without FX.
-    fn valuation_book(snapshot: &PriceSnapshot) -> PriceBook {
+    pub(crate) fn valuation_book(snapshot: &PriceSnapshot) -> PriceBook {
         snapshot
             .book()
             .unwrap_or_else(|| PriceBook::new(Decimal::ZERO))
     }
 
     /// Fresh prices for money movement touching `assets` (D17), else `PRICES_STALE`.
-    fn fresh_book(
+    pub(crate) fn fresh_book(
         &self,
         snapshot: &PriceSnapshot,
         now: Timestamp,
@@ -210,7 +212,7 @@ impl PortfolioService {
             })
     }
 
-    async fn lock(&self, user_id: Uuid) -> PortfolioResult<Box<dyn PortfolioTx>> {
+    pub(crate) async fn lock(&self, user_id: Uuid) -> PortfolioResult<Box<dyn PortfolioTx>> {
         self.store
             .lock(user_id)
             .await?
@@ -219,7 +221,7 @@ impl PortfolioService {
 }
 
 /// The target of a portfolio (always set: a portfolio cannot exist without a risk score).
-fn target_of(record: &PortfolioRecord) -> PortfolioResult<Allocation> {
+pub(crate) fn target_of(record: &PortfolioRecord) -> PortfolioResult<Allocation> {
     record.target.ok_or_else(|| {
         PortfolioError::Store(StoreError::Other(anyhow::anyhow!(
             "portfolio {} has no target allocation",
@@ -228,25 +230,25 @@ fn target_of(record: &PortfolioRecord) -> PortfolioResult<Allocation> {
     })
 }
 
-fn uuid_text(id: Uuid) -> UuidText {
+pub(crate) fn uuid_text(id: Uuid) -> UuidText {
     UuidText::parse(&id.hyphenated().to_string()).expect("a uuid prints as a uuid")
 }
 
 /// The parts every ledger-writing movement shares.
-struct Movement<'a> {
-    portfolio_id: Uuid,
-    entry_type: EntryType,
-    boundary: Boundary,
-    message: String,
-    before: (&'a PortfolioState, &'a PriceBook),
-    after: (&'a PortfolioState, &'a PriceBook),
-    target: &'a Allocation,
-    now: Timestamp,
+pub(crate) struct Movement<'a> {
+    pub(crate) portfolio_id: Uuid,
+    pub(crate) entry_type: EntryType,
+    pub(crate) boundary: Boundary,
+    pub(crate) message: String,
+    pub(crate) before: (&'a PortfolioState, &'a PriceBook),
+    pub(crate) after: (&'a PortfolioState, &'a PriceBook),
+    pub(crate) target: &'a Allocation,
+    pub(crate) now: Timestamp,
 }
 
 impl Movement<'_> {
     /// The unsealed entry with canonical before/after snapshots.
-    fn entry(&self) -> (NewEntry, Snapshot) {
+    pub(crate) fn entry(&self) -> (NewEntry, Snapshot) {
         let before = Snapshot::capture(
             &value_portfolio(self.before.0, self.before.1, self.now),
             self.target,
@@ -268,7 +270,7 @@ impl Movement<'_> {
         (entry, after)
     }
 
-    fn activity(&self, amount: Option<Irr>, asset: Option<AssetId>) -> NewActivity {
+    pub(crate) fn activity(&self, amount: Option<Irr>, asset: Option<AssetId>) -> NewActivity {
         NewActivity {
             action_type: self.entry_type.as_str().to_owned(),
             boundary: self.boundary,
@@ -281,7 +283,7 @@ impl Movement<'_> {
 }
 
 /// Seals `entry` after `record`'s head and builds the change set.
-fn change_set(
+pub(crate) fn change_set(
     record: Option<&PortfolioRecord>,
     portfolio_id: Uuid,
     entry: NewEntry,

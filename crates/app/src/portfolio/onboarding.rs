@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::view::{HoldingView, PortfolioView, build};
 use super::{
-    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, change_set,
-    portfolio_exists, ts_millis,
+    Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, Replied, Reply,
+    change_set, portfolio_exists, ts_millis,
 };
 use crate::ports::{NewActivity, RiskUpdate};
 
@@ -122,7 +122,8 @@ impl PortfolioService {
         &self,
         user_id: Uuid,
         amount: Irr,
-    ) -> PortfolioResult<Prepared<FundingResult>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         let tx = self.lock(user_id).await?;
         let onboarding = tx.onboarding().clone();
         let (Some(score), Some(target)) = (onboarding.risk_score, onboarding.target) else {
@@ -224,7 +225,7 @@ impl PortfolioService {
         let status = snapshot.status(now, self.price_max_age).as_str();
         let valuation_book = Self::valuation_book(&snapshot);
         let (portfolio, holdings) = build(&record, &snapshot, &valuation_book, now, status)?;
-        Ok(Prepared {
+        Prepared {
             tx,
             change,
             outcome: FundingResult {
@@ -233,6 +234,8 @@ impl PortfolioService {
                 holdings,
                 ledger_entry_id,
             },
-        })
+        }
+        .reply(reply)
+        .await
     }
 }

@@ -5,10 +5,10 @@ use blu_domain::{Allocation, ErrorCode, RiskTier, RuleViolation, Timestamp, risk
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::protection::cancellation;
 use super::{PortfolioError, PortfolioResult, PortfolioService, opt_millis, ts_millis};
 use crate::auth::biometric;
 use crate::ports::{AccountClosure, Revocation, Settings, SettingsUpdate};
+use crate::protection::cancellation;
 
 /// The user's consents.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

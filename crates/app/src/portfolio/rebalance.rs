@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::trade::number;
 use super::{
     Movement, PortfolioError, PortfolioRecord, PortfolioResult, PortfolioService, Prepared,
-    change_set, opt_millis, target_of,
+    Replied, Reply, change_set, opt_millis, target_of,
 };
 use crate::prices::PriceService;
 
@@ -400,7 +400,8 @@ impl PortfolioService {
         user_id: Uuid,
         request: &RebalanceRequest,
         weights: &HramWeights,
-    ) -> PortfolioResult<Prepared<RebalanceExecuted>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         let tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
         let context = self.plan_context(record, request)?;
@@ -488,11 +489,13 @@ impl PortfolioService {
             boundary: outcome.boundary.boundary,
             ledger_entry_id: change.entry.id.to_string(),
         };
-        Ok(Prepared {
+        Prepared {
             tx,
             change,
             outcome: result,
-        })
+        }
+        .reply(reply)
+        .await
     }
 }
 

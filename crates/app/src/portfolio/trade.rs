@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Movement, PortfolioError, PortfolioResult, PortfolioService, Prepared, QUOTE_TTL_SECONDS,
-    QuoteError, change_set, target_of, ts_millis,
+    QuoteError, Replied, Reply, change_set, target_of, ts_millis,
 };
 use crate::ports::TradeQuote;
 
@@ -273,12 +273,14 @@ impl PortfolioService {
     }
 
     /// `POST /trade/execute`: re-validates on the locked state and applies the trade at the
-    /// quoted price (consuming the quote) or at the current fresh price.
+    /// quoted price (consuming the quote) or at the current fresh price, committed with its
+    /// answer.
     pub async fn execute_trade(
         &self,
         user_id: Uuid,
         request: &ExecuteRequest,
-    ) -> PortfolioResult<Prepared<ExecuteResult>> {
+        reply: Reply,
+    ) -> PortfolioResult<Replied> {
         let trade = request.trade.parse()?;
         let mut tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
@@ -382,11 +384,13 @@ impl PortfolioService {
             boundary: plan.boundary,
             status: after.status,
         };
-        Ok(Prepared {
+        Prepared {
             tx,
             change,
             outcome: result,
-        })
+        }
+        .reply(reply)
+        .await
     }
 
     /// `GET /trade/limits`.
@@ -407,7 +411,7 @@ impl PortfolioService {
 }
 
 /// An exact JSON number.
-pub(super) fn number(value: Decimal) -> Value {
+pub(crate) fn number(value: Decimal) -> Value {
     blu_domain::num::canonical(value)
         .parse::<serde_json::Number>()
         .map(Value::Number)

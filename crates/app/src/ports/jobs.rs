@@ -8,6 +8,7 @@ use blu_domain::Timestamp;
 use uuid::Uuid;
 
 use super::StoreResult;
+use super::operators::AuditEntry;
 
 /// States of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +63,8 @@ pub struct RunSummary {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Claims the tick `(job, scheduled_at)` for `owner` with a lease; `None` when another
-    /// worker (or an earlier attempt) already holds that tick.
+    /// worker (or an earlier attempt) already holds that tick. An operator's "run now" passes
+    /// its audit row, written in the same transaction as the claim (none without a claim).
     async fn claim_run(
         &self,
         job_name: &str,
@@ -70,6 +72,7 @@ pub trait JobStore: Send + Sync {
         owner: &str,
         now: Timestamp,
         lease: Duration,
+        audit: Option<&AuditEntry>,
     ) -> StoreResult<Option<ClaimedRun>>;
 
     /// Claims one earlier tick of the job that needs another attempt: a RUNNING run whose lease
@@ -127,6 +130,8 @@ pub struct JobInfo {
     pub name: String,
     /// `every 30s`, `daily 05:30 UTC`, `on demand`.
     pub schedule: String,
+    /// When the schedule next ticks (`None` on demand).
+    pub next_run_at: Option<Timestamp>,
     pub last_run: Option<RunSummary>,
 }
 
@@ -144,6 +149,7 @@ pub enum RunNowError {
 #[async_trait]
 pub trait JobRunner: Send + Sync {
     async fn list(&self) -> StoreResult<Vec<JobInfo>>;
-    /// Runs a job now through the engine's exactly-once claim and waits for its outcome.
-    async fn run_now(&self, name: &str) -> Result<RunSummary, RunNowError>;
+    /// Runs a job now through the engine's exactly-once claim and waits for its outcome; the
+    /// operator's audit row is written with the claim.
+    async fn run_now(&self, name: &str, audit: AuditEntry) -> Result<RunSummary, RunNowError>;
 }

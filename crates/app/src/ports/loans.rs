@@ -38,7 +38,7 @@ impl LoanRecord {
 pub struct LoanWrite {
     pub record: LoanRecord,
     /// True for a new loan; otherwise the update only applies to a loan still ACTIVE and a
-    /// loan that is not is a `StoreError::Conflict("loan_not_active")`.
+    /// loan that is not is a `StoreError::Conflict(Conflict::LoanNotActive)`.
     pub insert: bool,
     pub notification: Option<LoanNotification>,
 }

@@ -5,6 +5,7 @@ pub mod jobs;
 pub mod limits;
 pub mod loans;
 pub mod notifications;
+pub mod operators;
 pub mod portfolio;
 pub mod price_feed;
 pub mod prices;
@@ -21,6 +22,11 @@ pub use loans::{LoanHealthWrite, LoanNotification, LoanRecord, LoanWrite};
 pub use notifications::{
     DueItem, Housekeeping, NewNotification, NotificationStore, PendingNotification, StatusStore,
     StatusWrite, StoredStatus,
+};
+pub use operators::{
+    ActorKind, AuditEntry, AuditQuery, AuditRecord, AuditTx, CustomerRef, ExpiringProtection,
+    LoanBand, LoginCode, OperatorRecord, OperatorSession, OperatorStore, OperatorUpdate,
+    OutboxBacklog, Permission, Role,
 };
 pub use portfolio::{
     AccountClosure, ActivityRecord, BiometricEnrolment, HoldingRecord, IdempotencyClaim,
@@ -42,7 +48,7 @@ pub use protection::{
 pub use push::{PushError, PushMessage, PushSender};
 pub use sms::{OutboxMessage, SmsError, SmsGateway};
 pub use store::{
-    AuthStore, BiometricKey, NewSession, OtpRecord, SessionRecord, SessionRotation, Store,
-    StoreError, StoreResult, UserRecord,
+    AuthStore, BiometricKey, Conflict, NewSession, OtpRecord, SessionRecord, SessionRotation,
+    Store, StoreError, StoreResult, UserRecord,
 };
 pub use stream::{ConnectionSlots, Revocation, Revocations, SlotError};

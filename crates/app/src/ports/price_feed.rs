@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use blu_domain::{AssetId, Timestamp};
 use rust_decimal::Decimal;
 
+use super::operators::AuditEntry;
 use super::prices::{FxQuote, PriceQuote};
 use super::store::StoreResult;
 
@@ -109,6 +110,8 @@ pub struct PriceWrite {
     /// An operator override stored in the same transaction as the points it produces, so a
     /// failed write leaves neither.
     pub set_override: Option<PriceOverride>,
+    /// The operator's audit row of the override, in the same transaction (issue 15).
+    pub audit: Option<AuditEntry>,
 }
 
 /// Everything stored about prices, as loaded at startup and on reload.
@@ -131,8 +134,10 @@ pub trait PriceStore: Send + Sync {
     /// Sets (replaces) the override of its subject.
     async fn put_override(&self, o: &PriceOverride) -> StoreResult<()>;
 
-    /// Deletes the override of `subject` (`FX` or an asset id); false when none was set.
-    async fn delete_override(&self, subject: &str) -> StoreResult<bool>;
+    /// Deletes the override of `subject` (`FX` or an asset id) with the operator's audit row
+    /// in the same transaction; false when none was set (the audit row is written either way).
+    async fn delete_override(&self, subject: &str, audit: Option<&AuditEntry>)
+    -> StoreResult<bool>;
 
     /// Daily closes of an asset from `from_day` (`YYYY-MM-DD`, inclusive), oldest first.
     async fn daily_closes(&self, asset: AssetId, from_day: &str) -> StoreResult<Vec<DailyClose>>;

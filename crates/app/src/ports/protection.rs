@@ -6,6 +6,7 @@ use blu_domain::protection::{Protection, ProtectionQuote, VolatilityRegime};
 use blu_domain::{AssetId, Timestamp};
 use uuid::Uuid;
 
+use super::operators::AuditEntry;
 use super::store::StoreResult;
 
 /// Lifecycle of a protection quote: AVAILABLE → RESERVED → CONSUMED, or EXPIRED.
@@ -80,7 +81,7 @@ pub enum ProtectionWrite {
     /// AVAILABLE quotes of the holding EXPIRED.
     Insert(ProtectionRecord),
     /// A transition out of ACTIVE (cancel, exercise, expiry), made conditionally on the stored
-    /// status still being ACTIVE; a lost race is `StoreError::Conflict("protections_not_active")`.
+    /// status still being ACTIVE; a lost race is `StoreError::Conflict(Conflict::ProtectionNotActive)`.
     Transition {
         record: ProtectionRecord,
         notification: Option<ProtectionNotification>,
@@ -112,9 +113,19 @@ pub trait ProtectionStore: Send + Sync {
     /// Every stored volatility regime (operator setting, any order).
     async fn volatility_regimes(&self) -> StoreResult<Vec<RegimeSetting>>;
 
-    /// Sets an asset's regime, replacing the one it had.
-    async fn set_volatility_regime(&self, setting: &RegimeSetting) -> StoreResult<()>;
+    /// Sets an asset's regime, replacing the one it had, with the operator's audit row in the
+    /// same transaction (issue 15).
+    async fn set_volatility_regime(
+        &self,
+        setting: &RegimeSetting,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<()>;
 
-    /// Removes an asset's regime (it is NORMAL again); `false` when none was set.
-    async fn clear_volatility_regime(&self, asset: AssetId) -> StoreResult<bool>;
+    /// Removes an asset's regime (it is NORMAL again), with the audit row; `false` when none
+    /// was set.
+    async fn clear_volatility_regime(
+        &self,
+        asset: AssetId,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<bool>;
 }

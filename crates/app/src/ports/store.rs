@@ -12,9 +12,10 @@ pub enum StoreError {
     /// The database cannot be reached or refused the work (maps to 503 SERVICE_UNAVAILABLE).
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// A uniqueness rule was hit (the constraint name tells which).
-    #[error("conflict on {0}")]
-    Conflict(String),
+    /// The write collided with a rule of the data (a uniqueness constraint, a state that
+    /// changed under it); the store names which at the statement that hit it.
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
     /// The idempotency claim this work was done under was taken over (its owner looked dead):
     /// the work is rolled back and the key belongs to the request that took it.
     #[error("the idempotency claim is no longer held")]
@@ -25,6 +26,30 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a refused write collided with. Use cases match these, never a constraint name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// The user already has a portfolio (one per user).
+    #[error("the user already has a portfolio")]
+    PortfolioExists,
+    /// The trade quote was consumed by another movement.
+    #[error("the trade quote was already consumed")]
+    TradeQuoteConsumed,
+    /// The protection quote was consumed by another purchase.
+    #[error("the protection quote was already consumed")]
+    ProtectionQuoteConsumed,
+    /// The protection stopped being active (settled, cancelled or expired) under the change.
+    #[error("the protection is no longer active")]
+    ProtectionNotActive,
+    /// The loan stopped being active (repaid or liquidated) under the change.
+    #[error("the loan is no longer active")]
+    LoanNotActive,
+    /// A uniqueness rule no use case names (a duplicate id, a second ledger entry with the
+    /// same sequence number): the constraint, for the log.
+    #[error("uniqueness rule {0}")]
+    Unique(String),
+}
 
 /// A stored one-time code (the code itself is never stored, only its keyed hash).
 #[derive(Clone, Debug, PartialEq, Eq)]

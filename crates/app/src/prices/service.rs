@@ -20,8 +20,8 @@ use blu_domain::{AssetId, Timestamp};
 use rust_decimal::Decimal;
 
 use crate::ports::{
-    Clock, DailyClose, FxQuote, FxSource, PriceBus, PriceCache, PriceOverride, PriceQuote,
-    PriceSnapshot, PriceSource, PriceStore, PriceTick, PriceWrite, StoreError,
+    AuditEntry, Clock, DailyClose, FxQuote, FxSource, PriceBus, PriceCache, PriceOverride,
+    PriceQuote, PriceSnapshot, PriceSource, PriceStore, PriceTick, PriceWrite, StoreError,
 };
 
 /// Source name of admin overrides.
@@ -330,6 +330,7 @@ impl PriceService {
                 -i64::try_from(self.settings.point_retention.as_secs()).unwrap_or(i64::MAX),
             )),
             set_override: None,
+            audit: None,
         };
         self.store.save_prices(&write).await?;
         self.publish(points, view.fx, now).await;
@@ -365,6 +366,7 @@ impl PriceService {
         change_24h_pct: Option<Decimal>,
         ttl_seconds: Option<u64>,
         reason: Option<String>,
+        audit: AuditEntry,
     ) -> Result<AppliedOverride, PriceError> {
         if asset.is_fixed_income() {
             return Err(invalid(
@@ -382,7 +384,7 @@ impl PriceService {
             return Err(invalid("change24hPct", "must be between -100 and 100000"));
         }
         let o = self.new_override(Some(asset), price_usd, change_24h_pct, ttl_seconds, reason)?;
-        let view = self.apply_override(o.clone()).await?;
+        let view = self.apply_override(o.clone(), audit).await?;
         let quote = view
             .price(asset)
             .cloned()
@@ -399,12 +401,13 @@ impl PriceService {
         usd_irr: Decimal,
         ttl_seconds: Option<u64>,
         reason: Option<String>,
+        audit: AuditEntry,
     ) -> Result<(FxQuote, Option<Timestamp>), PriceError> {
         if !blu_domain::asset::fx_in_bounds(usd_irr) {
             return Err(invalid("usdIrr", "must be between 100000 and 100000000"));
         }
         let o = self.new_override(None, usd_irr, None, ttl_seconds, reason)?;
-        let view = self.apply_override(o.clone()).await?;
+        let view = self.apply_override(o.clone(), audit).await?;
         let fx = view.fx.expect("an active FX override always yields FX");
         Ok((fx, o.expires_at))
     }
@@ -435,10 +438,26 @@ impl PriceService {
         })
     }
 
-    /// Stores the override and its history points in one transaction, and only then applies
-    /// it in memory: a write that fails changes nothing.
-    async fn apply_override(&self, o: PriceOverride) -> Result<PriceSnapshot, PriceError> {
+    /// The active override of a subject as an audit row records it.
+    fn override_json(&self, subject: &str) -> Option<serde_json::Value> {
+        self.active_overrides(self.clock.now())
+            .iter()
+            .find(|o| o.subject() == subject)
+            .map(override_json)
+    }
+
+    /// Stores the override, its history points and the operator's audit row in one
+    /// transaction, and only then applies it in memory: a write that fails changes nothing.
+    async fn apply_override(
+        &self,
+        o: PriceOverride,
+        audit: AuditEntry,
+    ) -> Result<PriceSnapshot, PriceError> {
         let subject = o.subject();
+        let audit = audit
+            .with_target(subject)
+            .with_before(self.override_json(subject))
+            .with_after(Some(override_json(&o)));
         let affects_all = o.asset.is_none();
         let asset = o.asset;
         let now = self.clock.now();
@@ -461,6 +480,7 @@ impl PriceService {
             .save_prices(&PriceWrite {
                 points: points.clone(),
                 set_override: Some(o.clone()),
+                audit: Some(audit),
                 ..PriceWrite::default()
             })
             .await?;
@@ -483,9 +503,16 @@ impl PriceService {
 
     /// Clears the override of an asset (`Some`) or of FX (`None`); the feed's value applies
     /// again at once (with its own age). Clearing when none is set is not an error.
-    pub async fn clear_override(&self, asset: Option<AssetId>) -> Result<(), PriceError> {
+    pub async fn clear_override(
+        &self,
+        asset: Option<AssetId>,
+        audit: AuditEntry,
+    ) -> Result<(), PriceError> {
         let subject = asset.map_or(crate::ports::FX_SUBJECT, AssetId::as_str);
-        self.store.delete_override(subject).await?;
+        let audit = audit
+            .with_target(subject)
+            .with_before(self.override_json(subject));
+        self.store.delete_override(subject, Some(&audit)).await?;
         self.replace_override(subject, None);
         let now = self.clock.now();
         let view = self.snapshot_at(now);
@@ -551,6 +578,19 @@ impl PriceService {
             metrics::gauge!("fx_age_seconds").set(age_seconds(now, fx.fetched_at));
         }
     }
+}
+
+/// An override as an audit row records it (decimals as exact JSON numbers).
+fn override_json(o: &PriceOverride) -> serde_json::Value {
+    let number = |d: Decimal| {
+        serde_json::to_value(blu_domain::num::Num(d)).unwrap_or(serde_json::Value::Null)
+    };
+    serde_json::json!({
+        "value": number(o.value),
+        "change24hPct": o.change_24h_pct.map(number),
+        "reason": o.reason,
+        "expiresAt": o.expires_at.map(Timestamp::to_rfc3339_millis),
+    })
 }
 
 fn age_seconds(now: Timestamp, at: Timestamp) -> f64 {

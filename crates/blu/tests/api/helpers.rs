@@ -70,6 +70,10 @@ pub async fn test_vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
         // Tests run jobs explicitly (`POST /admin/v1/jobs/{name}/run`), so no scheduled tick
         // races them; the engine's own scheduling is tested in `crates/jobs`.
         ("RUN_JOBS", "false"),
+        // Hundreds of tests share two cores: a request may wait longer than production's
+        // 750 ms for a pooled connection without anything being wrong. The fault suite sets
+        // the production value back (`faults::fault_vars`), because it measures promptness.
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "5000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -203,7 +203,7 @@ async fn an_override_masks_the_feed_and_stays_fresh_after_the_clock_moves() {
     h.service.refresh().await.unwrap();
     let applied = h
         .service
-        .set_price_override(AssetId::Btc, dec!(90000), None, None, None)
+        .set_price_override(AssetId::Btc, dec!(90000), None, None, None, test_audit())
         .await
         .unwrap();
     assert_eq!(applied.quote.price_irr, dec!(131040000000));
@@ -219,7 +219,7 @@ async fn an_override_masks_the_feed_and_stays_fresh_after_the_clock_moves() {
     );
     h.advance(86_400);
     h.service
-        .set_fx_override(dec!(1500000), Some(3600), None)
+        .set_fx_override(dec!(1500000), Some(3600), None, test_audit())
         .await
         .unwrap();
     let now = h.now();
@@ -235,7 +235,10 @@ async fn an_override_masks_the_feed_and_stays_fresh_after_the_clock_moves() {
     h.advance(3601);
     let expired = h.service.snapshot_at(h.now());
     assert_eq!(expired.fx.unwrap().source, "bonbast");
-    h.service.clear_override(Some(AssetId::Btc)).await.unwrap();
+    h.service
+        .clear_override(Some(AssetId::Btc), test_audit())
+        .await
+        .unwrap();
     let cleared = h.service.snapshot_at(h.now());
     assert_eq!(cleared.price(AssetId::Btc).unwrap().price_usd, dec!(97500));
 }
@@ -270,7 +273,7 @@ async fn a_restart_serves_the_last_known_prices_with_their_real_age() {
     let h = Harness::new().await;
     h.service.refresh().await.unwrap();
     h.service
-        .set_price_override(AssetId::Sol, dec!(150), None, None, None)
+        .set_price_override(AssetId::Sol, dec!(150), None, None, None, test_audit())
         .await
         .unwrap();
     let before = h.service.snapshot_at(h.now());
@@ -339,11 +342,16 @@ async fn refreshes_and_overrides_publish_one_tick_on_the_bus() {
     assert_eq!(tick.fx.as_ref().unwrap().usd_irr, dec!(1456000));
     assert!(h.service.published_here(tick.at));
     h.service
-        .set_price_override(AssetId::Btc, dec!(90000), None, None, None)
+        .set_price_override(AssetId::Btc, dec!(90000), None, None, None, test_audit())
         .await
         .unwrap();
     let tick = ticks.recv().await.unwrap();
     assert_eq!(tick.prices.len(), 1);
     assert_eq!(tick.prices[0].source, "manual");
     assert_eq!(tick.prices[0].price_irr, dec!(131040000000));
+}
+
+/// An operator's audit row for the use cases that need one.
+fn test_audit() -> blu_app::ports::AuditEntry {
+    blu_app::operators::Actor::command_line("test").audit("test")
 }

@@ -367,14 +367,15 @@ async fn hammer(apps: &[TestApp]) {
                 }
                 let r = req.send().await.unwrap();
                 let replayed = r.headers().contains_key("idempotent-replayed");
-                (key, r.status(), replayed)
+                let status = r.status();
+                (key, status, replayed, r.text().await.unwrap_or_default())
             }));
         }
     }
     let mut effects = 0;
     let mut by_key: HashMap<String, usize> = HashMap::new();
     for task in tasks {
-        let (key, status, replayed) = task.await.unwrap();
+        let (key, status, replayed, text) = task.await.unwrap();
         assert!(
             [
                 StatusCode::OK,
@@ -382,7 +383,7 @@ async fn hammer(apps: &[TestApp]) {
                 StatusCode::CONFLICT
             ]
             .contains(&status),
-            "unexpected {status}"
+            "unexpected {status}: {text}"
         );
         if status == StatusCode::OK && !replayed {
             effects += 1;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use blu_app::portfolio::ProtectionService;
+use blu_app::protection::ProtectionService;
 
 use crate::{Job, Schedule};
 

@@ -191,18 +191,12 @@ pub(super) async fn loan_health_is_stored_only_on_active_loans_and_notifies_once
 impl TestDb {
     /// Rows of the notifications outbox for one entity (owner role).
     async fn count_notifications(&self, entity_id: &str) -> i64 {
-        let sql = "SELECT count(*) FROM notifications WHERE entity_id = $1";
-        match &self.backend {
-            super::Backend::Sqlite { store, .. } => sqlx::query_scalar(sql)
-                .bind(entity_id)
-                .fetch_one(store.sqlite_pool())
-                .await
-                .unwrap(),
-            super::Backend::Postgres { store, .. } => sqlx::query_scalar(sql)
-                .bind(entity_id)
-                .fetch_one(store.pg_pool())
-                .await
-                .unwrap(),
-        }
+        self.row(
+            "SELECT count(*) AS n FROM notifications WHERE entity_id = $1",
+            vec![entity_id.into()],
+        )
+        .await
+        .int("n")
+        .unwrap()
     }
 }

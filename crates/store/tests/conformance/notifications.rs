@@ -10,22 +10,12 @@ use blu_app::ports::{
     StatusWrite,
 };
 use blu_domain::Timestamp;
-use blu_store::codec::{dec_text, to_datetime, ts_text, uuid_text};
+use blu_store::driver::Arg;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Backend, TestDb, t0};
-
-/// A bound value, encoded per backend like the store's codecs.
-enum Arg {
-    Id(Uuid),
-    At(Timestamp),
-    Dec(Decimal),
-    Int(i32),
-    Text(&'static str),
-}
+use super::{TestDb, t0};
 
 const LOAN: &str = "INSERT INTO loans (id, portfolio_id, collateral_asset_id, collateral_quantity, \
      collateral_value_irr, principal_irr, interest_rate, duration_months, total_interest_irr, \
@@ -48,134 +38,89 @@ const IDEMPOTENCY: &str = "INSERT INTO idempotency_keys (user_id, key, method, p
 
 impl TestDb {
     fn statuses(&self) -> Arc<dyn StatusStore> {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
-            Backend::Postgres { store, .. } => Arc::new(store.clone()),
-        }
+        Arc::new(self.db.clone())
     }
 
     fn outbox(&self) -> Arc<dyn NotificationStore> {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
-            Backend::Postgres { store, .. } => Arc::new(store.clone()),
-        }
+        Arc::new(self.db.clone())
     }
 
-    async fn run(&self, sql: &'static str, args: Vec<Arg>) {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => {
-                let mut query = sqlx::query(sql);
-                for arg in args {
-                    query = match arg {
-                        Arg::Id(id) => query.bind(uuid_text(id)),
-                        Arg::At(t) => query.bind(ts_text(t)),
-                        Arg::Dec(d) => query.bind(dec_text(d)),
-                        Arg::Int(i) => query.bind(i),
-                        Arg::Text(text) => query.bind(text),
-                    };
-                }
-                query.execute(store.sqlite_pool()).await.unwrap();
-            }
-            Backend::Postgres { store, .. } => {
-                let mut query = sqlx::query(sql);
-                for arg in args {
-                    query = match arg {
-                        Arg::Id(id) => query.bind(id),
-                        Arg::At(t) => query.bind(to_datetime(t).unwrap()),
-                        Arg::Dec(d) => query.bind(d),
-                        Arg::Int(i) => query.bind(i),
-                        Arg::Text(text) => query.bind(text),
-                    };
-                }
-                query.execute(store.pg_pool()).await.unwrap();
-            }
-        }
+    async fn arrange(&self, sql: &'static str, args: Vec<Arg>) {
+        self.run(sql, args).await.unwrap();
     }
 
     /// `count` activity rows with messages "0", "1", … in insertion order.
     async fn activity(&self, portfolio: Uuid, count: usize) {
         const MESSAGES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
         for message in &MESSAGES[..count] {
-            let args = vec![Arg::Id(portfolio), Arg::Text(message), Arg::At(t0())];
-            self.run(ACTIVITY, args).await;
+            let args = vec![Arg::from(portfolio), Arg::from(*message), Arg::from(t0())];
+            self.arrange(ACTIVITY, args).await;
         }
     }
 
     /// Activity messages, newest first.
     async fn activity_messages(&self, portfolio: Uuid) -> Vec<String> {
         let sql = "SELECT message FROM action_log WHERE portfolio_id = $1 ORDER BY id DESC";
-        match &self.backend {
-            Backend::Sqlite { store, .. } => sqlx::query(sql)
-                .bind(uuid_text(portfolio))
-                .fetch_all(store.sqlite_pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get("message"))
-                .collect(),
-            Backend::Postgres { store, .. } => sqlx::query(sql)
-                .bind(portfolio)
-                .fetch_all(store.pg_pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get("message"))
-                .collect(),
-        }
+        self.rows(sql, vec![portfolio.into()])
+            .await
+            .iter()
+            .map(|r| r.text("message").unwrap())
+            .collect()
     }
 
     async fn idempotency(&self, user: Uuid, key: &'static str, at: Timestamp) {
-        let args = vec![Arg::Id(user), Arg::Text(key), Arg::At(at)];
-        self.run(IDEMPOTENCY, args).await;
+        let args = vec![Arg::from(user), Arg::from(key), Arg::from(at)];
+        self.arrange(IDEMPOTENCY, args).await;
     }
 
     /// An ACTIVE 3-month loan opened at t0 with installment 1 due at `due`.
     async fn loan_with_installment(&self, portfolio: Uuid, due: Timestamp) -> (Uuid, Uuid) {
         let (loan, installment) = (Uuid::new_v4(), Uuid::new_v4());
         let args = vec![
-            Arg::Id(loan),
-            Arg::Id(portfolio),
-            Arg::Dec(dec!(0.1)),
-            Arg::Dec(dec!(100000000)),
-            Arg::Dec(dec!(30000000)),
-            Arg::Dec(dec!(0.3)),
-            Arg::Dec(dec!(2250000)),
-            Arg::Dec(dec!(32250000)),
-            Arg::At(t0()),
-            Arg::At(t0().plus_seconds(90 * 86_400)),
+            Arg::from(loan),
+            Arg::from(portfolio),
+            Arg::from(dec!(0.1)),
+            Arg::from(dec!(100000000)),
+            Arg::from(dec!(30000000)),
+            Arg::from(dec!(0.3)),
+            Arg::from(dec!(2250000)),
+            Arg::from(dec!(32250000)),
+            Arg::from(t0()),
+            Arg::from(t0().plus_seconds(90 * 86_400)),
         ];
-        self.run(LOAN, args).await;
+        self.arrange(LOAN, args).await;
         let args = vec![
-            Arg::Id(installment),
-            Arg::Id(loan),
-            Arg::Int(1),
-            Arg::At(due),
-            Arg::Dec(dec!(10000000)),
-            Arg::Dec(dec!(750000)),
-            Arg::Dec(dec!(10750000)),
-            Arg::At(t0()),
+            Arg::from(installment),
+            Arg::from(loan),
+            Arg::from(1),
+            Arg::from(due),
+            Arg::from(dec!(10000000)),
+            Arg::from(dec!(750000)),
+            Arg::from(dec!(10750000)),
+            Arg::from(t0()),
         ];
-        self.run(INSTALLMENT, args).await;
+        self.arrange(INSTALLMENT, args).await;
         (loan, installment)
     }
 
     async fn close_loan(&self, loan: Uuid) {
         let sql = "UPDATE loans SET status = 'REPAID', repaid_at = $2 WHERE id = $1";
-        self.run(sql, vec![Arg::Id(loan), Arg::At(t0())]).await;
+        self.arrange(sql, vec![Arg::from(loan), Arg::from(t0())])
+            .await;
     }
 
     /// An ACTIVE 30-day BTC protection expiring at `expires`.
     pub(super) async fn protection(&self, portfolio: Uuid, expires: Timestamp) -> Uuid {
         let id = Uuid::new_v4();
         let args = vec![
-            Arg::Id(id),
-            Arg::Id(portfolio),
-            Arg::Dec(dec!(0.5)),
-            Arg::Dec(dec!(1000000)),
-            Arg::At(expires.plus_seconds(-30 * 86_400)),
-            Arg::At(expires),
+            Arg::from(id),
+            Arg::from(portfolio),
+            Arg::from(dec!(0.5)),
+            Arg::from(dec!(1000000)),
+            Arg::from(expires.plus_seconds(-30 * 86_400)),
+            Arg::from(expires),
         ];
-        self.run(PROTECTION, args).await;
+        self.arrange(PROTECTION, args).await;
         id
     }
 
@@ -510,31 +455,13 @@ async fn a_refreshed_status_is_stored_and_drift_time_kept_until_the_next_change(
     let after = db.statuses().portfolio_statuses().await.unwrap();
     assert_eq!(after[0].status, "SLIGHTLY_OFF");
     let sql = "SELECT drift_detected_at, metrics_at, share_growth, max_drift_pp FROM portfolios";
-    let (drift, metrics, growth, max) = match &db.backend {
-        Backend::Sqlite { store, .. } => {
-            use blu_store::codec::SqliteRowExt;
-            let r = sqlx::query(sql)
-                .fetch_one(store.sqlite_pool())
-                .await
-                .unwrap();
-            (
-                r.ts("drift_detected_at").unwrap(),
-                r.ts("metrics_at").unwrap(),
-                r.dec("share_growth").unwrap(),
-                r.dec("max_drift_pp").unwrap(),
-            )
-        }
-        Backend::Postgres { store, .. } => {
-            use blu_store::codec::PgRowExt;
-            let r = sqlx::query(sql).fetch_one(store.pg_pool()).await.unwrap();
-            (
-                r.ts("drift_detected_at").unwrap(),
-                r.ts("metrics_at").unwrap(),
-                r.dec("share_growth").unwrap(),
-                r.dec("max_drift_pp").unwrap(),
-            )
-        }
-    };
+    let r = db.row(sql, vec![]).await;
+    let (drift, metrics, growth, max) = (
+        r.ts("drift_detected_at").unwrap(),
+        r.ts("metrics_at").unwrap(),
+        r.dec("share_growth").unwrap(),
+        r.dec("max_drift_pp").unwrap(),
+    );
     assert_eq!(drift, t0(), "kept from the change into drift");
     assert_eq!(metrics, t0().plus_seconds(300));
     assert_eq!((growth, max), (dec!(0.35), dec!(7.5)));

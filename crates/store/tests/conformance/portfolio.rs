@@ -18,33 +18,29 @@ use blu_domain::{
 use rust_decimal_macros::dec;
 use uuid::Uuid;
 
-use super::{Backend, TestDb, t0};
+use blu_store::Database;
+
+use super::{TestDb, t0};
 
 impl TestDb {
     pub(super) fn portfolios(&self) -> Arc<dyn PortfolioStore> {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
-            Backend::Postgres { store, .. } => Arc::new(store.clone()),
-        }
+        Arc::new(self.db.clone())
     }
 
     /// The same database as seen by another process (PostgreSQL: its own claim owner).
     pub(super) async fn another_process(&self) -> Arc<dyn PortfolioStore> {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
-            Backend::Postgres { store, .. } => Arc::new(
+        match &self.db {
+            Database::Sqlite(_) => Arc::new(self.db.clone()),
+            Database::Postgres(store) => Arc::new(Database::Postgres(
                 blu_store::PgStore::from_pool(store.pg_pool().clone())
                     .await
                     .expect("claim-owner lock"),
-            ),
+            )),
         }
     }
 
     pub(super) fn protections(&self) -> Arc<dyn ProtectionStore> {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
-            Backend::Postgres { store, .. } => Arc::new(store.clone()),
-        }
+        Arc::new(self.db.clone())
     }
 
     /// A user with a scored questionnaire.

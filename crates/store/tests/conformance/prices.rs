@@ -121,8 +121,8 @@ async fn overrides_are_replaced_per_subject_and_deleted_once(db: &TestDb) {
     let mut loaded = store.load_prices().await.unwrap().overrides;
     loaded.sort_by_key(|o| o.subject());
     assert_eq!(loaded, vec![btc, fx_override]);
-    assert!(store.delete_override("FX").await.unwrap());
-    assert!(!store.delete_override("FX").await.unwrap());
+    assert!(store.delete_override("FX", None).await.unwrap());
+    assert!(!store.delete_override("FX", None).await.unwrap());
     assert_eq!(store.load_prices().await.unwrap().overrides.len(), 1);
 }
 
@@ -135,18 +135,18 @@ async fn a_volatility_regime_is_set_per_asset_replaced_and_cleared_once(db: &Tes
         reason: Some("halving week".to_owned()),
         set_at: t0(),
     };
-    store.set_volatility_regime(&btc).await.unwrap();
+    store.set_volatility_regime(&btc, None).await.unwrap();
     btc.regime = VolatilityRegime::High;
     btc.reason = None;
     btc.set_at = t0().plus_seconds(90);
-    store.set_volatility_regime(&btc).await.unwrap();
+    store.set_volatility_regime(&btc, None).await.unwrap();
     let sol = RegimeSetting {
         asset: AssetId::Sol,
         regime: VolatilityRegime::Low,
         reason: None,
         set_at: t0(),
     };
-    store.set_volatility_regime(&sol).await.unwrap();
+    store.set_volatility_regime(&sol, None).await.unwrap();
     let mut stored = store.volatility_regimes().await.unwrap();
     stored.sort_by_key(|s| s.asset);
     assert_eq!(
@@ -154,8 +154,18 @@ async fn a_volatility_regime_is_set_per_asset_replaced_and_cleared_once(db: &Tes
         vec![btc, sol.clone()],
         "one row per asset, the latest wins"
     );
-    assert!(store.clear_volatility_regime(AssetId::Btc).await.unwrap());
-    assert!(!store.clear_volatility_regime(AssetId::Btc).await.unwrap());
+    assert!(
+        store
+            .clear_volatility_regime(AssetId::Btc, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .clear_volatility_regime(AssetId::Btc, None)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.volatility_regimes().await.unwrap(), vec![sol]);
     // The database refuses a regime it does not know, whatever the caller.
     assert!(
@@ -179,6 +189,7 @@ async fn a_prices_tick_reports_finished_only_once_its_run_has_ended(db: &TestDb)
             "a",
             t0(),
             std::time::Duration::from_secs(60),
+            None,
         )
         .await
         .unwrap()

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use blu_app::ports::{
-    NotificationStore, PortfolioChange, ProtectionNotification, ProtectionQuoteRecord,
+    Conflict, NotificationStore, PortfolioChange, ProtectionNotification, ProtectionQuoteRecord,
     ProtectionRecord, ProtectionStore, ProtectionWrite, QuoteState, StoreError,
 };
 use blu_domain::portfolio::AssetPrice;
@@ -20,38 +20,25 @@ use rust_decimal_macros::dec;
 use uuid::Uuid;
 
 use super::portfolio::{activity, create, uuid_text};
-use super::{Backend, TestDb, t0};
+use super::{TestDb, t0};
 
 impl TestDb {
     fn protection_outbox(&self) -> Arc<dyn NotificationStore> {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
-            Backend::Postgres { store, .. } => Arc::new(store.clone()),
-        }
+        Arc::new(self.db.clone())
     }
 
     fn protection_store(&self) -> Arc<dyn ProtectionStore> {
-        match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
-            Backend::Postgres { store, .. } => Arc::new(store.clone()),
-        }
+        Arc::new(self.db.clone())
     }
 
     /// (kind, dedupe key) of the outbox rows of one entity (owner role).
     async fn outbox_rows(&self, entity_id: &str) -> Vec<(String, String)> {
         let sql = "SELECT kind, dedupe_key FROM notifications WHERE entity_id = $1 ORDER BY kind";
-        match &self.backend {
-            Backend::Sqlite { store, .. } => sqlx::query_as(sql)
-                .bind(entity_id)
-                .fetch_all(store.sqlite_pool())
-                .await
-                .unwrap(),
-            Backend::Postgres { store, .. } => sqlx::query_as(sql)
-                .bind(entity_id)
-                .fetch_all(store.pg_pool())
-                .await
-                .unwrap(),
-        }
+        self.rows(sql, vec![entity_id.into()])
+            .await
+            .iter()
+            .map(|r| (r.text("kind").unwrap(), r.text("dedupe_key").unwrap()))
+            .collect()
     }
 
     /// The ledger head's sequence number of `user`'s portfolio.
@@ -279,7 +266,10 @@ pub(super) async fn a_protection_quote_is_reserved_only_by_its_owner_and_consume
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(c) if c.contains("protection_quotes_consumed")),
+        matches!(
+            &err,
+            StoreError::Conflict(Conflict::ProtectionQuoteConsumed)
+        ),
         "{err:?}"
     );
     assert_eq!(db.head(owner).await, head);
@@ -408,7 +398,7 @@ pub(super) async fn a_protection_leaves_active_once_with_its_notification_in_the
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(c) if c.contains("protections_not_active")),
+        matches!(&err, StoreError::Conflict(Conflict::ProtectionNotActive)),
         "{err:?}"
     );
     assert_eq!(db.head(user).await, head);

@@ -22,6 +22,11 @@ use crate::helpers::TestApp;
 pub async fn fault_vars() -> std::collections::HashMap<String, String> {
     let mut vars = crate::fixtures::priced_vars().await;
     vars.insert("RATE_LIMIT_MAX_REQUESTS".into(), "1000000".into());
+    // Production's bound, so a refusing database answers 503 as promptly as it would in service.
+    let acquire = blu_store::PgSettings::DEFAULT_ACQUIRE_TIMEOUT
+        .as_millis()
+        .to_string();
+    vars.insert("DATABASE_ACQUIRE_TIMEOUT_MS".into(), acquire);
     vars
 }
 
