@@ -472,13 +472,13 @@ def main():
     print(f"Commit {commit}{' (with uncommitted changes in crates/)' if dirty else ''}; "
           f"{os.cpu_count()} cores; load average {' '.join(load_before)} before, "
           f"{' '.join(load_after)} after.")
-    print(f"wrk: {THREADS} threads, {CONNECTIONS} connections, {DURATION} s after {WARMUP} s of "
-          f"warm-up, {USERS} users; pgbench: {PGBENCH_CLIENTS} clients, {THREADS} threads, "
-          f"prepared statements, {DURATION} s; execute with Idempotency-Key: "
-          f"{'yes' if IDEMPOTENCY == '1' else 'no'}.")
-    print("CPU: share of one core; host = busy share of all cores × cores (everything on the "
-          "machine).\n")
     if rows:
+        print(f"wrk: {THREADS} threads, {CONNECTIONS} connections, {DURATION} s after {WARMUP} s "
+              f"of warm-up, {USERS} users; pgbench: {PGBENCH_CLIENTS} clients, {THREADS} "
+              f"threads, prepared statements, {DURATION} s; execute with Idempotency-Key: "
+              f"{'yes' if IDEMPOTENCY == '1' else 'no'}.")
+        print("CPU: share of one core; host = busy share of all cores × cores (everything on "
+              "the machine).\n")
         print(table(rows))
         print()
     if ws:
