@@ -24,6 +24,11 @@ fn hostile_bodies() -> Vec<Value> {
         json!({ "mode": "EVERYTHING", "useCashAmount": -100, "seconds": 1e30, "to": "2999-99-99T00:00:00Z" }),
         json!({ "confirm": "yes", "notificationToken": "x".repeat(5000), "language": 42 }),
         json!({ "priceUsd": -97000, "usdIrr": 0, "ttlSeconds": -1 }),
+        // NUL characters: PostgreSQL refuses them in text, SQLite would store them.
+        json!({ "quoteId": "tq_\u{0}", "reason": "pinned\u{0}", "regime": "HIGH\u{0}",
+                "language": "fa\u{0}", "notificationToken": "tok\u{0}en", "deviceId": "dev\u{0}",
+                "phone": "+98912\u{0}3456789", "name": "op\u{0}", "password": "pw\u{0}",
+                "code": "12\u{0}456", "priceUsd": 97000, "usdIrr": 1456000, "role": "viewer" }),
     ]
 }
 
