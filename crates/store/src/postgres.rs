@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -66,8 +67,10 @@ pub struct PgStore {
     /// go here: the `DATABASE_REPLICA_URL` pool, or the primary's when none is configured.
     read_pool: PgPool,
     has_replica: bool,
-    /// This process's name in idempotency claims; see `hold_claim_owner_lock`.
-    claim_owner: i32,
+    /// This process's name in idempotency claims; see `hold_claim_owner_lock`. A new name is
+    /// drawn each time the lock has to be taken again, so claims left behind by a lost
+    /// connection never look alive again.
+    claim_owner: Arc<AtomicI32>,
     /// Dropped with the last clone of the store, which ends the lock-holding task.
     _claim_owner_lease: Arc<watch::Sender<()>>,
 }
@@ -114,9 +117,10 @@ impl PgStore {
 
     fn with_claim_owner(pool: PgPool, owner: i32, locked: PgConnection) -> PgStore {
         let (lease, stopped) = watch::channel(());
+        let claim_owner = Arc::new(AtomicI32::new(owner));
         tokio::spawn(hold_claim_owner_lock(
             pool.clone(),
-            owner,
+            claim_owner.clone(),
             Some(locked),
             stopped,
         ));
@@ -124,14 +128,14 @@ impl PgStore {
             read_pool: pool.clone(),
             pool,
             has_replica: false,
-            claim_owner: owner,
+            claim_owner,
             _claim_owner_lease: Arc::new(lease),
         }
     }
 
     /// This process's name in the idempotency claims it takes.
     pub(crate) fn claim_owner(&self) -> i32 {
-        self.claim_owner
+        self.claim_owner.load(Ordering::Acquire)
     }
 
     /// Whether lag-tolerant reads go to a read replica.
@@ -267,11 +271,15 @@ async fn lock_claim_owner(pool: &PgPool, owner: i32) -> Result<PgConnection, sql
 }
 
 /// Keeps the claim-owner lock for as long as the store lives: checks the session every few
-/// seconds and takes the lock again on a new connection after a failure (a restarted or
-/// unreachable database). Ends when the last clone of the store is dropped.
+/// seconds and, after a failure (a restarted or unreachable database), takes the lock on a new
+/// connection under a *new* owner name. The old name's lock died with its session, and claims
+/// taken under it — among them any whose release failed while the database was away — must
+/// stay recognisably dead instead of being held until the backstop timer. A request still
+/// running under the old name loses nothing: completing a claim checks its claim id, not its
+/// owner. Ends when the last clone of the store is dropped.
 async fn hold_claim_owner_lock(
     pool: PgPool,
-    owner: i32,
+    owner: Arc<AtomicI32>,
     mut locked: Option<PgConnection>,
     mut stopped: watch::Receiver<()>,
 ) {
@@ -279,7 +287,15 @@ async fn hold_claim_owner_lock(
     loop {
         let conn = match locked.take() {
             Some(conn) => Ok(conn),
-            None => lock_claim_owner(&pool, owner).await,
+            None => {
+                let renamed = new_claim_owner();
+                let taken = lock_claim_owner(&pool, renamed).await;
+                if taken.is_ok() {
+                    owner.store(renamed, Ordering::Release);
+                    tracing::info!("idempotency claim-owner lock taken again under a new owner");
+                }
+                taken
+            }
         };
         let wait = match conn {
             Ok(conn) => {

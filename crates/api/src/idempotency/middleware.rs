@@ -220,13 +220,32 @@ impl Drop for HeldClaim {
     }
 }
 
+/// Gives the key back. A release that fails (the database is away or the pool is exhausted —
+/// often the very reason the request failed) is retried in the background with growing
+/// pauses, so the client's retry is told "in progress" for seconds, not until the backstop
+/// timer. Retrying is safe: the release only deletes this claim, and only while it is still
+/// IN_PROGRESS.
 async fn release(
     store: std::sync::Arc<dyn PortfolioStore>,
     user_id: Uuid,
     key: String,
     claim: Uuid,
 ) {
-    if let Err(e) = store.release_idempotency(user_id, &key, claim).await {
-        tracing::error!(error = %e, "releasing an idempotency key failed");
-    }
+    let Err(e) = store.release_idempotency(user_id, &key, claim).await else {
+        return;
+    };
+    tracing::warn!(error = %e, "releasing an idempotency key failed; retrying in the background");
+    tokio::spawn(async move {
+        for pause_ms in RELEASE_RETRY_PAUSES_MS {
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            match store.release_idempotency(user_id, &key, claim).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "releasing an idempotency key failed again"),
+            }
+        }
+        tracing::error!("an idempotency key stays claimed until the backstop timer frees it");
+    });
 }
+
+/// About a minute of retries in all, well inside the claim backstop (D29).
+const RELEASE_RETRY_PAUSES_MS: [u64; 8] = [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000];

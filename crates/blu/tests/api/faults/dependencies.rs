@@ -87,6 +87,72 @@ async fn postgres_cut_and_restored_mid_load_answers_503_and_recovers_by_itself()
     assert_eq!(sessions_left_in_a_transaction(&direct).await, 0);
 }
 
+/// A claim stranded IN_PROGRESS while the database was away — its request failed and the
+/// release could not land either — is free as soon as the process holds its claim-owner lock
+/// again: the lock is taken again under a new owner name, so the stranded claim never looks
+/// alive again. (It used to come back under the same name: the key answered 409 until the
+/// 120 s backstop.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_stranded_by_a_database_cut_is_free_once_the_database_is_back() {
+    let Some((proxy, direct, vars)) = behind_a_proxy().await else {
+        return;
+    };
+    let app = spawn_from(vars).await;
+    let (session, portfolio_id) = app.funded(100_000_000).await;
+    let outcome = add_funds(&app, &session.access, "probe", 1_000_000, PROMPT).await;
+    assert_eq!(outcome, Outcome::Answered(StatusCode::OK));
+    let mut db = direct_connection(&direct).await;
+    let owner = claim_owner_lock(&mut db)
+        .await
+        .expect("the server holds its claim-owner lock");
+    // What a failed release leaves behind: the same request under another key, claimed by
+    // this process and never decided.
+    sqlx::query(
+        "INSERT INTO idempotency_keys \
+           (user_id, key, method, path, fingerprint, created_at, claim_id, owner) \
+         SELECT user_id, 'stranded', method, path, fingerprint, now(), gen_random_uuid(), $1 \
+         FROM idempotency_keys WHERE key = 'probe'",
+    )
+    .bind(owner)
+    .execute(&mut db)
+    .await
+    .unwrap();
+
+    proxy.cut();
+    ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE, PROMPT).await;
+    proxy.restore();
+    ready_becomes(&app, StatusCode::OK, Duration::from_secs(15)).await;
+    let started = Instant::now();
+    while claim_owner_lock(&mut db).await.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the lock was never taken again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let outcome = add_funds(&app, &session.access, "stranded", 1_000_000, PROMPT).await;
+    assert_eq!(outcome, Outcome::Answered(StatusCode::OK));
+    assert_ledger_whole(&app, &portfolio_id, 3).await;
+}
+
+async fn direct_connection(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap()
+}
+
+/// The owner name under which the server's idempotency claims are alive, if it holds the lock.
+async fn claim_owner_lock(db: &mut sqlx::PgConnection) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT objid::text::int FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND classid = 4353141 AND objsubid = 2 \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_optional(db)
+    .await
+    .unwrap()
+}
+
 /// A partitioned database (bytes stop, connections stay open) holds no request past the
 /// request deadline, and the service recovers when the partition heals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
