@@ -11,6 +11,8 @@
 //!
 //! Not sqlx's `Any` driver: it has no decimal, uuid or timestamp types.
 
+use std::borrow::Cow;
+
 use anyhow::{Context, anyhow};
 use blu_app::ports::{StoreError, StoreResult};
 use blu_domain::Timestamp;
@@ -19,7 +21,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::types::Json;
-use sqlx::{Column, Postgres, Sqlite, Transaction, TypeInfo};
+use sqlx::{AssertSqlSafe, Column, Postgres, Sqlite, Transaction, TypeInfo};
 use uuid::Uuid;
 
 use crate::codec::{
@@ -64,6 +66,29 @@ macro_rules! for_update {
     };
 }
 pub(crate) use for_update;
+
+/// `INSERT INTO … (<columns>) <values>` whose own transaction, on PostgreSQL, commits without
+/// waiting for its WAL record to reach the disk (`synchronous_commit = off` for that one
+/// transaction: `set_config(…, true)` lasts until the commit, which reads it). Only for
+/// records that may be lost in a database *crash* — never a money movement: a crash could
+/// forget the last fraction of a second of them, and nothing else (no corruption, no partial
+/// row). Everything after them, and every replica, still sees them in commit order.
+/// `$tail` follows the values (e.g. `ON CONFLICT … DO NOTHING`).
+macro_rules! insert_without_flush_wait {
+    ($insert:expr, $values:expr, $tail:expr) => {
+        $crate::driver::Sql {
+            postgres: concat!(
+                $insert,
+                " SELECT ",
+                $values,
+                " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait ",
+                $tail
+            ),
+            sqlite: concat!($insert, " VALUES (", $values, ") ", $tail),
+        }
+    };
+}
+pub(crate) use insert_without_flush_wait;
 
 /// A bound value. Every variant carries an `Option` so a NULL keeps its type (PostgreSQL infers
 /// parameter types from what is bound).
@@ -263,14 +288,15 @@ impl Exec for Conn {
 /// A statement and its arguments.
 #[must_use = "a query does nothing until it is executed or fetched"]
 pub struct Query {
-    sql: &'static str,
+    /// A literal, except the statements [`Batch`] composes.
+    sql: Cow<'static, str>,
     args: Vec<Arg>,
 }
 
 /// A statement written once for both databases.
 pub fn query(sql: &'static str) -> Query {
     Query {
-        sql,
+        sql: Cow::Borrowed(sql),
         args: Vec::new(),
     }
 }
@@ -349,7 +375,7 @@ impl Query {
 
     /// Exactly one row, mapped; none is an error (a bug, not a business outcome).
     pub async fn fetch_one<'a, T: FromRow>(self, on: impl Into<On<'a>>) -> StoreResult<T> {
-        let sql = self.sql;
+        let sql = self.sql.clone();
         self.fetch_optional(on)
             .await?
             .ok_or_else(|| StoreError::Other(anyhow!("no row returned by {sql:?}")))
@@ -358,7 +384,7 @@ impl Query {
     fn postgres(
         self,
     ) -> StoreResult<sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments>> {
-        let mut q = sqlx::query(self.sql);
+        let mut q = sqlx::query(AssertSqlSafe(self.sql));
         for arg in self.args {
             q = match arg {
                 Arg::Text(v) => q.bind(v),
@@ -377,7 +403,7 @@ impl Query {
     }
 
     fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
-        let mut q = sqlx::query(self.sql);
+        let mut q = sqlx::query(AssertSqlSafe(self.sql));
         for arg in self.args {
             q = match arg {
                 Arg::Text(v) => q.bind(v),
@@ -394,6 +420,89 @@ impl Query {
         }
         q
     }
+}
+
+/// Several writes of one transaction sent as one (issue 12: round trips). PostgreSQL receives
+/// a single statement — each write a data-modifying `WITH` part — so the batch costs one round
+/// trip whatever its size; SQLite runs the writes in turn (in-process: there is no round trip
+/// to save). Answers how many rows each write changed, in the order pushed.
+///
+/// Only for writes to distinct rows: PostgreSQL runs the parts of one statement on one
+/// snapshot, and a second change to a row that the same statement already changed would be
+/// skipped. Callers check the counts they rely on.
+#[must_use = "a batch does nothing until it is executed"]
+#[derive(Default)]
+pub struct Batch {
+    writes: Vec<Query>,
+}
+
+impl Batch {
+    /// Adds an `INSERT`, `UPDATE` or `DELETE` without a `RETURNING` clause.
+    pub fn push(&mut self, write: Query) {
+        self.writes.push(write);
+    }
+
+    pub async fn execute(self, tx: &mut Tx) -> StoreResult<Vec<u64>> {
+        if self.writes.len() < 2 || tx.dialect() == Dialect::Sqlite {
+            let mut changed = Vec::with_capacity(self.writes.len());
+            for write in self.writes {
+                changed.push(write.execute(&mut *tx).await?);
+            }
+            return Ok(changed);
+        }
+        let parts = self.writes.len();
+        let counts: Row = self.into_one_statement().fetch_one(tx).await?;
+        (0..parts)
+            .map(|i| {
+                let n = counts.int(&format!("n{i}"))?;
+                u64::try_from(n).map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<Vec<u64>>>()
+            .map_err(StoreError::Other)
+    }
+
+    /// `WITH w0 AS (<write 0> RETURNING 1), w1 AS (…) SELECT (SELECT count(*) FROM w0) AS n0, …`
+    /// with each write's placeholders shifted past the arguments of the writes before it.
+    fn into_one_statement(self) -> Query {
+        let parts = self.writes.len();
+        let mut sql = String::from("WITH ");
+        let mut args = Vec::new();
+        for (i, write) in self.writes.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("w{i} AS ("));
+            shift_placeholders(&write.sql, args.len(), &mut sql);
+            sql.push_str(" RETURNING 1)");
+            args.extend(write.args);
+        }
+        sql.push_str(" SELECT ");
+        let counts: Vec<String> = (0..parts)
+            .map(|i| format!("(SELECT count(*) FROM w{i}) AS n{i}"))
+            .collect();
+        sql.push_str(&counts.join(", "));
+        Query {
+            sql: Cow::Owned(sql),
+            args,
+        }
+    }
+}
+
+/// Copies `sql` to `out` with every placeholder `$k` written as `$(k + by)`. The statements
+/// batched hold no `$` anywhere else (no dollar-quoted strings).
+fn shift_placeholders(sql: &str, by: usize, out: &mut String) {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            let k: usize = rest[..digits].parse().unwrap_or_default();
+            out.push_str(&(k + by).to_string());
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
 }
 
 fn rows<R: Into<Row>>(fetched: Result<Vec<R>, sqlx::Error>) -> StoreResult<Vec<Row>> {
@@ -571,5 +680,47 @@ impl Row {
 
     pub fn opt_bytes(&self, c: &str) -> anyhow::Result<Option<Vec<u8>>> {
         get!(self, c, Option<Vec<u8>>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_shifted_past_the_arguments_of_earlier_writes() {
+        let mut out = String::new();
+        shift_placeholders("UPDATE t SET a = $1, b = $12 WHERE id = $2", 3, &mut out);
+        assert_eq!(out, "UPDATE t SET a = $4, b = $15 WHERE id = $5");
+        let mut unchanged = String::new();
+        shift_placeholders("DELETE FROM t WHERE note = 'x'", 9, &mut unchanged);
+        assert_eq!(unchanged, "DELETE FROM t WHERE note = 'x'");
+    }
+
+    #[test]
+    fn a_batch_is_one_statement_counting_the_rows_each_write_changed() {
+        let mut batch = Batch::default();
+        batch.push(
+            query("UPDATE a SET x = $2 WHERE id = $1")
+                .bind(1_i64)
+                .bind(2_i64),
+        );
+        batch.push(query("INSERT INTO b (y) VALUES ($1)").bind(3_i64));
+        let one = batch.into_one_statement();
+        assert_eq!(
+            one.sql,
+            "WITH w0 AS (UPDATE a SET x = $2 WHERE id = $1 RETURNING 1), \
+             w1 AS (INSERT INTO b (y) VALUES ($3) RETURNING 1) \
+             SELECT (SELECT count(*) FROM w0) AS n0, (SELECT count(*) FROM w1) AS n1"
+        );
+        let bound: Vec<Option<i64>> = one
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::I64(v) => *v,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bound, [Some(1), Some(2), Some(3)]);
     }
 }

@@ -10,7 +10,7 @@ use blu_domain::Timestamp;
 use uuid::Uuid;
 
 use crate::Database;
-use crate::driver::{Dialect, FromRow, On, Row, Sql, query};
+use crate::driver::{Dialect, FromRow, On, Query, Row, Sql, insert_without_flush_wait, query};
 
 /// Expired records (24 h) and IN_PROGRESS records past the backstop give the key back.
 /// $1 user, $2 key, $3 expired before, $4 abandoned before.
@@ -38,9 +38,14 @@ const FREE_KEY: Sql = Sql {
 };
 
 /// $1 user, $2 key, $3 method, $4 path, $5 fingerprint, $6 now, $7 claim, $8 owner.
-const INSERT: &str = "INSERT INTO idempotency_keys \
-     (user_id, key, method, path, fingerprint, created_at, claim_id, owner) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, key) DO NOTHING";
+/// A claim is not worth a disk flush: if the database crashes, the request holding it dies
+/// with its work, and a lost claim only means the retry claims again.
+const INSERT: Sql = insert_without_flush_wait!(
+    "INSERT INTO idempotency_keys \
+     (user_id, key, method, path, fingerprint, created_at, claim_id, owner)",
+    "$1, $2, $3, $4, $5, $6, $7, $8",
+    "ON CONFLICT (user_id, key) DO NOTHING"
+);
 
 const SELECT: &str = "SELECT fingerprint, state, status_code, response_body \
      FROM idempotency_keys WHERE user_id = $1 AND key = $2";
@@ -91,10 +96,20 @@ impl Existing {
     }
 }
 
+/// Claims the key. A fresh key — nearly every request — is one autocommit `INSERT` (one round
+/// trip); only a key that already has a record takes the transaction that frees an expired or
+/// abandoned record and reads what the key holds.
 pub(crate) async fn claim(
     db: &Database,
     request: &IdempotencyRequest,
 ) -> StoreResult<IdempotencyClaim> {
+    if insert_claim(db.dialect(), request, db.claim_owner())
+        .execute(db.pool())
+        .await?
+        == 1
+    {
+        return Ok(IdempotencyClaim::Started);
+    }
     let mut tx = db.pool().begin_write().await?;
     query(tx.dialect().pick(&FREE_KEY))
         .bind(request.user_id)
@@ -103,15 +118,7 @@ pub(crate) async fn claim(
         .bind(request.abandoned_before)
         .execute(&mut tx)
         .await?;
-    let inserted = query(INSERT)
-        .bind(request.user_id)
-        .bind(&request.key)
-        .bind(&request.method)
-        .bind(&request.path)
-        .bind(&request.fingerprint)
-        .bind(request.now)
-        .bind(request.claim)
-        .bind(db.claim_owner())
+    let inserted = insert_claim(db.dialect(), request, db.claim_owner())
         .execute(&mut tx)
         .await?;
     let claim = if inserted == 1 {
@@ -128,22 +135,41 @@ pub(crate) async fn claim(
     Ok(claim)
 }
 
+fn insert_claim(dialect: Dialect, request: &IdempotencyRequest, owner: Option<i32>) -> Query {
+    query(dialect.pick(&INSERT))
+        .bind(request.user_id)
+        .bind(&request.key)
+        .bind(&request.method)
+        .bind(&request.path)
+        .bind(&request.fingerprint)
+        .bind(request.now)
+        .bind(request.claim)
+        .bind(owner)
+}
+
 /// Stores the response under the claim, in the transaction of the work it answers.
 pub(crate) async fn complete<'a>(
     on: impl Into<On<'a>>,
     completion: &IdempotencyCompletion,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let done = query(COMPLETE)
+    completed(completion_write(completion, now).execute(on).await?)
+}
+
+/// The write that stores the response under the claim (for a [`crate::driver::Batch`]).
+pub(crate) fn completion_write(completion: &IdempotencyCompletion, now: Timestamp) -> Query {
+    query(COMPLETE)
         .bind(completion.user_id)
         .bind(&completion.key)
         .bind(i32::from(completion.status))
         .bind(completion.body.clone())
         .bind(now)
         .bind(completion.claim)
-        .execute(on)
-        .await?;
-    if done != 1 {
+}
+
+/// What the completion changed: no row means the claim was taken over.
+pub(crate) fn completed(rows: u64) -> StoreResult<()> {
+    if rows != 1 {
         return Err(StoreError::IdempotencyClaimLost);
     }
     Ok(())

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use blu_app::ports::StoreResult;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -182,17 +182,21 @@ impl PgStore {
     /// setting, so row-level security hides every other user's rows and the ledger is
     /// append-only. Both settings end with the transaction, so the pooled connection goes back
     /// clean. Background jobs use plain `pg_pool().begin()` as the owner instead.
+    ///
+    /// `BEGIN` and both settings are one round trip: one simple-protocol message of two
+    /// statements (`set_config('role', …, true)` is `SET LOCAL ROLE`). The user id is written
+    /// into the text, which is safe because a `Uuid` prints as hex digits and hyphens only; if
+    /// the settings fail, the transaction is rolled back like a refused `BEGIN`.
     pub async fn tenant_tx(&self, user_id: Uuid) -> StoreResult<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        // `set_config('role', …, true)` is `SET LOCAL ROLE`: both settings in one round trip.
-        sqlx::query(
-            "SELECT set_config('role', 'blu_app', true), set_config('app.user_id', $1, true)",
-        )
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        Ok(tx)
+        let begin = format!(
+            "BEGIN; SELECT set_config('role', 'blu_app', true), \
+             set_config('app.user_id', '{}', true)",
+            user_id.hyphenated()
+        );
+        self.pool
+            .begin_with(AssertSqlSafe(begin))
+            .await
+            .map_err(map_sqlx)
     }
 }
 

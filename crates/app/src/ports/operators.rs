@@ -174,8 +174,15 @@ impl AuditEntry {
         self
     }
 
+    /// A target may echo the request (a phone filter, a typed name): no control character is
+    /// stored in the trail, whoever builds the entry.
     pub fn with_target(mut self, target: impl Into<String>) -> AuditEntry {
-        self.target = Some(target.into());
+        let target: String = target.into();
+        self.target = Some(if target.chars().any(char::is_control) {
+            target.chars().filter(|c| !c.is_control()).collect()
+        } else {
+            target
+        });
         self
     }
 }
@@ -359,4 +366,33 @@ pub trait OperatorStore: Send + Sync {
 
     /// Failed runs per job since `since`.
     async fn job_failures(&self, since: Timestamp) -> StoreResult<Vec<(String, i64)>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> AuditEntry {
+        AuditEntry {
+            at: Timestamp::from_seconds(0),
+            actor: "Arash".into(),
+            actor_kind: ActorKind::Operator,
+            role: Some(Role::Support),
+            action: "customer.read".into(),
+            target: None,
+            allowed: true,
+            before: None,
+            after: None,
+            request_id: None,
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn an_audit_target_echoing_the_request_keeps_no_control_character() {
+        let target = entry().with_target("phone\u{0}=+98\n912\u{1b}[31m").target;
+        assert_eq!(target.as_deref(), Some("phone=+98912[31m"));
+        let plain = entry().with_target("user 42 (تهران)").target;
+        assert_eq!(plain.as_deref(), Some("user 42 (تهران)"));
+    }
 }

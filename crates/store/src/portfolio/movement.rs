@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::codec::{self as pc};
 use super::rows::{QUOTE_SELECT, ledger_columns};
-use crate::driver::{Tx, query};
+use crate::driver::{Batch, Query, Tx, query};
 use crate::error::OnUnique;
 use crate::{biometric, idempotency, loans, protection};
 
@@ -123,6 +123,11 @@ impl PortfolioTx for LockedPortfolio {
 }
 
 /// Writes one movement inside the locked transaction. The caller commits.
+///
+/// The writes every movement makes — portfolio row, holdings, ledger entry, activity row,
+/// consumed quote, idempotency record — go as one [`Batch`] (one round trip on PostgreSQL);
+/// each touches a different row, and each count is checked. Loans and protections are
+/// written before it (the ledger entry names them), lots after it (they name their holding).
 async fn apply(
     tx: &mut Tx,
     user_id: Uuid,
@@ -132,37 +137,43 @@ async fn apply(
     let now = change.now;
     if change.create {
         query(
-            "INSERT INTO portfolios (id, user_id, cash_irr, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
+            "INSERT INTO portfolios (id, user_id, cash_irr, status, last_rebalance_at, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
         .bind(change.portfolio_id)
         .bind(user_id)
         .bind(change.cash.value())
         .bind(change.status.as_str())
+        .bind(change.rebalanced.then_some(now))
         .bind(now)
         .execute(&mut *tx)
         .await
         // The only uniqueness rules of `portfolios`: its id (fresh) and one per user.
         .on_unique(Conflict::PortfolioExists)?;
-    } else {
-        query(
-            "UPDATE portfolios SET cash_irr = $2, status = $3, version = version + 1, \
-             updated_at = $4 WHERE id = $1",
-        )
-        .bind(change.portfolio_id)
-        .bind(change.cash.value())
-        .bind(change.status.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
     }
-    if change.rebalanced {
-        query("UPDATE portfolios SET last_rebalance_at = $2 WHERE id = $1")
+    loans::write_loans(tx, &change.loans, now).await?;
+    protection::write(tx, &change.protections, now).await?;
+
+    let mut batch = Batch::default();
+    // Per write: the refusal when it did not change exactly one row (None: any count).
+    let mut expected: Vec<Option<fn() -> StoreError>> = Vec::new();
+    if !change.create {
+        batch.push(
+            query(
+                "UPDATE portfolios SET cash_irr = $2, status = $3, version = version + 1, \
+                 updated_at = $4, \
+                 last_rebalance_at = CASE WHEN $5 THEN $4 ELSE last_rebalance_at END \
+                 WHERE id = $1",
+            )
             .bind(change.portfolio_id)
+            .bind(change.cash.value())
+            .bind(change.status.as_str())
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            .bind(change.rebalanced),
+        );
+        expected.push(Some(|| internal("portfolio row not updated")));
     }
+    let mut lots = Vec::new();
     for holding in &change.holdings {
         let loaded = portfolio.and_then(|p| p.holding(holding.asset));
         let (row_changed, lots_changed) = pc::holding_changed(loaded, holding);
@@ -171,76 +182,100 @@ async fn apply(
             |h| h.id,
         );
         if row_changed {
-            let first = holding.quantity.is_positive().then_some(now);
+            batch.push(holding_upsert(
+                change.portfolio_id,
+                holding_id,
+                holding,
+                now,
+            ));
+            expected.push(Some(|| internal("holding not written")));
+        }
+        if lots_changed {
+            lots.push((holding_id, holding));
+        }
+    }
+    batch.push(ledger_insert(&change.entry)?);
+    expected.push(Some(|| internal("ledger entry not written")));
+    batch.push(activity_insert(change.portfolio_id, &change.activity));
+    expected.push(None);
+    if let Some(quote_id) = &change.consumed_quote {
+        batch.push(
             query(
-                "INSERT INTO holdings (id, portfolio_id, asset_id, quantity, frozen, \
-                 first_purchased_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                 ON CONFLICT (portfolio_id, asset_id) DO UPDATE SET \
-                 quantity = excluded.quantity, frozen = excluded.frozen, \
-                 first_purchased_at = COALESCE(holdings.first_purchased_at, excluded.first_purchased_at), \
-                 updated_at = excluded.updated_at",
+                "UPDATE trade_quotes SET state = 'CONSUMED', consumed_at = $2 \
+                 WHERE id = $1 AND state = 'AVAILABLE'",
             )
+            .bind(quote_id)
+            .bind(now),
+        );
+        expected.push(Some(|| StoreError::Conflict(Conflict::TradeQuoteConsumed)));
+    }
+    if let Some(completion) = &change.idempotency {
+        batch.push(idempotency::completion_write(completion, now));
+        expected.push(Some(|| StoreError::IdempotencyClaimLost));
+    }
+    let changed = batch.execute(tx).await?;
+    for (rows, refusal) in changed.into_iter().zip(expected) {
+        if let Some(refusal) = refusal
+            && rows != 1
+        {
+            return Err(refusal());
+        }
+    }
+
+    for (holding_id, holding) in lots {
+        query("DELETE FROM fixed_income_lots WHERE holding_id = $1")
             .bind(holding_id)
+            .execute(&mut *tx)
+            .await?;
+        for lot in &holding.lots {
+            query(
+                "INSERT INTO fixed_income_lots (id, portfolio_id, holding_id, units, \
+                 purchased_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(Uuid::now_v7())
             .bind(change.portfolio_id)
-            .bind(holding.asset.as_str())
-            .bind(holding.quantity.value())
-            .bind(holding.frozen)
-            .bind(first)
+            .bind(holding_id)
+            .bind(lot.units.value())
+            .bind(lot.purchased_at)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         }
-        if lots_changed {
-            query("DELETE FROM fixed_income_lots WHERE holding_id = $1")
-                .bind(holding_id)
-                .execute(&mut *tx)
-                .await?;
-            for lot in &holding.lots {
-                query(
-                    "INSERT INTO fixed_income_lots (id, portfolio_id, holding_id, units, \
-                     purchased_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(Uuid::now_v7())
-                .bind(change.portfolio_id)
-                .bind(holding_id)
-                .bind(lot.units.value())
-                .bind(lot.purchased_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-    }
-    loans::write_loans(tx, &change.loans, now).await?;
-    protection::write(tx, &change.protections, now).await?;
-    insert_ledger(tx, &change.entry).await?;
-    insert_activity(tx, change.portfolio_id, &change.activity).await?;
-    if let Some(quote_id) = &change.consumed_quote {
-        let consumed = query(
-            "UPDATE trade_quotes SET state = 'CONSUMED', consumed_at = $2 \
-             WHERE id = $1 AND state = 'AVAILABLE'",
-        )
-        .bind(quote_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if consumed != 1 {
-            return Err(StoreError::Conflict(Conflict::TradeQuoteConsumed));
-        }
-    }
-    if let Some(completion) = &change.idempotency {
-        idempotency::complete(tx, completion, now).await?;
     }
     Ok(())
 }
 
-async fn insert_ledger(tx: &mut Tx, entry: &LedgerEntry) -> StoreResult<()> {
+fn holding_upsert(
+    portfolio_id: Uuid,
+    holding_id: Uuid,
+    holding: &blu_domain::Holding,
+    now: Timestamp,
+) -> Query {
+    let first = holding.quantity.is_positive().then_some(now);
+    query(
+        "INSERT INTO holdings (id, portfolio_id, asset_id, quantity, frozen, \
+         first_purchased_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+         ON CONFLICT (portfolio_id, asset_id) DO UPDATE SET \
+         quantity = excluded.quantity, frozen = excluded.frozen, \
+         first_purchased_at = COALESCE(holdings.first_purchased_at, excluded.first_purchased_at), \
+         updated_at = excluded.updated_at",
+    )
+    .bind(holding_id)
+    .bind(portfolio_id)
+    .bind(holding.asset.as_str())
+    .bind(holding.quantity.value())
+    .bind(holding.frozen)
+    .bind(first)
+    .bind(now)
+}
+
+fn ledger_insert(entry: &LedgerEntry) -> StoreResult<Query> {
     let (before, after, legs, metadata) = pc::ledger_documents(entry)?;
     let uuid = |t: &Option<blu_domain::ledger::UuidText>| -> anyhow::Result<Option<Uuid>> {
         t.as_ref().map(pc::entry_uuid).transpose()
     };
-    query(concat!(
+    Ok(query(concat!(
         "INSERT INTO ledger (",
         ledger_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
@@ -265,10 +300,12 @@ async fn insert_ledger(tx: &mut Tx, entry: &LedgerEntry) -> StoreResult<()> {
     .bind(legs)
     .bind(metadata)
     .bind(&entry.prev_hash)
-    .bind(&entry.entry_hash)
-    .execute(tx)
-    .await?;
-    Ok(())
+    .bind(&entry.entry_hash))
+}
+
+/// A write the batch should have made and did not: a bug, never a business outcome.
+fn internal(what: &'static str) -> StoreError {
+    StoreError::Other(anyhow::anyhow!(what))
 }
 
 pub(crate) async fn insert_activity(
@@ -276,6 +313,11 @@ pub(crate) async fn insert_activity(
     portfolio_id: Uuid,
     activity: &NewActivity,
 ) -> StoreResult<()> {
+    activity_insert(portfolio_id, activity).execute(tx).await?;
+    Ok(())
+}
+
+fn activity_insert(portfolio_id: Uuid, activity: &NewActivity) -> Query {
     query(
         "INSERT INTO action_log (portfolio_id, action_type, boundary, message, amount_irr, \
          asset_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -287,7 +329,4 @@ pub(crate) async fn insert_activity(
     .bind(activity.amount.map(|a| a.value()))
     .bind(activity.asset.map(|a| a.as_str()))
     .bind(activity.at)
-    .execute(tx)
-    .await?;
-    Ok(())
 }

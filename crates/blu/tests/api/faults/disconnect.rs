@@ -7,21 +7,30 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{
-    Outcome, add_funds, assert_ledger_whole, random_millis, sessions_left_in_a_transaction,
-    settle_add_funds,
+    Outcome, add_funds, assert_ledger_whole, random_below, random_millis,
+    sessions_left_in_a_transaction, settle_add_funds,
 };
 use crate::helpers::{TestApp, spawn_from};
 
 const USERS: usize = 3;
 const MOVEMENTS_PER_USER: usize = 60;
 const REFRESHES_PER_USER: usize = 25;
+/// How long a client that does not hang up waits.
+const PATIENT: Duration = Duration::from_secs(30);
 
-/// One user's run of keyed add-funds, most of them abandoned by the client after 1–40 ms.
-async fn hang_up_on_movements(app: &TestApp, token: &str, user: usize) -> Vec<Outcome> {
+/// One user's run of keyed add-funds, most of them abandoned by the client at a random point
+/// before `patience_limit`.
+async fn hang_up_on_movements(
+    app: &TestApp,
+    token: &str,
+    user: usize,
+    patience_limit: Duration,
+) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for i in 0..MOVEMENTS_PER_USER {
         let key = format!("storm-{user}-{i}");
-        let outcome = add_funds(app, token, &key, amount(i), random_millis(1, 40)).await;
+        let patience = random_below(patience_limit).max(Duration::from_micros(200));
+        let outcome = add_funds(app, token, &key, amount(i), patience).await;
         if let Outcome::Answered(status) = &outcome {
             assert!(!status.is_server_error(), "{key}: {status}");
         }
@@ -42,7 +51,7 @@ async fn hang_up_on_refreshes(app: &TestApp, mut refresh: String) -> String {
     for attempt in 0..=REFRESHES_PER_USER {
         // The last attempt waits for its answer, as a client that retries a lost one does.
         let patience = if attempt == REFRESHES_PER_USER {
-            Duration::from_secs(30)
+            PATIENT
         } else {
             random_millis(1, 30)
         };
@@ -80,6 +89,24 @@ async fn cash(app: &TestApp, token: &str) -> u64 {
 async fn clients_that_hang_up_mid_request_lose_nothing_and_leave_no_transaction_open() {
     let vars = super::fault_vars().await;
     let app = spawn_from(vars.clone()).await;
+    // Hang-ups land anywhere in a request, however fast this machine answers one: the
+    // clients give up within twice the slowest of a few unhurried movements (under the
+    // storm's concurrency requests take longer still, so most are abandoned mid-way).
+    let (pacer, _) = app.funded(100_000_000).await;
+    let mut slowest = Duration::ZERO;
+    for i in 0..5 {
+        let started = std::time::Instant::now();
+        let outcome = add_funds(
+            &app,
+            &pacer.access,
+            &format!("pace-{i}"),
+            amount(i),
+            PATIENT,
+        )
+        .await;
+        assert_eq!(outcome, Outcome::Answered(StatusCode::OK));
+        slowest = slowest.max(started.elapsed());
+    }
     let mut users = Vec::new();
     let mut cash_before = Vec::new();
     for _ in 0..USERS {
@@ -91,7 +118,7 @@ async fn clients_that_hang_up_mid_request_lose_nothing_and_leave_no_transaction_
         let app = &app;
         async move {
             let (outcomes, refresh) = tokio::join!(
-                hang_up_on_movements(app, &session.access, user),
+                hang_up_on_movements(app, &session.access, user, slowest * 2),
                 hang_up_on_refreshes(app, session.refresh.clone())
             );
             (outcomes, refresh)

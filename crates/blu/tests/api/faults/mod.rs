@@ -140,6 +140,14 @@ pub fn random_millis(from: u64, to: u64) -> Duration {
     Duration::from_millis(from + n % (to - from))
 }
 
+/// A random duration in `[0, limit)`, to the microsecond.
+pub fn random_below(limit: Duration) -> Duration {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let micros = u64::try_from(limit.as_micros()).unwrap_or(u64::MAX).max(1);
+    Duration::from_micros(n % micros)
+}
+
 /// A port of 127.0.0.1 free at the time of asking.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
