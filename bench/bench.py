@@ -52,6 +52,8 @@ USERS = env_int("USERS", 200)
 CONNECTIONS = env_int("CONNECTIONS", 50)
 THREADS = env_int("THREADS", 2)
 DURATION = env_int("DURATION_SECONDS", 20)
+# A directory: each measured wrk phase is also sampled by `perf record -a -g` into it.
+PROFILE_DIR = os.environ.get("PROFILE_DIR")
 WARMUP = env_int("WARMUP_SECONDS", 3)
 PGBENCH_CLIENTS = env_int("PGBENCH_CLIENTS", 20)
 PORT = env_int("PORT", 3920)
@@ -216,14 +218,23 @@ class CpuWindow:
         }
 
 
-def measured(command, env, window, seconds):
-    """Runs `command`, measuring CPU from 1 s after its start until 1 s before its end."""
+def measured(command, env, window, seconds, profile=None):
+    """Runs `command`, measuring CPU from 1 s after its start until 1 s before its end. With
+    `profile` (a file name), `perf record` samples the whole host (server, PostgreSQL, load
+    client) with call graphs over the same window."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     time.sleep(1)
     window.start(process.pid)
+    perf = None
+    if profile:
+        perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "199", "-o", profile,
+                                 "--", "sleep", str(max(1, seconds - 2))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(max(1, seconds - 2))
     cpu = window.stop()
+    if perf:
+        perf.wait()
     out, err = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{command[0]} failed: {err[-2000:]}")
@@ -293,7 +304,11 @@ def wrk(server, route, tokens, database, seconds, measure=True):
     if not measure:
         subprocess.run(command, env=env, check=True, capture_output=True)
         return None
-    out, cpu = measured(command, env, CpuWindow(server.pid, database), seconds)
+    profile = None
+    if PROFILE_DIR:
+        os.makedirs(PROFILE_DIR, exist_ok=True)
+        profile = os.path.join(PROFILE_DIR, f"{'pg' if database else 'sqlite'}-{route}.perf.data")
+    out, cpu = measured(command, env, CpuWindow(server.pid, database), seconds, profile)
     line = [l for l in out.splitlines() if l.startswith("{")][-1]
     r = json.loads(line)
     errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
@@ -383,7 +398,9 @@ def run_http(backend, workdir, rows):
     finally:
         if server:
             server.stop()
-        if database:
+        if database and os.environ.get("KEEP_DATABASE") == "1":
+            log(f"  kept for inspection: {database_url(database)}")
+        elif database:
             psql(PG_URL, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 

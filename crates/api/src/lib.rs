@@ -28,7 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use crate::error::{ApiError, ApiResult};
 pub use crate::openapi::ApiDoc;
-pub use crate::state::{ApiSettings, AppState};
+pub use crate::state::{ApiSettings, AppState, Services};
 
 /// The user API, the operator API and the root probes, with the OpenAPI document they form.
 fn api_routes() -> OpenApiRouter<AppState> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use axum::ServiceExt;
 use axum::extract::Request;
-use blu_api::{ApiSettings, AppState};
+use blu_api::{ApiSettings, AppState, Services};
 use blu_app::auth::{AuthService, AuthSettings};
 use blu_app::notifications::{NotificationService, StatusRefresh};
 use blu_app::portfolio::PortfolioService;
@@ -268,7 +268,7 @@ impl Application {
                 price_service.clone(),
             )
         });
-        let state = AppState {
+        let state = AppState::new(Services {
             settings: Arc::new(settings),
             auth: auth.clone(),
             portfolio,
@@ -286,7 +286,7 @@ impl Application {
             jobs: Some(jobs.clone()),
             stream: streaming.hub(&config, auth, prices.clone()),
             in_flight: tokio_util::task::TaskTracker::new(),
-        };
+        });
         let listener = if serve_http {
             let address = SocketAddr::from(([0, 0, 0, 0], config.port));
             Some(
