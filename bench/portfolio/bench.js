@@ -45,10 +45,10 @@ const SCORE_6 = [
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
 
 // One HTTP request; resolves to {status, body} (never rejects on an HTTP status).
-function request(base, method, path, { token, body, ip } = {}) {
+function request(base, method, path, { token, body, ip, extra } = {}) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers = {};
+    const headers = { ...extra };
     if (payload !== undefined) headers["content-type"] = "application/json";
     if (token) headers.authorization = `Bearer ${token}`;
     if (ip) headers["x-forwarded-for"] = ip;
@@ -130,16 +130,22 @@ const OPERATIONS = {
     const body = { action, assetId: "BTC", amountIrr: TRADE_IRR, acknowledgedWarning: true };
     return ["POST", "/api/v1/trade/execute", body];
   },
+  // The same with a fresh Idempotency-Key, as a client that retries safely sends it.
+  "POST /api/v1/trade/execute + Idempotency-Key": (user) => {
+    const [method, path, body] = OPERATIONS["POST /api/v1/trade/execute"](user);
+    return [method, path, body, { "idempotency-key": `bench-${process.pid}-${++keys}` }];
+  },
 };
+let keys = 0;
 
 async function load(users, operation, seconds, record) {
   const deadline = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));
   const worker = async (w) => {
     for (let n = 0; process.hrtime.bigint() < deadline; n++) {
       const user = users[(w + n * CONNECTIONS) % users.length];
-      const [method, path, body] = operation(user);
+      const [method, path, body, extra] = operation(user);
       const started = process.hrtime.bigint();
-      const res = await request(BASE, method, path, { token: user.token, body });
+      const res = await request(BASE, method, path, { token: user.token, body, extra });
       record(res, Number(process.hrtime.bigint() - started) / 1e6);
     }
   };
@@ -242,8 +248,8 @@ async function countRoundTrips(users, name) {
   const operation = OPERATIONS[name];
   const user = users[0];
   const once = async () => {
-    const [method, path, body] = operation(user);
-    const res = await request(COUNT_BASE, method, path, { token: user.token, body });
+    const [method, path, body, extra] = operation(user);
+    const res = await request(COUNT_BASE, method, path, { token: user.token, body, extra });
     if (res.status < 200 || res.status > 299) throw new Error(`${name}: ${res.status} ${res.body}`);
   };
   for (let i = 0; i < 20; i++) await once(); // prepares the statements on the pooled connections

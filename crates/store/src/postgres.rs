@@ -200,9 +200,10 @@ impl PgStore {
     }
 }
 
-/// A pool without sqlx's ping before every acquire: that ping is a database round trip on the
-/// request's path (1 of GET /portfolio's 7, bench/portfolio). A dead connection is still
-/// caught: sqlx checks each connection when it goes back to the pool (off the request path), a
+/// A pool without sqlx's pings: the one before every acquire was a database round trip on the
+/// request's path (1 of GET /portfolio's 7, bench/portfolio), and the one after every release
+/// (off the path, but still a round trip) is skipped for a connection the release check saw
+/// idle. Neither could catch what matters — a connection that died while idle in the pool: a
 /// query on a broken one fails as `Unavailable` (503, the client retries) and closes it, and
 /// idle connections are recycled after ten minutes.
 ///
@@ -236,6 +237,9 @@ async fn pool(url: &str, settings: PgSettings) -> Result<PgPool, sqlx::Error> {
 /// The common case costs nothing: the last reply already says "idle".
 async fn release_only_idle(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     if conn.is_idle_outside_transaction() {
+        // The pool's own ping right after this hook could tell nothing more: skip its round
+        // trip (vendor/sqlx-postgres/PATCH.md, change 3).
+        conn.skip_release_ping();
         return Ok(true);
     }
     // Replies still pending (a rollback queued by a dropped transaction, a cancelled query):

@@ -76,6 +76,9 @@ pub struct PgConnectionInner {
     pub(crate) transaction_depth: usize,
 
     log_settings: LogSettings,
+
+    // PATCH (blu, see PATCH.md): set by `skip_release_ping`, consumed by the next `ping`.
+    pub(crate) release_checked: bool,
 }
 
 pub(crate) struct TableData {
@@ -148,6 +151,14 @@ impl PgConnection {
             && matches!(self.inner.transaction_status, TransactionStatus::Idle)
     }
 
+    /// PATCH (blu, see PATCH.md): the pool's `after_release` hook has just seen this connection
+    /// idle outside any transaction with no reply pending, so the ping that sqlx-core's pool
+    /// sends on every release right after the hook is answered without a round trip. Only that
+    /// next ping is skipped, and only if the connection is still idle by then.
+    pub fn skip_release_ping(&mut self) {
+        self.inner.release_checked = self.is_idle_outside_transaction();
+    }
+
     pub(crate) fn in_transaction(&self) -> bool {
         match self.inner.transaction_status {
             TransactionStatus::Transaction => true,
@@ -186,6 +197,11 @@ impl Connection for PgConnection {
     }
 
     async fn ping(&mut self) -> Result<(), Error> {
+        // PATCH (blu, see PATCH.md): the release ping of a connection already checked idle.
+        if std::mem::take(&mut self.inner.release_checked) && self.is_idle_outside_transaction() {
+            return Ok(());
+        }
+
         // Users were complaining about this showing up in query statistics on the server.
         // By sending a comment we avoid an error if the connection was in the middle of a rowset
         // self.execute("/* SQLx ping */").map_ok(|_| ()).boxed()
