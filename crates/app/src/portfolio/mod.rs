@@ -9,6 +9,7 @@ mod history;
 mod loans;
 mod onboarding;
 mod profile;
+mod quote_writer;
 mod rebalance;
 mod reply;
 mod trade;
@@ -139,6 +140,8 @@ pub struct PortfolioService {
     liquidation_ltv: Decimal,
     /// Told when an account closure revoked the user's sessions (issue 12).
     revocations: Option<Arc<dyn crate::ports::Revocations>>,
+    /// Stores the binding quotes of previews, grouped (issue 12).
+    quotes: quote_writer::QuoteWriter,
 }
 
 impl PortfolioService {
@@ -149,6 +152,7 @@ impl PortfolioService {
         price_max_age: Duration,
     ) -> PortfolioService {
         PortfolioService {
+            quotes: quote_writer::QuoteWriter::new(store.clone()),
             store,
             prices,
             clock,

@@ -259,11 +259,12 @@ impl PortfolioService {
             expires_at: now.plus_seconds(QUOTE_TTL_SECONDS),
             created_at: now,
         };
-        self.store.save_quote(&quote).await?;
+        let (quote_id, valid_until) = (quote.id.clone(), quote.expires_at);
+        self.quotes.save(quote).await?;
         Ok(PreviewResult {
             valid: true,
-            quote_id: quote.id,
-            valid_until: quote.expires_at,
+            quote_id,
+            valid_until,
             preview: view(&plan),
             allocation: AllocationChange {
                 before: plan.before.rounded(6),

@@ -315,7 +315,9 @@ pub trait PortfolioStore: Send + Sync {
     /// The user's portfolio, read without locking.
     async fn portfolio(&self, user_id: Uuid) -> StoreResult<Option<PortfolioRecord>>;
 
-    async fn save_quote(&self, quote: &TradeQuote) -> StoreResult<()>;
+    /// Stores binding trade quotes, all in one statement (previews arriving together are
+    /// written as one group: `portfolio::quote_writer`).
+    async fn save_quotes(&self, quotes: &[TradeQuote]) -> StoreResult<()>;
 
     /// Ledger entries of the user's portfolio, newest first.
     async fn ledger_page(

@@ -428,3 +428,72 @@ async fn two_instances_on_one_postgres_database_move_money_exactly_once() {
     let second = spawn_from(vars).await;
     hammer(&[first, second]).await;
 }
+
+/// Previews sent together are stored as groups (one `INSERT` for many quotes), and each still
+/// gets its own binding quote: every one fills exactly once, at its quoted price. On
+/// PostgreSQL the quotes are executed on a second instance, which honours them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_sent_together_each_get_a_quote_that_fills_exactly_once() {
+    const PREVIEWS: usize = 24;
+    let vars = priced_vars().await;
+    let first = spawn_from(vars.clone()).await;
+    let second = match postgres_url() {
+        Some(_) => Some(spawn_from(vars).await),
+        None => None,
+    };
+    let executor = second.as_ref().unwrap_or(&first);
+    let (session, _) = first.funded(100_000_000).await;
+    let r = post(
+        &first,
+        "/api/v1/portfolio/add-funds",
+        &session.access,
+        json!({"amountIrr": 100_000_000}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = |amount: u64| json!({"action": "BUY", "assetId": "ETH", "amountIrr": amount});
+    let previews = (0..PREVIEWS).map(|i| {
+        let first = &first;
+        let token = session.access.clone();
+        async move {
+            let r = post(
+                first,
+                "/api/v1/trade/preview",
+                &token,
+                body(1_000_000 + i as u64),
+            )
+            .await;
+            let status = r.status();
+            let preview: Value = r.json().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{preview}");
+            preview
+        }
+    });
+    let previews = futures::future::join_all(previews).await;
+    let ids: std::collections::HashSet<&str> = previews
+        .iter()
+        .map(|p| p["quoteId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), PREVIEWS, "every preview has its own quote");
+
+    for (i, preview) in previews.iter().enumerate() {
+        let mut execute = body(1_000_000 + i as u64);
+        execute["quoteId"] = preview["quoteId"].clone();
+        execute["acknowledgedWarning"] = json!(true);
+        let r = post(
+            executor,
+            "/api/v1/trade/execute",
+            &session.access,
+            execute.clone(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "quote {i}");
+        let filled: Value = r.json().await.unwrap();
+        assert_eq!(
+            filled["trade"]["quantity"], preview["preview"]["quantity"],
+            "quote {i} fills at its quoted terms: {filled}"
+        );
+        let again = post(executor, "/api/v1/trade/execute", &session.access, execute).await;
+        assert_error(again, StatusCode::CONFLICT, "QUOTE_IN_USE").await;
+    }
+}

@@ -260,7 +260,10 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
         expires_at: t0().plus_seconds(30),
         created_at: t0(),
     };
-    store.save_quote(&quote).await.unwrap();
+    store
+        .save_quotes(std::slice::from_ref(&quote))
+        .await
+        .unwrap();
     let stranger = db.scored_user().await;
     let mut other = store.lock(stranger).await.unwrap().unwrap();
     assert!(other.quote(&quote.id).await.unwrap().is_none());
