@@ -105,12 +105,19 @@ pub(crate) use insert_without_flush_wait;
 /// `($1, …, $columns), ($columns+1, …), …`: the placeholders of a multi-row `VALUES`.
 pub fn values_rows(rows: usize, columns: usize) -> String {
     (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", row.join(", "))
-        })
+        .map(|r| format!("({})", numbered(r * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$1, $2, …, $n` (an `IN` list).
+pub fn placeholders(n: usize) -> String {
+    numbered(1, n)
+}
+
+fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|k| format!("${k}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -735,6 +742,7 @@ mod tests {
     fn multi_row_values_number_their_placeholders_row_after_row() {
         assert_eq!(values_rows(1, 2), "($1, $2)");
         assert_eq!(values_rows(3, 2), "($1, $2), ($3, $4), ($5, $6)");
+        assert_eq!(placeholders(3), "$1, $2, $3");
     }
 
     #[test]

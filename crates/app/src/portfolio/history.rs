@@ -180,7 +180,7 @@ pub struct HistoryFilter {
 
 impl PortfolioService {
     async fn require_portfolio(&self, user_id: Uuid) -> PortfolioResult<()> {
-        match self.store.portfolio(user_id).await? {
+        match self.reads.run(user_id).await? {
             Some(_) => Ok(()),
             None => Err(PortfolioError::NoPortfolio),
         }

@@ -419,8 +419,8 @@ impl PortfolioService {
         user_id: Uuid,
     ) -> PortfolioResult<(PortfolioRecord, Vec<LoanRecord>)> {
         let record = self
-            .store
-            .portfolio(user_id)
+            .reads
+            .run(user_id)
             .await?
             .ok_or(PortfolioError::NoPortfolio)?;
         let loans = self.store.loans(user_id).await?;

@@ -5,11 +5,11 @@
 //! with its answer stored under the request's idempotency key ([`Reply`] in, [`Replied`] out).
 
 mod funds;
+mod grouped;
 mod history;
 mod loans;
 mod onboarding;
 mod profile;
-mod quote_writer;
 mod rebalance;
 mod reply;
 mod trade;
@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::ports::{
     Clock, Conflict, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord,
-    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError,
+    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError, TradeQuote,
 };
 use crate::trace;
 
@@ -140,8 +140,42 @@ pub struct PortfolioService {
     liquidation_ltv: Decimal,
     /// Told when an account closure revoked the user's sessions (issue 12).
     revocations: Option<Arc<dyn crate::ports::Revocations>>,
-    /// Stores the binding quotes of previews, grouped (issue 12).
-    quotes: quote_writer::QuoteWriter,
+    /// Portfolio reads, grouped (issue 12).
+    reads: grouped::Grouped<Uuid, Option<PortfolioRecord>>,
+    /// The binding quotes of previews, stored in groups before each preview answers (issue 12).
+    quotes: grouped::Grouped<TradeQuote, ()>,
+}
+
+/// At most this many portfolios per read (each is 1–20 rows).
+const MAX_READ_GROUP: usize = 32;
+/// At most this many quotes per `INSERT` (14 parameters each).
+const MAX_QUOTE_GROUP: usize = 64;
+
+fn grouped_reads(
+    store: Arc<dyn PortfolioStore>,
+) -> grouped::Grouped<Uuid, Option<PortfolioRecord>> {
+    grouped::Grouped::new(
+        "portfolio reads",
+        MAX_READ_GROUP,
+        Arc::new(move |users: Vec<Uuid>| {
+            let store = store.clone();
+            Box::pin(async move { store.portfolios(&users).await })
+        }),
+    )
+}
+
+fn grouped_quotes(store: Arc<dyn PortfolioStore>) -> grouped::Grouped<TradeQuote, ()> {
+    grouped::Grouped::new(
+        "trade quotes",
+        MAX_QUOTE_GROUP,
+        Arc::new(move |quotes: Vec<TradeQuote>| {
+            let store = store.clone();
+            Box::pin(async move {
+                store.save_quotes(&quotes).await?;
+                Ok(vec![(); quotes.len()])
+            })
+        }),
+    )
 }
 
 impl PortfolioService {
@@ -152,7 +186,8 @@ impl PortfolioService {
         price_max_age: Duration,
     ) -> PortfolioService {
         PortfolioService {
-            quotes: quote_writer::QuoteWriter::new(store.clone()),
+            reads: grouped_reads(store.clone()),
+            quotes: grouped_quotes(store.clone()),
             store,
             prices,
             clock,

@@ -338,8 +338,8 @@ impl PortfolioService {
     }
 
     async fn rebalance_record(&self, user_id: Uuid) -> PortfolioResult<PortfolioRecord> {
-        self.store
-            .portfolio(user_id)
+        self.reads
+            .run(user_id)
             .await?
             .ok_or(PortfolioError::NoPortfolio)
     }

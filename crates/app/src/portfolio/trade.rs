@@ -221,8 +221,8 @@ impl PortfolioService {
     ) -> PortfolioResult<PreviewResult> {
         let request = input.parse()?;
         let record = self
-            .store
-            .portfolio(user_id)
+            .reads
+            .run(user_id)
             .await?
             .ok_or(PortfolioError::NoPortfolio)?;
         let target = target_of(&record)?;
@@ -260,7 +260,7 @@ impl PortfolioService {
             created_at: now,
         };
         let (quote_id, valid_until) = (quote.id.clone(), quote.expires_at);
-        self.quotes.save(quote).await?;
+        self.quotes.run(quote).await?;
         Ok(PreviewResult {
             valid: true,
             quote_id,

@@ -203,8 +203,8 @@ impl PortfolioService {
         user_id: Uuid,
     ) -> PortfolioResult<(PortfolioView, Vec<HoldingView>)> {
         let record = self
-            .store
-            .portfolio(user_id)
+            .reads
+            .run(user_id)
             .await?
             .ok_or(PortfolioError::NoPortfolio)?;
         let snapshot = self.prices.snapshot();

@@ -313,7 +313,14 @@ pub trait PortfolioStore: Send + Sync {
     async fn lock(&self, user_id: Uuid) -> StoreResult<Option<Box<dyn PortfolioTx>>>;
 
     /// The user's portfolio, read without locking.
-    async fn portfolio(&self, user_id: Uuid) -> StoreResult<Option<PortfolioRecord>>;
+    async fn portfolio(&self, user_id: Uuid) -> StoreResult<Option<PortfolioRecord>> {
+        Ok(self.portfolios(&[user_id]).await?.pop().flatten())
+    }
+
+    /// The portfolios of several users, read without locking in one statement, in the order
+    /// asked (`None` for a user without one). Reads that arrive together are grouped
+    /// (`portfolio::grouped`).
+    async fn portfolios(&self, user_ids: &[Uuid]) -> StoreResult<Vec<Option<PortfolioRecord>>>;
 
     /// Stores binding trade quotes, all in one statement (previews arriving together are
     /// written as one group: `portfolio::quote_writer`).

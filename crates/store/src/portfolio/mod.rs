@@ -19,7 +19,7 @@ use uuid::Uuid;
 use self::movement::LockedPortfolio;
 use self::rows::{
     LedgerRow, ONBOARDING_SELECT, entries, ledger_columns, load_holdings, load_portfolio,
-    target_row,
+    load_portfolios, target_row,
 };
 use crate::driver::{Dialect, FromRow, NO_FLUSH_WAIT_JOIN, Row, query, query_text, values_rows};
 use crate::{Database, biometric, idempotency, loans};
@@ -102,9 +102,9 @@ impl PortfolioStore for Database {
         })))
     }
 
-    async fn portfolio(&self, user_id: Uuid) -> StoreResult<Option<PortfolioRecord>> {
+    async fn portfolios(&self, user_ids: &[Uuid]) -> StoreResult<Vec<Option<PortfolioRecord>>> {
         let mut conn = self.pool().acquire().await?;
-        load_portfolio(&mut conn, user_id, false).await
+        load_portfolios(&mut conn, user_ids).await
     }
 
     async fn save_quotes(&self, quotes: &[TradeQuote]) -> StoreResult<()> {

@@ -11,7 +11,7 @@ use blu_domain::{Irr, LedgerEntry};
 use uuid::Uuid;
 
 use super::codec::{self as pc, HoldingLotRow, LedgerParts};
-use crate::driver::{Exec, FromRow, Row, Sql, for_update, query};
+use crate::driver::{Exec, FromRow, Row, Sql, for_update, placeholders, query, query_text};
 use blu_app::ports::StoreResult;
 
 /// The portfolio with everything a use case needs to decide. PostgreSQL sums the outstanding
@@ -296,9 +296,8 @@ pub(super) async fn load_portfolio(
     user_id: Uuid,
     lock: bool,
 ) -> StoreResult<Option<PortfolioRecord>> {
-    let dialect = conn.dialect();
     if lock {
-        let locked: Option<Row> = query(dialect.pick(&PORTFOLIO_LOCK))
+        let locked: Option<Row> = query(conn.dialect().pick(&PORTFOLIO_LOCK))
             .bind(user_id)
             .fetch_optional(conn.on())
             .await?;
@@ -306,14 +305,56 @@ pub(super) async fn load_portfolio(
             return Ok(None);
         }
     }
-    let rows: Vec<Row> = query(dialect.pick(&PORTFOLIO_VIEW))
-        .bind(user_id)
-        .fetch_all(conn.on())
-        .await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
+    Ok(load_portfolios(conn, &[user_id]).await?.pop().flatten())
+}
+
+/// The portfolios of several users, with their holdings, in one statement (issue 12: reads
+/// that arrive together are grouped), in the order asked; `None` for a user without one.
+/// Each portfolio is read whole from the statement's one snapshot.
+pub(super) async fn load_portfolios(
+    conn: &mut impl Exec,
+    user_ids: &[Uuid],
+) -> StoreResult<Vec<Option<PortfolioRecord>>> {
+    let dialect = conn.dialect();
+    let mut view = match user_ids.len() {
+        0 => return Ok(Vec::new()),
+        1 => query(dialect.pick(&PORTFOLIO_VIEW)),
+        n => query_text(dialect.pick(&PORTFOLIO_VIEW).replacen(
+            ONE_USER,
+            &format!("p.user_id IN ({})", placeholders(n)),
+            1,
+        )),
     };
-    let PortfolioRow(mut record, summed) = PortfolioRow::read(first)?;
+    for user_id in user_ids {
+        view = view.bind(*user_id);
+    }
+    let rows: Vec<Row> = view.fetch_all(conn.on()).await?;
+    // Rows come grouped by nothing in particular across users; within a user, in order.
+    let mut by_user: Vec<(Uuid, Vec<Row>)> = Vec::new();
+    for row in rows {
+        let user_id = row.uuid("user_id")?;
+        match by_user.iter_mut().find(|(u, _)| *u == user_id) {
+            Some((_, mine)) => mine.push(row),
+            None => by_user.push((user_id, vec![row])),
+        }
+    }
+    let mut records = Vec::with_capacity(user_ids.len());
+    for user_id in user_ids {
+        let record = match by_user.iter().find(|(u, _)| u == user_id) {
+            Some((_, rows)) => Some(portfolio_of(conn, rows).await?),
+            None => None,
+        };
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// `p.user_id = $1` in the text of `PORTFOLIO_VIEW`, widened to a list for a group.
+const ONE_USER: &str = "p.user_id = $1";
+
+/// One portfolio from its rows of `PORTFOLIO_VIEW` (at least one).
+async fn portfolio_of(conn: &mut impl Exec, rows: &[Row]) -> StoreResult<PortfolioRecord> {
+    let PortfolioRow(mut record, summed) = PortfolioRow::read(&rows[0])?;
     let lots = rows
         .iter()
         .filter_map(|r| match r.opt_uuid("holding_id") {
@@ -335,5 +376,5 @@ pub(super) async fn load_portfolio(
             record.outstanding_loan_principal += amount;
         }
     }
-    Ok(Some(record))
+    Ok(record)
 }
