@@ -15,6 +15,7 @@ use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use blu_app::ports::real_now;
+use futures::SinkExt;
 use tokio::sync::mpsc;
 use tokio::time::{MissedTickBehavior, interval_at, timeout};
 
@@ -133,6 +134,20 @@ async fn send(socket: &mut WebSocket, message: Message) -> bool {
     )
 }
 
+/// Sends a tick's frames (a `price` per subscribed asset, `fx`, `prices`) with one flush: one
+/// write to the socket per tick instead of one per frame, which is most of a tick's cost when
+/// it goes to thousands of sockets (issue 12). `false` when the client is gone or does not read.
+async fn send_together(socket: &mut WebSocket, frames: impl Iterator<Item = Message>) -> bool {
+    let sent = timeout(SEND_TIMEOUT, async {
+        for frame in frames {
+            socket.feed(frame).await?;
+        }
+        socket.flush().await
+    })
+    .await;
+    matches!(sent, Ok(Ok(())))
+}
+
 /// Removes the connection from the fan-out however the task ends.
 struct Registration<'a> {
     shared: &'a Shared,
@@ -228,14 +243,8 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>, slot: Slot) {
                 }
             }
             Some(frames) = ticks.recv() => {
-                let mut delivered = true;
-                for frame in frames.for_subscription(&subscription) {
-                    if !send(&mut socket, text(frame.clone())).await {
-                        delivered = false;
-                        break;
-                    }
-                }
-                if !delivered {
+                let frames = frames.for_subscription(&subscription).map(|f| text(f.clone()));
+                if !send_together(&mut socket, frames).await {
                     break End::Gone;
                 }
             }
