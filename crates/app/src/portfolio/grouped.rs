@@ -3,7 +3,7 @@
 //! database is busy share one statement — one round trip, one executor start, one commit —
 //! instead of paying for one each.
 //!
-//! At most [`IN_FLIGHT`] statements of a kind run at once; whatever queues meanwhile forms the
+//! At most `in_flight` statements of a kind run at once; whatever queues meanwhile forms the
 //! next group (up to its maximum). Nothing waits on a timer: alone, a request goes at once.
 
 use std::future::Future;
@@ -13,10 +13,6 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::ports::{StoreError, StoreResult};
-
-/// Statements of one kind in flight at once (per process). Low enough that groups form under
-/// load, high enough that one slow statement does not hold every request of its kind.
-const IN_FLIGHT: usize = 4;
 
 /// Does a whole group: one output per input, in order.
 pub(crate) type GroupWork<I, O> =
@@ -31,16 +27,25 @@ pub(crate) struct Grouped<I, O> {
     /// What is grouped, for logs ("trade quotes").
     what: &'static str,
     max_group: usize,
+    /// Statements of this kind in flight at once (per process): low enough that groups form
+    /// under load, high enough that one slow statement does not hold every request of its kind.
+    in_flight: usize,
     work: GroupWork<I, O>,
     /// Started by the first request, inside the runtime that serves it.
     queue: OnceLock<mpsc::UnboundedSender<Pending<I, O>>>,
 }
 
 impl<I: Send + 'static, O: Send + 'static> Grouped<I, O> {
-    pub(crate) fn new(what: &'static str, max_group: usize, work: GroupWork<I, O>) -> Self {
+    pub(crate) fn new(
+        what: &'static str,
+        max_group: usize,
+        in_flight: usize,
+        work: GroupWork<I, O>,
+    ) -> Self {
         Grouped {
             what,
             max_group: max_group.max(1),
+            in_flight: in_flight.max(1),
             work,
             queue: OnceLock::new(),
         }
@@ -60,7 +65,13 @@ impl<I: Send + 'static, O: Send + 'static> Grouped<I, O> {
     fn queue(&self) -> &mpsc::UnboundedSender<Pending<I, O>> {
         self.queue.get_or_init(|| {
             let (queue, pending) = mpsc::unbounded_channel();
-            tokio::spawn(serve(self.what, self.max_group, self.work.clone(), pending));
+            tokio::spawn(serve(
+                self.what,
+                self.max_group,
+                self.in_flight,
+                self.work.clone(),
+                pending,
+            ));
             queue
         })
     }
@@ -70,10 +81,11 @@ impl<I: Send + 'static, O: Send + 'static> Grouped<I, O> {
 async fn serve<I: Send + 'static, O: Send + 'static>(
     what: &'static str,
     max_group: usize,
+    in_flight: usize,
     work: GroupWork<I, O>,
     mut pending: mpsc::UnboundedReceiver<Pending<I, O>>,
 ) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let slots = Arc::new(Semaphore::new(in_flight));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
@@ -147,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn requests_that_arrive_together_share_groups_and_each_gets_its_own_answer() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let grouped = Grouped::new("numbers", 16, doubling(sizes.clone()));
+        let grouped = Grouped::new("numbers", 16, 2, doubling(sizes.clone()));
         let answers = join_all((0..100).map(|n| grouped.run(n))).await;
         let answers: Vec<u32> = answers.into_iter().map(Result::unwrap).collect();
         assert_eq!(answers, (0..100).map(|n| n * 2).collect::<Vec<_>>());
@@ -162,6 +174,7 @@ mod tests {
         let grouped: Grouped<u32, u32> = Grouped::new(
             "numbers",
             8,
+            2,
             Arc::new(|_| Box::pin(async { Err(StoreError::Unavailable("down".into())) })),
         );
         for answer in join_all([grouped.run(1), grouped.run(2)]).await {

@@ -146,10 +146,14 @@ pub struct PortfolioService {
     quotes: grouped::Grouped<TradeQuote, ()>,
 }
 
-/// At most this many portfolios per read (each is 1–20 rows).
+/// At most this many portfolios per read (each is 1–20 rows), and reads in flight at once:
+/// more of them keep the tail short (a group waits behind fewer rows).
 const MAX_READ_GROUP: usize = 32;
-/// At most this many quotes per `INSERT` (14 parameters each).
+const READS_IN_FLIGHT: usize = 4;
+/// At most this many quotes per `INSERT` (14 parameters each), and inserts in flight at once:
+/// fewer of them make bigger groups, and a quote insert is short (bench/run, docs/benchmarks.md).
 const MAX_QUOTE_GROUP: usize = 64;
+const QUOTE_INSERTS_IN_FLIGHT: usize = 2;
 
 fn grouped_reads(
     store: Arc<dyn PortfolioStore>,
@@ -157,6 +161,7 @@ fn grouped_reads(
     grouped::Grouped::new(
         "portfolio reads",
         MAX_READ_GROUP,
+        READS_IN_FLIGHT,
         Arc::new(move |users: Vec<Uuid>| {
             let store = store.clone();
             Box::pin(async move { store.portfolios(&users).await })
@@ -168,6 +173,7 @@ fn grouped_quotes(store: Arc<dyn PortfolioStore>) -> grouped::Grouped<TradeQuote
     grouped::Grouped::new(
         "trade quotes",
         MAX_QUOTE_GROUP,
+        QUOTE_INSERTS_IN_FLIGHT,
         Arc::new(move |quotes: Vec<TradeQuote>| {
             let store = store.clone();
             Box::pin(async move {
