@@ -15,8 +15,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::ports::{StoreError, StoreResult};
 
 /// Does a whole group: one output per input, in order.
-pub(crate) type GroupWork<I, O> =
-    Arc<dyn Fn(Vec<I>) -> Pin<Box<dyn Future<Output = StoreResult<Vec<O>>> + Send>> + Send + Sync>;
+pub(crate) type GroupWork<I, O> = Arc<
+    dyn Fn(Arc<[I]>) -> Pin<Box<dyn Future<Output = StoreResult<Vec<O>>> + Send>> + Send + Sync,
+>;
 
 struct Pending<I, O> {
     input: I,
@@ -35,7 +36,7 @@ pub(crate) struct Grouped<I, O> {
     queue: OnceLock<mpsc::UnboundedSender<Pending<I, O>>>,
 }
 
-impl<I: Send + 'static, O: Send + 'static> Grouped<I, O> {
+impl<I: Clone + Send + Sync + 'static, O: Send + 'static> Grouped<I, O> {
     pub(crate) fn new(
         what: &'static str,
         max_group: usize,
@@ -78,7 +79,7 @@ impl<I: Send + 'static, O: Send + 'static> Grouped<I, O> {
 }
 
 /// Ends when the last sender (the service) is dropped.
-async fn serve<I: Send + 'static, O: Send + 'static>(
+async fn serve<I: Clone + Send + Sync + 'static, O: Send + 'static>(
     what: &'static str,
     max_group: usize,
     in_flight: usize,
@@ -102,28 +103,56 @@ async fn serve<I: Send + 'static, O: Send + 'static>(
     }
 }
 
-async fn answer<I, O>(what: &'static str, work: &GroupWork<I, O>, group: Vec<Pending<I, O>>) {
+async fn answer<I: Clone, O>(
+    what: &'static str,
+    work: &GroupWork<I, O>,
+    group: Vec<Pending<I, O>>,
+) {
     let (inputs, waiting): (Vec<I>, Vec<_>) = group.into_iter().map(|p| (p.input, p.done)).unzip();
-    let asked = inputs.len();
-    match work(inputs).await {
-        Ok(outputs) if outputs.len() == asked => {
+    let inputs: Arc<[I]> = inputs.into();
+    match outputs(what, work, inputs.clone()).await {
+        Ok(outputs) => {
             for (done, output) in waiting.into_iter().zip(outputs) {
                 let _ = done.send(Ok(output));
             }
         }
-        Ok(outputs) => {
-            let e = anyhow::anyhow!("{asked} {what} asked, {} answered", outputs.len());
-            for done in waiting {
-                let _ = done.send(Err(StoreError::Other(anyhow::anyhow!("{e}"))));
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, size = asked, "a group of {what} failed");
+        // The database is away: every request of the group would fail alone too.
+        Err(e @ StoreError::Unavailable(_)) => {
+            tracing::warn!(error = %e, size = inputs.len(), "a group of {what} failed");
             for done in waiting {
                 let _ = done.send(Err(each(&e)));
             }
         }
+        // Anything else may come from one input (a row refused, a record unreadable), and the
+        // group mixes users: each is done again alone, so only the requests at fault fail.
+        Err(e) => {
+            tracing::warn!(error = %e, size = inputs.len(), "a group of {what} failed; one by one");
+            for (input, done) in inputs.iter().zip(waiting) {
+                let alone = outputs(what, work, Arc::from([input.clone()])).await;
+                let _ = done.send(alone.and_then(|mut one| {
+                    one.pop()
+                        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("no {what} answer")))
+                }));
+            }
+        }
     }
+}
+
+/// The group's outputs, checked to be one per input.
+async fn outputs<I, O>(
+    what: &'static str,
+    work: &GroupWork<I, O>,
+    inputs: Arc<[I]>,
+) -> StoreResult<Vec<O>> {
+    let asked = inputs.len();
+    let outputs = work(inputs).await?;
+    if outputs.len() != asked {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "{asked} {what} asked, {} answered",
+            outputs.len()
+        )));
+    }
+    Ok(outputs)
 }
 
 /// The failure of a group, as each of its requests reports it.
@@ -146,12 +175,12 @@ mod tests {
 
     /// Records the size of each group it is given and answers each input doubled.
     fn doubling(sizes: Arc<Mutex<Vec<usize>>>) -> GroupWork<u32, u32> {
-        Arc::new(move |inputs: Vec<u32>| {
+        Arc::new(move |inputs: Arc<[u32]>| {
             let sizes = sizes.clone();
             Box::pin(async move {
                 sizes.lock().unwrap().push(inputs.len());
                 tokio::task::yield_now().await;
-                Ok(inputs.into_iter().map(|n| n * 2).collect())
+                Ok(inputs.iter().map(|n| n * 2).collect())
             })
         })
     }
@@ -180,5 +209,41 @@ mod tests {
         for answer in join_all([grouped.run(1), grouped.run(2)]).await {
             assert!(matches!(answer, Err(StoreError::Unavailable(why)) if why == "down"));
         }
+    }
+
+    #[tokio::test]
+    async fn an_input_that_fails_its_group_fails_only_its_own_request() {
+        // 13 is refused (as a row the database rejects would be); anything with it fails.
+        let refused_groups = Arc::new(Mutex::new(Vec::new()));
+        let seen = refused_groups.clone();
+        let grouped: Grouped<u32, u32> = Grouped::new(
+            "numbers",
+            8,
+            1,
+            Arc::new(move |inputs: Arc<[u32]>| {
+                let seen = seen.clone();
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    if inputs.contains(&13) {
+                        seen.lock().unwrap().push(inputs.len());
+                        Err(StoreError::Other(anyhow::anyhow!("13 refused")))
+                    } else {
+                        Ok(inputs.to_vec())
+                    }
+                })
+            }),
+        );
+        let answers = join_all((10..16).map(|n| grouped.run(n))).await;
+        for (n, answer) in (10..16).zip(answers) {
+            match answer {
+                Ok(echo) => assert_eq!(echo, n),
+                Err(e) => assert_eq!(n, 13, "{n} failed with 13's group: {e}"),
+            }
+        }
+        let refused_groups = refused_groups.lock().unwrap();
+        assert!(
+            refused_groups.iter().any(|&size| size > 1),
+            "13 shared a group with others: {refused_groups:?}"
+        );
     }
 }

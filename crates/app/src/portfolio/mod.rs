@@ -162,7 +162,7 @@ fn grouped_reads(
         "portfolio reads",
         MAX_READ_GROUP,
         READS_IN_FLIGHT,
-        Arc::new(move |users: Vec<Uuid>| {
+        Arc::new(move |users: Arc<[Uuid]>| {
             let store = store.clone();
             Box::pin(async move { store.portfolios(&users).await })
         }),
@@ -174,7 +174,7 @@ fn grouped_quotes(store: Arc<dyn PortfolioStore>) -> grouped::Grouped<TradeQuote
         "trade quotes",
         MAX_QUOTE_GROUP,
         QUOTE_INSERTS_IN_FLIGHT,
-        Arc::new(move |quotes: Vec<TradeQuote>| {
+        Arc::new(move |quotes: Arc<[TradeQuote]>| {
             let store = store.clone();
             Box::pin(async move {
                 store.save_quotes(&quotes).await?;

@@ -323,7 +323,7 @@ pub trait PortfolioStore: Send + Sync {
     async fn portfolios(&self, user_ids: &[Uuid]) -> StoreResult<Vec<Option<PortfolioRecord>>>;
 
     /// Stores binding trade quotes, all in one statement (previews arriving together are
-    /// written as one group: `portfolio::quote_writer`).
+    /// written as one group: `portfolio::grouped`).
     async fn save_quotes(&self, quotes: &[TradeQuote]) -> StoreResult<()>;
 
     /// Ledger entries of the user's portfolio, newest first.
