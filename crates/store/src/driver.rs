@@ -463,43 +463,55 @@ impl Query {
     }
 }
 
-/// Several writes of one transaction sent as one (issue 12: round trips). PostgreSQL receives
-/// a single statement — each write a data-modifying `WITH` part — so the batch costs one round
-/// trip whatever its size; SQLite runs the writes in turn (in-process: there is no round trip
-/// to save). Answers how many rows each write changed, in the order pushed.
+/// Several writes of one transaction sent as one (issue 12: round trips), each of which must
+/// change exactly one row. PostgreSQL receives a single statement — each write a
+/// data-modifying `WITH` part — so the batch costs one round trip whatever its size; SQLite runs
+/// the writes in turn (in-process: there is no round trip to save).
 ///
 /// Only for writes to distinct rows: PostgreSQL runs the parts of one statement on one
 /// snapshot, and a second change to a row that the same statement already changed would be
-/// skipped. Callers check the counts they rely on.
+/// skipped — which the count check then turns into that write's refusal, never a lost write.
 #[must_use = "a batch does nothing until it is executed"]
 #[derive(Default)]
 pub struct Batch {
-    writes: Vec<Query>,
+    /// Each `INSERT`, `UPDATE` or `DELETE` (without `RETURNING`) and what it means when it
+    /// did not change exactly one row.
+    writes: Vec<(Query, fn() -> StoreError)>,
 }
 
 impl Batch {
-    /// Adds an `INSERT`, `UPDATE` or `DELETE` without a `RETURNING` clause.
-    pub fn push(&mut self, write: Query) {
-        self.writes.push(write);
+    pub fn push_one(&mut self, write: Query, refusal: fn() -> StoreError) {
+        self.writes.push((write, refusal));
     }
 
-    pub async fn execute(self, tx: &mut Tx) -> StoreResult<Vec<u64>> {
-        if self.writes.len() < 2 || tx.dialect() == Dialect::Sqlite {
+    /// Runs the writes; the refusal of the first that did not change exactly one row.
+    pub async fn execute(self, tx: &mut Tx) -> StoreResult<()> {
+        let refusals: Vec<fn() -> StoreError> = self.writes.iter().map(|(_, r)| *r).collect();
+        let changed = if self.writes.len() < 2 || tx.dialect() == Dialect::Sqlite {
             let mut changed = Vec::with_capacity(self.writes.len());
-            for write in self.writes {
+            for (write, _) in self.writes {
                 changed.push(write.execute(&mut *tx).await?);
             }
-            return Ok(changed);
+            changed
+        } else {
+            let parts = self.writes.len();
+            let counts: Row = self.into_one_statement().fetch_one(tx).await?;
+            (0..parts)
+                .map(|i| {
+                    let n = counts.int(&format!("n{i}"))?;
+                    u64::try_from(n).map_err(anyhow::Error::from)
+                })
+                .collect::<anyhow::Result<Vec<u64>>>()
+                .map_err(StoreError::Other)?
+        };
+        match changed
+            .into_iter()
+            .zip(refusals)
+            .find(|(rows, _)| *rows != 1)
+        {
+            Some((_, refusal)) => Err(refusal()),
+            None => Ok(()),
         }
-        let parts = self.writes.len();
-        let counts: Row = self.into_one_statement().fetch_one(tx).await?;
-        (0..parts)
-            .map(|i| {
-                let n = counts.int(&format!("n{i}"))?;
-                u64::try_from(n).map_err(anyhow::Error::from)
-            })
-            .collect::<anyhow::Result<Vec<u64>>>()
-            .map_err(StoreError::Other)
     }
 
     /// `WITH w0 AS (<write 0> RETURNING 1), w1 AS (…) SELECT (SELECT count(*) FROM w0) AS n0, …`
@@ -508,7 +520,7 @@ impl Batch {
         let parts = self.writes.len();
         let mut sql = String::from("WITH ");
         let mut args = Vec::new();
-        for (i, write) in self.writes.into_iter().enumerate() {
+        for (i, (write, _)) in self.writes.into_iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
             }
@@ -537,8 +549,9 @@ fn shift_placeholders(sql: &str, by: usize, out: &mut String) {
         out.push_str(&rest[..=at]);
         rest = &rest[at + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 {
-            let k: usize = rest[..digits].parse().unwrap_or_default();
+        // A number too long for `usize` is no placeholder of ours: copied as it is, the
+        // database refuses the statement rather than bind a wrong value.
+        if let Ok(k) = rest[..digits].parse::<usize>() {
             out.push_str(&(k + by).to_string());
             rest = &rest[digits..];
         }
@@ -747,13 +760,15 @@ mod tests {
 
     #[test]
     fn a_batch_is_one_statement_counting_the_rows_each_write_changed() {
+        let refused = || StoreError::Other(anyhow!("not written"));
         let mut batch = Batch::default();
-        batch.push(
+        batch.push_one(
             query("UPDATE a SET x = $2 WHERE id = $1")
                 .bind(1_i64)
                 .bind(2_i64),
+            refused,
         );
-        batch.push(query("INSERT INTO b (y) VALUES ($1)").bind(3_i64));
+        batch.push_one(query("INSERT INTO b (y) VALUES ($1)").bind(3_i64), refused);
         let one = batch.into_one_statement();
         assert_eq!(
             one.sql,

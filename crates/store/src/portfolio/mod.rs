@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use self::movement::LockedPortfolio;
 use self::rows::{
-    LedgerRow, ONBOARDING_SELECT, entries, ledger_columns, load_holdings, load_portfolio,
-    load_portfolios, target_row,
+    LedgerRow, ONBOARDING_SELECT, entries, ledger_columns, load_holdings, load_portfolios,
+    lock_portfolio, target_row,
 };
 use crate::driver::{Dialect, FromRow, NO_FLUSH_WAIT_JOIN, Row, query, query_text, values_rows};
 use crate::{Database, biometric, idempotency, loans};
@@ -78,7 +78,7 @@ impl PortfolioStore for Database {
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     async fn lock(&self, user_id: Uuid) -> StoreResult<Option<Box<dyn PortfolioTx>>> {
         let mut tx = self.begin_as_user(user_id).await?;
-        let portfolio = load_portfolio(&mut tx, user_id, true).await?;
+        let portfolio = lock_portfolio(&mut tx, user_id).await?;
         let onboarding = match &portfolio {
             Some(p) => OnboardingRecord {
                 risk_score: p.risk_score,

@@ -155,10 +155,8 @@ async fn apply(
     protection::write(tx, &change.protections, now).await?;
 
     let mut batch = Batch::default();
-    // Per write: the refusal when it did not change exactly one row (None: any count).
-    let mut expected: Vec<Option<fn() -> StoreError>> = Vec::new();
     if !change.create {
-        batch.push(
+        batch.push_one(
             query(
                 "UPDATE portfolios SET cash_irr = $2, status = $3, version = version + 1, \
                  updated_at = $4, \
@@ -170,8 +168,8 @@ async fn apply(
             .bind(change.status.as_str())
             .bind(now)
             .bind(change.rebalanced),
+            || internal("portfolio row not updated"),
         );
-        expected.push(Some(|| internal("portfolio row not updated")));
     }
     let mut lots = Vec::new();
     for holding in &change.holdings {
@@ -182,45 +180,39 @@ async fn apply(
             |h| h.id,
         );
         if row_changed {
-            batch.push(holding_upsert(
-                change.portfolio_id,
-                holding_id,
-                holding,
-                now,
-            ));
-            expected.push(Some(|| internal("holding not written")));
+            batch.push_one(
+                holding_upsert(change.portfolio_id, holding_id, holding, now),
+                || internal("holding not written"),
+            );
         }
         if lots_changed {
             lots.push((holding_id, holding));
         }
     }
-    batch.push(ledger_insert(&change.entry)?);
-    expected.push(Some(|| internal("ledger entry not written")));
-    batch.push(activity_insert(change.portfolio_id, &change.activity));
-    expected.push(None);
+    batch.push_one(ledger_insert(&change.entry)?, || {
+        internal("ledger entry not written")
+    });
+    batch.push_one(
+        activity_insert(change.portfolio_id, &change.activity),
+        || internal("activity row not written"),
+    );
     if let Some(quote_id) = &change.consumed_quote {
-        batch.push(
+        batch.push_one(
             query(
                 "UPDATE trade_quotes SET state = 'CONSUMED', consumed_at = $2 \
                  WHERE id = $1 AND state = 'AVAILABLE'",
             )
             .bind(quote_id)
             .bind(now),
+            || StoreError::Conflict(Conflict::TradeQuoteConsumed),
         );
-        expected.push(Some(|| StoreError::Conflict(Conflict::TradeQuoteConsumed)));
     }
     if let Some(completion) = &change.idempotency {
-        batch.push(idempotency::completion_write(completion, now));
-        expected.push(Some(|| StoreError::IdempotencyClaimLost));
+        batch.push_one(idempotency::completion_write(completion, now), || {
+            StoreError::IdempotencyClaimLost
+        });
     }
-    let changed = batch.execute(tx).await?;
-    for (rows, refusal) in changed.into_iter().zip(expected) {
-        if let Some(refusal) = refusal
-            && rows != 1
-        {
-            return Err(refusal());
-        }
-    }
+    batch.execute(tx).await?;
 
     for (holding_id, holding) in lots {
         query("DELETE FROM fixed_income_lots WHERE holding_id = $1")

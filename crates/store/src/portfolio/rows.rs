@@ -289,23 +289,20 @@ pub(super) async fn load_holdings(
     pc::holdings_from_rows(rows).map_err(Into::into)
 }
 
-/// The portfolio of `user_id` with its holdings; `lock` takes the portfolio lock first (a
-/// money movement, inside its transaction).
-pub(super) async fn load_portfolio(
-    conn: &mut impl Exec,
+/// The portfolio of `user_id` with its holdings, after taking its lock (a money movement,
+/// inside its transaction). Unlocked reads go through `load_portfolios`.
+pub(super) async fn lock_portfolio(
+    tx: &mut impl Exec,
     user_id: Uuid,
-    lock: bool,
 ) -> StoreResult<Option<PortfolioRecord>> {
-    if lock {
-        let locked: Option<Row> = query(conn.dialect().pick(&PORTFOLIO_LOCK))
-            .bind(user_id)
-            .fetch_optional(conn.on())
-            .await?;
-        if locked.is_none() {
-            return Ok(None);
-        }
+    let locked: Option<Row> = query(tx.dialect().pick(&PORTFOLIO_LOCK))
+        .bind(user_id)
+        .fetch_optional(tx.on())
+        .await?;
+    if locked.is_none() {
+        return Ok(None);
     }
-    Ok(load_portfolios(conn, &[user_id]).await?.pop().flatten())
+    Ok(load_portfolios(tx, &[user_id]).await?.pop().flatten())
 }
 
 /// The portfolios of several users, with their holdings, in one statement (issue 12: reads
