@@ -96,36 +96,9 @@ fn entry_out(r: AuditRecord) -> AuditEntryOut {
     }
 }
 
-fn query_of(filter: &AuditFilter, limit: u32) -> AuditQuery {
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    AuditQuery {
-        before_seq: filter.before,
-        actor: text(&filter.actor),
-        action: text(&filter.action),
-        target: text(&filter.target),
-        limit,
-    }
-}
-
-/// The trail, newest first, with optional filters.
-#[utoipa::path(get, path = "/audit", tag = "admin", operation_id = "admin.audit.list",
-    security(("admin" = [])), params(AuditFilter),
-    responses((status = 200, body = AuditPageOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Query(filter): Query<AuditFilter>,
-) -> ApiResult<Json<AuditPageOut>> {
-    let limit = filter.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::validation("limit", "must be between 1 and 500"));
-    }
+/// The store's query for `filter`, its text filters checked first: the list and the export
+/// take the same filters and refuse the same values.
+fn query_of(filter: &AuditFilter, limit: u32) -> ApiResult<AuditQuery> {
     for (field, value) in [
         ("actor", &filter.actor),
         ("action", &filter.action),
@@ -144,11 +117,37 @@ async fn list(
     if filter.before.is_some_and(|b| b < 1) {
         return Err(ApiError::validation("before", "must be a positive cursor"));
     }
-    let mut rows = state
-        .operators
-        .store()
-        .audit_page(&query_of(&filter, limit + 1))
-        .await?;
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(AuditQuery {
+        before_seq: filter.before,
+        actor: text(&filter.actor),
+        action: text(&filter.action),
+        target: text(&filter.target),
+        limit,
+    })
+}
+
+/// The trail, newest first, with optional filters.
+#[utoipa::path(get, path = "/audit", tag = "admin", operation_id = "admin.audit.list",
+    security(("admin" = [])), params(AuditFilter),
+    responses((status = 200, body = AuditPageOut), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(filter): Query<AuditFilter>,
+) -> ApiResult<Json<AuditPageOut>> {
+    let limit = filter.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::validation("limit", "must be between 1 and 500"));
+    }
+    let query = query_of(&filter, limit + 1)?;
+    let mut rows = state.operators.store().audit_page(&query).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|r| r.seq)).flatten();
@@ -196,12 +195,14 @@ fn csv_row(r: &AuditRecord) -> String {
 #[utoipa::path(get, path = "/audit/export", tag = "admin", operation_id = "admin.audit.export",
     security(("admin" = [])), params(AuditFilter),
     responses((status = 200, description = "text/csv", content_type = "text/csv"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 async fn export(
     Admin(actor): Admin,
     State(state): State<AppState>,
     Query(filter): Query<AuditFilter>,
 ) -> ApiResult<Response> {
+    let query = query_of(&filter, MAX_EXPORT_ROWS)?;
     let store = state.operators.store();
     store
         .append_audit(
@@ -212,9 +213,7 @@ async fn export(
                 }))),
         )
         .await?;
-    let rows = store
-        .audit_page(&query_of(&filter, MAX_EXPORT_ROWS))
-        .await?;
+    let rows = store.audit_page(&query).await?;
     let mut body = format!("{}{}", csv::BOM, csv::text_record(&CSV_HEADER));
     for r in &rows {
         body.push_str(&csv_row(r));

@@ -82,20 +82,34 @@ async fn no_route_answers_5xx_to_hostile_input() {
             let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
             for path in path_variants(template) {
                 for token in [None, Some(user.access.as_str()), Some(ADMIN_TOKEN)] {
+                    // A GET's hostile input is its query: malformed values, then NUL
+                    // characters in every text parameter a route reads.
                     let bodies = if method == Method::GET {
-                        vec![json!({})]
+                        vec![json!("malformed"), json!("nul")]
                     } else {
                         hostile_bodies()
                     };
                     for body in bodies {
                         let mut request = app.client.request(method.clone(), app.url(&path));
-                        if method == Method::GET {
+                        if method == Method::GET && body == "malformed" {
                             request = request.query(&[
                                 ("limit", "-5"),
                                 ("cursor", "!!!"),
                                 ("mode", "x"),
                                 ("days", "1e9"),
                                 ("from", "yesterday"),
+                            ]);
+                        } else if method == Method::GET {
+                            request = request.query(&[
+                                ("phone", "+98912\u{0}"),
+                                ("status", "ACTIVE\u{0}"),
+                                ("assetId", "BTC\u{0}"),
+                                ("holdingId", "\u{0}"),
+                                ("cursor", "\u{0}"),
+                                ("actor", "a\u{0}"),
+                                ("action", "\u{0}"),
+                                ("target", "\u{0}"),
+                                ("mode", "\u{0}"),
                             ]);
                         } else {
                             request = request.json(&body);
