@@ -3,9 +3,11 @@
 //! server that answers with the provider's real response shape.
 #![forbid(unsafe_code)]
 
+pub mod circuit;
 pub mod http;
 pub mod limits;
 pub mod prices;
 pub mod push;
+pub mod quotes;
 pub mod sms;
 pub mod stream;

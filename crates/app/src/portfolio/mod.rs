@@ -10,6 +10,7 @@ mod history;
 mod loans;
 mod onboarding;
 mod profile;
+mod quotes;
 mod rebalance;
 mod reply;
 mod trade;
@@ -29,7 +30,7 @@ use uuid::Uuid;
 
 use crate::ports::{
     Clock, Conflict, IdempotencyCompletion, NewActivity, PortfolioChange, PortfolioRecord,
-    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError, TradeQuote,
+    PortfolioStore, PortfolioTx, PriceCache, PriceSnapshot, StoreError, TradeQuoteBook,
 };
 use crate::trace;
 
@@ -44,6 +45,7 @@ pub use loans::{
 };
 pub use onboarding::{ConsentResult, FundingResult, RiskResult};
 pub use profile::{ConsentsView, Deleted, ProfileView, SettingsView};
+pub use quotes::DatabaseQuoteBook;
 // Protection moved to `crate::protection`; its old paths stay for the crates that use them.
 pub use crate::protection::{
     CancelResult, EligibleView, ProtectionList, ProtectionService, ProtectionView, PurchaseInput,
@@ -142,18 +144,14 @@ pub struct PortfolioService {
     revocations: Option<Arc<dyn crate::ports::Revocations>>,
     /// Portfolio reads, grouped (issue 12).
     reads: grouped::Grouped<Uuid, Option<PortfolioRecord>>,
-    /// The binding quotes of previews, stored in groups before each preview answers (issue 12).
-    quotes: grouped::Grouped<TradeQuote, ()>,
+    /// Where the binding quotes of previews wait for their execute (D17).
+    quotes: Arc<dyn TradeQuoteBook>,
 }
 
 /// At most this many portfolios per read (each is 1–20 rows), and reads in flight at once:
 /// more of them keep the tail short (a group waits behind fewer rows).
 const MAX_READ_GROUP: usize = 32;
 const READS_IN_FLIGHT: usize = 4;
-/// At most this many quotes per `INSERT` (14 parameters each), and inserts in flight at once:
-/// fewer of them make bigger groups, and a quote insert is short (bench/run, docs/benchmarks.md).
-const MAX_QUOTE_GROUP: usize = 64;
-const QUOTE_INSERTS_IN_FLIGHT: usize = 2;
 
 fn grouped_reads(
     store: Arc<dyn PortfolioStore>,
@@ -169,21 +167,6 @@ fn grouped_reads(
     )
 }
 
-fn grouped_quotes(store: Arc<dyn PortfolioStore>) -> grouped::Grouped<TradeQuote, ()> {
-    grouped::Grouped::new(
-        "trade quotes",
-        MAX_QUOTE_GROUP,
-        QUOTE_INSERTS_IN_FLIGHT,
-        Arc::new(move |quotes: Arc<[TradeQuote]>| {
-            let store = store.clone();
-            Box::pin(async move {
-                store.save_quotes(&quotes).await?;
-                Ok(vec![(); quotes.len()])
-            })
-        }),
-    )
-}
-
 impl PortfolioService {
     pub fn new(
         store: Arc<dyn PortfolioStore>,
@@ -193,7 +176,7 @@ impl PortfolioService {
     ) -> PortfolioService {
         PortfolioService {
             reads: grouped_reads(store.clone()),
-            quotes: grouped_quotes(store.clone()),
+            quotes: Arc::new(DatabaseQuoteBook::new(store.clone())),
             store,
             prices,
             clock,
@@ -210,6 +193,13 @@ impl PortfolioService {
         revocations: Arc<dyn crate::ports::Revocations>,
     ) -> PortfolioService {
         self.revocations = Some(revocations);
+        self
+    }
+
+    /// Keeps the binding quotes of previews in `book` instead of the database (Redis, shared
+    /// by every instance: api.md §1.15).
+    pub fn with_quote_book(mut self, book: Arc<dyn TradeQuoteBook>) -> PortfolioService {
+        self.quotes = book;
         self
     }
 

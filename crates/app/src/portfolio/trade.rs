@@ -260,7 +260,7 @@ impl PortfolioService {
             created_at: now,
         };
         let (quote_id, valid_until) = (quote.id.clone(), quote.expires_at);
-        self.quotes.run(quote).await?;
+        self.quotes.save(quote).await?;
         Ok(PreviewResult {
             valid: true,
             quote_id,
@@ -292,20 +292,22 @@ impl PortfolioService {
         reply: Reply,
     ) -> PortfolioResult<Replied> {
         let trade = request.trade.parse()?;
-        let mut tx = self.lock(user_id).await?;
+        let tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
         let target = target_of(&record)?;
         let now = self.now();
         let snapshot = self.prices.snapshot();
         let mut book = Self::valuation_book(&snapshot);
-        let (fill, quote_id) = match &request.quote_id {
+        // Read under the portfolio lock: a concurrent execute of the same quote has either
+        // committed its consumption (and told the book) or not started.
+        let (fill, quote) = match &request.quote_id {
             Some(id) => {
-                let quote = check_quote(tx.quote(id).await?, &trade, now)?;
+                let quote = check_quote(self.quotes.find(user_id, id).await?, &trade, now)?;
                 let fill = AssetPrice {
                     price_usd: quote.price_usd.unwrap_or(Decimal::ZERO),
                     price_irr: quote.price_irr,
                 };
-                (Some(fill), Some(quote.id))
+                (Some(fill), Some(quote))
             }
             None => {
                 let fresh = self.fresh_book(&snapshot, now, &[trade.asset])?;
@@ -359,8 +361,8 @@ impl PortfolioService {
                 number((plan.amount - plan.spread_amount).value()),
             );
         }
-        if let Some(id) = &quote_id {
-            metadata.insert("quoteId".into(), Value::String(id.clone()));
+        if let Some(quote) = &quote {
+            metadata.insert("quoteId".into(), Value::String(quote.id.clone()));
         }
         entry.metadata = Some(metadata);
         let activity = movement.activity(Some(plan.amount), Some(plan.asset));
@@ -373,7 +375,7 @@ impl PortfolioService {
             activity,
             now,
         )?;
-        change.consumed_quote = quote_id;
+        change.consumed_quote = quote.clone();
         let id = change.entry.id.to_string();
         let result = ExecuteResult {
             success: true,
@@ -394,13 +396,17 @@ impl PortfolioService {
             boundary: plan.boundary,
             status: after.status,
         };
-        Prepared {
+        let replied = Prepared {
             tx,
             change,
             outcome: result,
         }
         .reply(reply)
-        .await
+        .await?;
+        if let Some(quote) = &quote {
+            self.quotes.consumed(quote).await;
+        }
+        Ok(replied)
     }
 
     /// `GET /trade/limits`.

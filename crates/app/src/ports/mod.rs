@@ -32,7 +32,7 @@ pub use portfolio::{
     AccountClosure, ActivityRecord, BiometricEnrolment, HoldingRecord, IdempotencyClaim,
     IdempotencyCompletion, IdempotencyRequest, LedgerQuery, NewActivity, OnboardingRecord,
     PortfolioChange, PortfolioRecord, PortfolioStore, PortfolioTx, ProfileRecord, RiskUpdate,
-    Settings, SettingsUpdate, TradeQuote, new_holding_id,
+    Settings, SettingsUpdate, TradeQuote, TradeQuoteBook, new_holding_id,
 };
 pub use price_feed::{
     DailyClose, FX_SUBJECT, FetchedPrice, FxSource, PriceOverride, PriceSource, PriceStore,

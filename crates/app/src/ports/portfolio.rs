@@ -167,6 +167,22 @@ pub struct TradeQuote {
     pub created_at: Timestamp,
 }
 
+/// Where binding trade quotes wait between a preview and its execute, shared by every instance
+/// (api.md §1.15): Redis when configured, else the database. A book keeps the terms; the
+/// single use is recorded by the execute's own transaction (`PortfolioChange::consumed_quote`),
+/// so no book can let a quote fill twice.
+#[async_trait]
+pub trait TradeQuoteBook: Send + Sync {
+    /// Keeps `quote` at least until it expires.
+    async fn save(&self, quote: TradeQuote) -> StoreResult<()>;
+    /// A quote of `user_id` (`None` when unknown, long expired, or another user's).
+    async fn find(&self, user_id: Uuid, id: &str) -> StoreResult<Option<TradeQuote>>;
+    /// Told once the movement that consumed `quote` has committed, so that a replay is
+    /// refused before any work. Best effort: the movement's transaction already made the quote
+    /// single use.
+    async fn consumed(&self, quote: &TradeQuote);
+}
+
 /// Everything one money movement writes, computed by the domain from the locked state.
 #[derive(Clone, Debug)]
 pub struct PortfolioChange {
@@ -179,7 +195,10 @@ pub struct PortfolioChange {
     pub status: PortfolioStatus,
     pub entry: LedgerEntry,
     pub activity: NewActivity,
-    pub consumed_quote: Option<String>,
+    /// The quote this movement fills, recorded as consumed in its transaction: the row is
+    /// inserted as CONSUMED (a quote kept outside the database) or moved from AVAILABLE; a
+    /// quote already consumed refuses the movement (`Conflict::TradeQuoteConsumed`).
+    pub consumed_quote: Option<TradeQuote>,
     /// Protection rows written with the movement (business-rules §8).
     pub protections: Vec<super::protection::ProtectionWrite>,
     pub idempotency: Option<IdempotencyCompletion>,
@@ -195,8 +214,6 @@ pub struct PortfolioChange {
 pub trait PortfolioTx: Send {
     fn onboarding(&self) -> &OnboardingRecord;
     fn portfolio(&self) -> Option<&PortfolioRecord>;
-    /// A quote of the locked user (`None` when unknown or another user's).
-    async fn quote(&mut self, id: &str) -> StoreResult<Option<TradeQuote>>;
     /// The locked portfolio's protections, newest first.
     async fn protections(&mut self) -> StoreResult<Vec<super::protection::ProtectionRecord>>;
     /// Reserves a protection quote of the locked user (AVAILABLE → RESERVED inside this
@@ -325,6 +342,10 @@ pub trait PortfolioStore: Send + Sync {
     /// Stores binding trade quotes, all in one statement (previews arriving together are
     /// written as one group: `portfolio::grouped`).
     async fn save_quotes(&self, quotes: &[TradeQuote]) -> StoreResult<()>;
+
+    /// A stored trade quote of `user_id`, with its state (`None` when unknown or another
+    /// user's).
+    async fn quote(&self, user_id: Uuid, id: &str) -> StoreResult<Option<TradeQuote>>;
 
     /// Ledger entries of the user's portfolio, newest first.
     async fn ledger_page(

@@ -3,67 +3,40 @@
 //! fail. The limits then hold per instance rather than across instances — a degradation an
 //! operator sees in the log, `/ready` and `rate_limiter_fallback_total`, not an outage.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use blu_app::ports::{Limit, LimiterError, RateDecision, RateLimiter};
-use tokio::time::Instant;
 
 use super::MemoryRateLimiter;
-
-/// How long the shared limiter is left alone after a failure before it is tried again, so a
-/// dead Redis costs one bounded wait per second and instance, not one per request.
-const RETRY_PRIMARY_AFTER: Duration = Duration::from_secs(1);
+use crate::circuit::Circuit;
 
 pub struct FailoverRateLimiter {
     primary: Box<dyn RateLimiter>,
     fallback: MemoryRateLimiter,
-    /// A call to the primary taking longer than this counts as a failure.
-    timeout: Duration,
-    /// Set while the primary is failing: it is not asked again before this instant.
-    retry_primary_at: Mutex<Option<Instant>>,
+    circuit: Circuit,
 }
 
 impl FailoverRateLimiter {
+    /// A call to the primary taking longer than `timeout` counts as a failure.
     pub fn new(primary: impl RateLimiter + 'static, timeout: Duration) -> FailoverRateLimiter {
         FailoverRateLimiter {
             primary: Box::new(primary),
             fallback: MemoryRateLimiter::new(),
-            timeout,
-            retry_primary_at: Mutex::new(None),
+            circuit: Circuit::new(
+                "shared rate limiter",
+                "counting in memory on this instance",
+                timeout,
+            ),
         }
-    }
-
-    fn down_since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.retry_primary_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 }
 
 #[async_trait]
 impl RateLimiter for FailoverRateLimiter {
     async fn hit(&self, limits: &[Limit]) -> Result<RateDecision, LimiterError> {
-        let skip = self.down_since().is_some_and(|at| Instant::now() < at);
-        if !skip {
-            let failure = match tokio::time::timeout(self.timeout, self.primary.hit(limits)).await {
-                Ok(Ok(decision)) => {
-                    if self.down_since().take().is_some() {
-                        tracing::info!("shared rate limiter reachable again");
-                    }
-                    return Ok(decision);
-                }
-                Ok(Err(e)) => e.0,
-                Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
-            };
-            let was_up = self
-                .down_since()
-                .replace(Instant::now() + RETRY_PRIMARY_AFTER)
-                .is_none();
-            if was_up {
-                tracing::warn!(error = %failure, "shared rate limiter unavailable; counting in memory on this instance");
-            }
+        if let Some(decision) = self.circuit.call(self.primary.hit(limits)).await {
+            return Ok(decision);
         }
         metrics::counter!("rate_limiter_fallback_total").increment(1);
         self.fallback.hit(limits).await
@@ -135,7 +108,7 @@ mod tests {
     async fn the_shared_limiter_is_tried_again_after_a_second() {
         let (limiter, calls) = broken(false);
         limiter.hit(&limit(100)).await.unwrap();
-        tokio::time::advance(RETRY_PRIMARY_AFTER + Duration::from_millis(1)).await;
+        tokio::time::advance(crate::circuit::RETRY_AFTER + Duration::from_millis(1)).await;
         limiter.hit(&limit(100)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }

@@ -4,6 +4,7 @@
 
 pub mod codec;
 mod movement;
+mod quotes;
 mod rows;
 
 use async_trait::async_trait;
@@ -13,15 +14,14 @@ use blu_app::ports::{
     ProfileRecord, RiskUpdate, Settings, SettingsUpdate, StoreResult, TradeQuote,
 };
 use blu_domain::{LedgerEntry, PortfolioState, Timestamp};
-use serde_json::json;
 use uuid::Uuid;
 
 use self::movement::LockedPortfolio;
 use self::rows::{
-    LedgerRow, ONBOARDING_SELECT, entries, ledger_columns, load_holdings, load_portfolios,
-    lock_portfolio, target_row,
+    LedgerRow, ONBOARDING_SELECT, QUOTE_SELECT, entries, ledger_columns, load_holdings,
+    load_portfolios, lock_portfolio, target_row,
 };
-use crate::driver::{Dialect, FromRow, NO_FLUSH_WAIT_JOIN, Row, query, query_text, values_rows};
+use crate::driver::{FromRow, Row, query};
 use crate::{Database, biometric, idempotency, loans};
 
 pub(crate) use self::movement::insert_activity;
@@ -42,25 +42,6 @@ impl FromRow for ProfileRecord {
             has_portfolio: r.bool("has_portfolio")?,
             settings: rows::settings(&r)?,
         })
-    }
-}
-
-/// Binding quotes (issue 12, item 4), stored in the primary every instance reads, `rows` in
-/// one `INSERT`, without waiting for a disk flush: a quote lives for seconds and records
-/// nothing (the trade is in the ledger, written durably by the execute). After a database
-/// crash the quotes of its last moment may be gone; an execute naming one answers 404
-/// `QUOTE_NOT_FOUND`, as for a quote purged after expiry, and the app previews again.
-fn quote_insert(dialect: Dialect, rows: usize) -> String {
-    const COLUMNS: usize = 14;
-    let values = values_rows(rows, COLUMNS);
-    let insert = "INSERT INTO trade_quotes (id, user_id, portfolio_id, asset_id, side, \
-                  amount_irr, quantity, price_usd, price_irr, fx_rate, spread_irr, terms, \
-                  expires_at, created_at)";
-    match dialect {
-        Dialect::Postgres => {
-            format!("{insert} SELECT v.* FROM (VALUES {values}) AS v {NO_FLUSH_WAIT_JOIN}")
-        }
-        Dialect::Sqlite => format!("{insert} VALUES {values}"),
     }
 }
 
@@ -111,26 +92,18 @@ impl PortfolioStore for Database {
         if quotes.is_empty() {
             return Ok(());
         }
-        let mut insert = query_text(quote_insert(self.dialect(), quotes.len()));
-        for quote in quotes {
-            insert = insert
-                .bind(&quote.id)
-                .bind(quote.user_id)
-                .bind(quote.portfolio_id)
-                .bind(quote.asset.as_str())
-                .bind(quote.action.as_str())
-                .bind(quote.amount.value())
-                .bind(quote.quantity.value())
-                .bind(quote.price_usd)
-                .bind(quote.price_irr)
-                .bind(quote.fx_rate)
-                .bind(quote.spread.value())
-                .bind(json!({ "sellAll": quote.sell_all }))
-                .bind(quote.expires_at)
-                .bind(quote.created_at);
-        }
-        insert.execute(self.pool()).await?;
+        quotes::insert(self.dialect(), quotes)
+            .execute(self.pool())
+            .await?;
         Ok(())
+    }
+
+    async fn quote(&self, user_id: Uuid, id: &str) -> StoreResult<Option<TradeQuote>> {
+        query(QUOTE_SELECT)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(self.pool())
+            .await
     }
 
     async fn ledger_page(

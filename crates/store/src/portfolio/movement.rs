@@ -11,13 +11,13 @@ use async_trait::async_trait;
 use blu_app::ports::{
     AccountClosure, Conflict, LoanHealthWrite, LoanRecord, NewActivity, OnboardingRecord,
     PortfolioChange, PortfolioRecord, PortfolioTx, ProtectionQuoteRecord, ProtectionRecord,
-    StoreError, StoreResult, TradeQuote,
+    StoreError, StoreResult,
 };
 use blu_domain::{LedgerEntry, Timestamp};
 use uuid::Uuid;
 
 use super::codec::{self as pc};
-use super::rows::{QUOTE_SELECT, ledger_columns};
+use super::rows::ledger_columns;
 use crate::driver::{Batch, Query, Tx, query};
 use crate::error::OnUnique;
 use crate::{biometric, idempotency, loans, protection};
@@ -38,14 +38,6 @@ impl PortfolioTx for LockedPortfolio {
 
     fn portfolio(&self) -> Option<&PortfolioRecord> {
         self.portfolio.as_ref()
-    }
-
-    async fn quote(&mut self, id: &str) -> StoreResult<Option<TradeQuote>> {
-        query(QUOTE_SELECT)
-            .bind(id)
-            .bind(self.user_id)
-            .fetch_optional(&mut self.tx)
-            .await
     }
 
     async fn loans(&mut self) -> StoreResult<Vec<LoanRecord>> {
@@ -196,16 +188,10 @@ async fn apply(
         activity_insert(change.portfolio_id, &change.activity),
         || internal("activity row not written"),
     );
-    if let Some(quote_id) = &change.consumed_quote {
-        batch.push_one(
-            query(
-                "UPDATE trade_quotes SET state = 'CONSUMED', consumed_at = $2 \
-                 WHERE id = $1 AND state = 'AVAILABLE'",
-            )
-            .bind(quote_id)
-            .bind(now),
-            || StoreError::Conflict(Conflict::TradeQuoteConsumed),
-        );
+    if let Some(quote) = &change.consumed_quote {
+        batch.push_one(super::quotes::consumption(quote, now), || {
+            StoreError::Conflict(Conflict::TradeQuoteConsumed)
+        });
     }
     if let Some(completion) = &change.idempotency {
         batch.push_one(idempotency::completion_write(completion, now), || {

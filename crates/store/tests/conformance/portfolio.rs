@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use blu_app::ports::{
-    AccountClosure, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest, LedgerQuery,
-    NewActivity, PortfolioChange, PortfolioStore, ProtectionStore, ProtectionWrite, RiskUpdate,
-    SettingsUpdate, StoreError, TradeQuote, new_holding_id,
+    AccountClosure, Conflict, IdempotencyClaim, IdempotencyCompletion, IdempotencyRequest,
+    LedgerQuery, NewActivity, PortfolioChange, PortfolioStore, ProtectionStore, ProtectionWrite,
+    RiskUpdate, SettingsUpdate, StoreError, TradeQuote, new_holding_id,
 };
 use blu_domain::fixed_income::Lot;
 use blu_domain::ledger::{NewEntry, UuidText, verify};
@@ -239,11 +239,8 @@ pub(super) async fn a_committed_movement_reads_back_with_lots_head_and_stable_ho
     assert_eq!(older.len(), 1);
 }
 
-pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &TestDb) {
-    let user = db.scored_user().await;
-    let (portfolio_id, _) = create(db, user).await;
-    let store = db.portfolios();
-    let quote = TradeQuote {
+fn trade_quote(user: Uuid, portfolio_id: Uuid) -> TradeQuote {
+    TradeQuote {
         id: format!("tq_{}", Uuid::new_v4().simple()),
         user_id: user,
         portfolio_id,
@@ -259,21 +256,20 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
         consumed: false,
         expires_at: t0().plus_seconds(30),
         created_at: t0(),
-    };
-    store
-        .save_quotes(std::slice::from_ref(&quote))
-        .await
-        .unwrap();
-    let stranger = db.scored_user().await;
-    let mut other = store.lock(stranger).await.unwrap().unwrap();
-    assert!(other.quote(&quote.id).await.unwrap().is_none());
-    drop(other);
-    let mut tx = store.lock(user).await.unwrap().unwrap();
-    assert_eq!(tx.quote(&quote.id).await.unwrap().unwrap(), quote);
+    }
+}
+
+/// Commits a movement (cash unchanged) that consumes `quote`.
+async fn consume(
+    store: &Arc<dyn PortfolioStore>,
+    user: Uuid,
+    quote: &TradeQuote,
+) -> Result<(), StoreError> {
+    let tx = store.lock(user).await.unwrap().unwrap();
     let locked = tx.portfolio().unwrap().clone();
     let entry = NewEntry::new(
         uuid_text(Uuid::now_v7()),
-        uuid_text(portfolio_id),
+        uuid_text(locked.id),
         EntryType::AddFunds,
         t0(),
         Snapshot::empty(),
@@ -284,14 +280,14 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
     .seal(locked.head.as_ref())
     .unwrap();
     tx.commit(PortfolioChange {
-        portfolio_id,
+        portfolio_id: locked.id,
         create: false,
         cash: locked.cash,
         holdings: locked.state().holdings,
         status: PortfolioStatus::Balanced,
         entry,
         activity: activity(EntryType::AddFunds),
-        consumed_quote: Some(quote.id.clone()),
+        consumed_quote: Some(quote.clone()),
         protections: Vec::new(),
         idempotency: None,
         rebalanced: false,
@@ -299,9 +295,73 @@ pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &Tes
         loans: Vec::new(),
     })
     .await
-    .unwrap();
-    let mut tx = store.lock(user).await.unwrap().unwrap();
-    assert!(tx.quote(&quote.id).await.unwrap().unwrap().consumed);
+}
+
+pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &TestDb) {
+    let user = db.scored_user().await;
+    let (portfolio_id, _) = create(db, user).await;
+    let store = db.portfolios();
+    let quote = trade_quote(user, portfolio_id);
+    store
+        .save_quotes(std::slice::from_ref(&quote))
+        .await
+        .unwrap();
+    let stranger = db.scored_user().await;
+    assert!(store.quote(stranger, &quote.id).await.unwrap().is_none());
+    assert_eq!(store.quote(user, &quote.id).await.unwrap().unwrap(), quote);
+    let entries = || async {
+        let all = LedgerQuery {
+            limit: 100,
+            ..LedgerQuery::default()
+        };
+        store.ledger_page(user, &all).await.unwrap().len()
+    };
+    let before = entries().await;
+
+    consume(&store, user, &quote).await.unwrap();
+    assert!(
+        store
+            .quote(user, &quote.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .consumed
+    );
+    let again = consume(&store, user, &quote).await.unwrap_err();
+    assert!(
+        matches!(again, StoreError::Conflict(Conflict::TradeQuoteConsumed)),
+        "{again:?}"
+    );
+
+    // A quote kept outside the database (Redis) is recorded by its consumption, once.
+    let kept_elsewhere = trade_quote(user, portfolio_id);
+    assert!(
+        store
+            .quote(user, &kept_elsewhere.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    consume(&store, user, &kept_elsewhere).await.unwrap();
+    let recorded = store
+        .quote(user, &kept_elsewhere.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        recorded,
+        TradeQuote {
+            consumed: true,
+            ..kept_elsewhere.clone()
+        }
+    );
+    let again = consume(&store, user, &kept_elsewhere).await.unwrap_err();
+    assert!(
+        matches!(again, StoreError::Conflict(Conflict::TradeQuoteConsumed)),
+        "{again:?}"
+    );
+    // Neither refusal wrote anything: one ledger entry per successful consumption.
+    assert_eq!(entries().await, before + 2);
 }
 
 fn idempotency_request(

@@ -214,6 +214,17 @@ async fn redis_stopped_mid_load_degrades_to_local_limits_at_once_and_recovers() 
     vars.insert("REDIS_URL".into(), format!("redis://127.0.0.1:{port}"));
     let app = spawn_from(vars).await;
     let (session, portfolio_id) = app.funded(100_000_000).await;
+    let sell = json!({"action": "SELL", "assetId": "BTC", "amountIrr": 2_000_000});
+    let preview = || async {
+        let r = app
+            .post_auth("/api/v1/trade/preview", &session.access, sell.clone())
+            .await;
+        let status = r.status();
+        let body = r.json::<serde_json::Value>().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["quoteId"].clone()
+    };
+    let kept_in_redis = preview().await;
 
     redis.kill().await.unwrap();
     let ready = ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE, PROMPT).await;
@@ -229,6 +240,32 @@ async fn redis_stopped_mid_load_degrades_to_local_limits_at_once_and_recovers() 
         assert_eq!(outcome, Outcome::Answered(StatusCode::OK), "{key}");
         assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
     }
+    // Previews go on, their quotes kept in the database, and fill; a quote Redis kept is
+    // unknown until Redis is back (the app previews again).
+    let execute = |quote: serde_json::Value| {
+        let mut body = sell.clone();
+        body["quoteId"] = quote;
+        body["acknowledgedWarning"] = json!(true);
+        body
+    };
+    let kept_in_database = preview().await;
+    let fill = |quote| app.post_auth("/api/v1/trade/execute", &session.access, execute(quote));
+    assert_eq!(
+        fill(kept_in_database.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_error(
+        fill(kept_in_database).await,
+        StatusCode::CONFLICT,
+        "QUOTE_IN_USE",
+    )
+    .await;
+    assert_error(
+        fill(kept_in_redis).await,
+        StatusCode::NOT_FOUND,
+        "QUOTE_NOT_FOUND",
+    )
+    .await;
     // A login (OTP limits) still works, counted in memory.
     let login = app
         .post("/api/v1/auth/send-otp", json!({"phone": "+989120000777"}))
@@ -237,7 +274,7 @@ async fn redis_stopped_mid_load_degrades_to_local_limits_at_once_and_recovers() 
 
     let _redis = own_redis(port).await.unwrap();
     ready_becomes(&app, StatusCode::OK, Duration::from_secs(15)).await;
-    assert_ledger_whole(&app, &portfolio_id, 21).await;
+    assert_ledger_whole(&app, &portfolio_id, 22).await;
 }
 
 /// A mock price provider that accepts connections and never answers.
