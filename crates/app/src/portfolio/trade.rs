@@ -23,6 +23,10 @@ use super::{
 use crate::ports::TradeQuote;
 use crate::trace;
 
+/// Longer than any id a preview issues (`tq_` and 32 hex digits): unknown without asking the
+/// quote book (a client-chosen string never becomes a long Redis key or query).
+const MAX_QUOTE_ID_LEN: usize = 64;
+
 /// A trade request as received (api.md §7; aliases resolved by the HTTP layer).
 #[derive(Clone, Debug, Default)]
 pub struct TradeInput {
@@ -302,7 +306,12 @@ impl PortfolioService {
         // committed its consumption (and told the book) or not started.
         let (fill, quote) = match &request.quote_id {
             Some(id) => {
-                let quote = check_quote(self.quotes.find(user_id, id).await?, &trade, now)?;
+                let found = if id.len() <= MAX_QUOTE_ID_LEN {
+                    self.quotes.find(user_id, id).await?
+                } else {
+                    None
+                };
+                let quote = check_quote(found, &trade, now)?;
                 let fill = AssetPrice {
                     price_usd: quote.price_usd.unwrap_or(Decimal::ZERO),
                     price_irr: quote.price_irr,

@@ -201,6 +201,15 @@ async fn quotes_are_bound_to_their_user_their_terms_and_their_lifetime() {
     )
     .await;
     assert_error(r, StatusCode::NOT_FOUND, "QUOTE_NOT_FOUND").await;
+    let long = format!("{quote}{}", "0".repeat(10_000));
+    let r = post(
+        &app,
+        "/api/v1/trade/execute",
+        &alice.access,
+        json!({"action": "BUY", "assetId": "ETH", "amountIrr": 5_000_000, "quoteId": long}),
+    )
+    .await;
+    assert_error(r, StatusCode::NOT_FOUND, "QUOTE_NOT_FOUND").await;
     let r = post(
         &app,
         "/api/v1/trade/execute",

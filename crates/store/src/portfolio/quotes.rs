@@ -25,9 +25,7 @@ pub(super) fn insert(dialect: Dialect, quotes: &[TradeQuote]) -> Query {
         ),
         Dialect::Sqlite => format!("INSERT INTO trade_quotes ({COLUMNS}) VALUES {values}"),
     };
-    quotes
-        .iter()
-        .fold(query_text(sql), bind)
+    quotes.iter().fold(query_text(sql), bind)
 }
 
 /// Records `quote` as consumed: inserted as CONSUMED when its book is not the database
