@@ -200,7 +200,9 @@ impl Pool<'_> {
     /// fail to upgrade instead of waiting its turn.
     pub async fn begin_write(self) -> StoreResult<Tx> {
         Ok(match self {
-            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await.map_err(map_sqlx)?),
+            Pool::Postgres(pool) => {
+                Tx::Postgres(pool.begin().await.map_err(map_sqlx)?, Role::Owner)
+            }
             Pool::Sqlite(pool) => {
                 Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_sqlx)?)
             }
@@ -212,7 +214,7 @@ impl Pool<'_> {
     pub async fn begin_snapshot(self) -> StoreResult<Tx> {
         match self {
             Pool::Postgres(pool) => {
-                let mut tx = Tx::Postgres(pool.begin().await.map_err(map_sqlx)?);
+                let mut tx = Tx::Postgres(pool.begin().await.map_err(map_sqlx)?, Role::Owner);
                 query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .execute(&mut tx)
                     .await?;
@@ -223,17 +225,26 @@ impl Pool<'_> {
     }
 }
 
+/// The PostgreSQL role a transaction's statements run as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The connecting (owning) role: no row-level security.
+    Owner,
+    /// `blu_app` with `app.user_id` set (`Database::begin_as_user`): row-level security.
+    Tenant,
+}
+
 /// A transaction on either database. Dropped without `commit`, it rolls back.
 #[derive(Debug)]
 pub enum Tx {
-    Postgres(Transaction<'static, Postgres>),
+    Postgres(Transaction<'static, Postgres>, Role),
     Sqlite(Transaction<'static, Sqlite>),
 }
 
 impl Tx {
     pub fn dialect(&self) -> Dialect {
         match self {
-            Tx::Postgres(_) => Dialect::Postgres,
+            Tx::Postgres(..) => Dialect::Postgres,
             Tx::Sqlite(_) => Dialect::Sqlite,
         }
     }
@@ -242,14 +253,21 @@ impl Tx {
     /// follow (tables outside row-level security, e.g. `sessions`). Nothing to do on SQLite.
     pub async fn leave_tenant_role(&mut self) -> StoreResult<()> {
         match self {
-            Tx::Postgres(_) => query("RESET ROLE").execute(self).await.map(drop),
+            Tx::Postgres(_, Role::Owner) => Ok(()),
+            Tx::Postgres(_, Role::Tenant) => {
+                query("RESET ROLE").execute(&mut *self).await?;
+                if let Tx::Postgres(_, role) = self {
+                    *role = Role::Owner;
+                }
+                Ok(())
+            }
             Tx::Sqlite(_) => Ok(()),
         }
     }
 
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Postgres(tx, _) => tx.commit().await,
             Tx::Sqlite(tx) => tx.commit().await,
         }
         .map_err(map_sqlx)
@@ -260,7 +278,7 @@ impl Tx {
 /// connection (pooled or inside a transaction) of either database.
 pub enum On<'a> {
     Pool(Pool<'a>),
-    Postgres(&'a mut PgConnection),
+    Postgres(&'a mut PgConnection, Role),
     Sqlite(&'a mut SqliteConnection),
 }
 
@@ -285,7 +303,7 @@ pub trait Exec: Send {
 impl Exec for Tx {
     fn on(&mut self) -> On<'_> {
         match self {
-            Tx::Postgres(tx) => On::Postgres(tx),
+            Tx::Postgres(tx, role) => On::Postgres(tx, *role),
             Tx::Sqlite(tx) => On::Sqlite(tx),
         }
     }
@@ -304,7 +322,7 @@ pub enum Conn {
 impl Exec for Conn {
     fn on(&mut self) -> On<'_> {
         match self {
-            Conn::Postgres(c) => On::Postgres(c),
+            Conn::Postgres(c) => On::Postgres(c, Role::Owner),
             Conn::Sqlite(c) => On::Sqlite(c),
         }
     }
@@ -356,7 +374,8 @@ impl Query {
                 .execute(pool)
                 .await
                 .map(|d| d.rows_affected()),
-            On::Postgres(conn) => self
+            On::Postgres(conn, role) => self
+                .for_role(role)
                 .postgres()?
                 .execute(conn)
                 .await
@@ -373,7 +392,9 @@ impl Query {
     pub async fn fetch_all<'a, T: FromRow>(self, on: impl Into<On<'a>>) -> StoreResult<Vec<T>> {
         let rows: Vec<Row> = match on.into() {
             On::Pool(Pool::Postgres(pool)) => rows(self.postgres()?.fetch_all(pool).await)?,
-            On::Postgres(conn) => rows(self.postgres()?.fetch_all(conn).await)?,
+            On::Postgres(conn, role) => {
+                rows(self.for_role(role).postgres()?.fetch_all(conn).await)?
+            }
             On::Pool(Pool::Sqlite(pool)) => rows(self.sqlite().fetch_all(pool).await)?,
             On::Sqlite(conn) => rows(self.sqlite().fetch_all(conn).await)?,
         };
@@ -393,7 +414,8 @@ impl Query {
                 .fetch_optional(pool)
                 .await
                 .map(|r| r.map(Row::Postgres)),
-            On::Postgres(conn) => self
+            On::Postgres(conn, role) => self
+                .for_role(role)
                 .postgres()?
                 .fetch_optional(conn)
                 .await
@@ -420,6 +442,21 @@ impl Query {
         self.fetch_optional(on)
             .await?
             .ok_or_else(|| StoreError::Other(anyhow!("no row returned by {sql:?}")))
+    }
+
+    /// The statement as `role` runs it. A connection's prepared statements are keyed by their
+    /// text, and PostgreSQL plans a statement under row-level security for one role: a text run
+    /// in turn by the owner and by `blu_app` on one pooled connection would be planned again at
+    /// every switch (0.7–3.7 ms each, docs/benchmarks.md). So the tenant's statements get a
+    /// text of their own.
+    fn for_role(self, role: Role) -> Query {
+        match role {
+            Role::Owner => self,
+            Role::Tenant => Query {
+                sql: Cow::Owned(format!("/* tenant */ {}", self.sql)),
+                args: self.args,
+            },
+        }
     }
 
     fn postgres(

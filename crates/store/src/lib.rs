@@ -78,7 +78,10 @@ impl Database {
     /// user's rows; SQLite: `BEGIN IMMEDIATE`, the database's one write lock.
     pub async fn begin_as_user(&self, user_id: Uuid) -> StoreResult<Tx> {
         match self {
-            Database::Postgres(store) => Ok(Tx::Postgres(store.tenant_tx(user_id).await?)),
+            Database::Postgres(store) => Ok(Tx::Postgres(
+                store.tenant_tx(user_id).await?,
+                driver::Role::Tenant,
+            )),
             Database::Sqlite(_) => self.pool().begin_write().await,
         }
     }

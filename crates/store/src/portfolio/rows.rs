@@ -72,19 +72,6 @@ const PORTFOLIO_VIEW: Sql = Sql {
     sqlite: with_holdings!(portfolio_select_sqlite!()),
 };
 
-/// The same view read inside the tenant transaction of a money movement, as the role
-/// `blu_app`. A text of its own because the prepared statements of a connection are keyed by
-/// their text, and PostgreSQL plans a statement under row-level security for one role: the same
-/// statement run in turn by the owner (unlocked reads) and by `blu_app` would be planned again
-/// at every switch (≈ 1 ms of planning each time, measured with `EXPLAIN ANALYZE EXECUTE`).
-const TENANT_PORTFOLIO_VIEW: Sql = Sql {
-    postgres: concat!(
-        "/* tenant */ ",
-        with_holdings!(portfolio_select_postgres!())
-    ),
-    sqlite: PORTFOLIO_VIEW.sqlite,
-};
-
 /// Takes the portfolio lock. A statement of its own: under READ COMMITTED a `FOR UPDATE` that
 /// waited re-reads only the locked row, so the ledger head and holdings are read by the next
 /// statements, whose snapshot starts after the lock was granted. On SQLite the write
@@ -315,10 +302,7 @@ pub(super) async fn lock_portfolio(
     if locked.is_none() {
         return Ok(None);
     }
-    Ok(read_portfolios(tx, &TENANT_PORTFOLIO_VIEW, &[user_id])
-        .await?
-        .pop()
-        .flatten())
+    Ok(load_portfolios(tx, &[user_id]).await?.pop().flatten())
 }
 
 /// The portfolios of several users, with their holdings, in one statement (issue 12: reads
@@ -328,19 +312,11 @@ pub(super) async fn load_portfolios(
     conn: &mut impl Exec,
     user_ids: &[Uuid],
 ) -> StoreResult<Vec<Option<PortfolioRecord>>> {
-    read_portfolios(conn, &PORTFOLIO_VIEW, user_ids).await
-}
-
-async fn read_portfolios(
-    conn: &mut impl Exec,
-    view_sql: &Sql,
-    user_ids: &[Uuid],
-) -> StoreResult<Vec<Option<PortfolioRecord>>> {
     let dialect = conn.dialect();
     let mut view = match user_ids.len() {
         0 => return Ok(Vec::new()),
-        1 => query(dialect.pick(view_sql)),
-        n => query_text(dialect.pick(view_sql).replacen(
+        1 => query(dialect.pick(&PORTFOLIO_VIEW)),
+        n => query_text(dialect.pick(&PORTFOLIO_VIEW).replacen(
             ONE_USER,
             &format!("p.user_id IN ({})", placeholders(n)),
             1,

@@ -1,8 +1,8 @@
 //! PostgreSQL only: row-level security and the tenant transaction, and opening by URL.
 
-use blu_app::ports::StoreError;
-use blu_store::PgStore;
+use blu_app::ports::{PortfolioStore, StoreError};
 use blu_store::error::map_sqlx;
+use blu_store::{Database, PgStore};
 use rust_decimal_macros::dec;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -14,6 +14,19 @@ use super::{TestDb, hex64, t0};
 
 fn pg(db: &TestDb) -> &PgStore {
     db.pg()
+}
+
+/// A store over the test database with a pool of one connection.
+async fn one_connection_store(db: &TestDb) -> PgStore {
+    let Cleanup::PostgresDatabase { maintenance, name } = &db.cleanup else {
+        unreachable!()
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(PgConnectOptions::clone(maintenance).database(name))
+        .await
+        .unwrap();
+    PgStore::from_pool(pool).await.expect("claim-owner lock")
 }
 
 async fn insert_ledger_in(
@@ -143,16 +156,8 @@ async fn the_tenant_settings_end_with_the_transaction() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let Cleanup::PostgresDatabase { maintenance, name } = &db.cleanup else {
-        unreachable!()
-    };
     // One connection, so the next query is certain to reuse the tenant's connection.
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(PgConnectOptions::clone(maintenance).database(name))
-        .await
-        .unwrap();
-    let store = PgStore::from_pool(pool).await.expect("claim-owner lock");
+    let store = one_connection_store(&db).await;
     let (a, _) = db.store.login_user("+989121111111", t0()).await.unwrap();
     let (b, _) = db.store.login_user("+989122222222", t0()).await.unwrap();
     db.portfolio(a.id, dec!(1), t0()).await.unwrap();
@@ -181,6 +186,46 @@ async fn the_tenant_settings_end_with_the_transaction() {
         .await
         .unwrap();
     assert_eq!(all, 2, "jobs run as the owner and see every portfolio");
+}
+
+/// PostgreSQL plans a statement under row-level security for one role and plans it again when
+/// another role runs it; a connection's prepared statements are keyed by their text. So a
+/// statement the owner and `blu_app` both run (the portfolio view: a read, and inside every
+/// movement) must be prepared once per role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_role_runs_its_own_prepared_statements_apart_from_the_owners() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    // One connection, so both roles' statements are prepared on it.
+    let pg = one_connection_store(&db).await;
+    let pool = pg.pg_pool().clone();
+    let store = Database::Postgres(pg);
+    let (a, _) = db.store.login_user("+989121111111", t0()).await.unwrap();
+    db.portfolio(a.id, dec!(1), t0()).await.unwrap();
+    for _ in 0..3 {
+        assert!(store.portfolio(a.id).await.unwrap().is_some());
+        let movement = store.lock(a.id).await.unwrap().expect("the user exists");
+        assert!(movement.portfolio().is_some());
+        drop(movement);
+    }
+    // The pattern is split so that this statement's own text does not match it.
+    let views: Vec<String> = sqlx::query_scalar(
+        "SELECT statement FROM pg_prepared_statements \
+         WHERE statement LIKE '%' || 'WITH p AS ' || 'MATERIALIZED%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(views.len(), 2, "{views:#?}");
+    assert_eq!(
+        views
+            .iter()
+            .filter(|v| v.starts_with("/* tenant */ "))
+            .count(),
+        1,
+        "{views:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
