@@ -43,7 +43,23 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the WebDriver session first: chromedriver then closes Chromium, which killing
+    /// chromedriver alone would leave running (and its profile in use). A plain blocking
+    /// request, so it also runs when the test panics.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let address = self.base.trim_start_matches("http://");
+        if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n",
+                self.session
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.start_kill();
         let _ = std::fs::remove_dir_all(&self._profile);
     }
