@@ -296,21 +296,23 @@ impl PortfolioService {
         reply: Reply,
     ) -> PortfolioResult<Replied> {
         let trade = request.trade.parse()?;
+        // The quote is looked up before the lock, so a unit of work never waits for a second
+        // pooled connection while it holds one (the database book reads on its own
+        // connection). Single use does not rest on this read: the movement's own write of
+        // the consumption refuses a quote consumed in between (`QUOTE_IN_USE`).
+        let found = match &request.quote_id {
+            Some(id) if id.len() <= MAX_QUOTE_ID_LEN => Some(self.quotes.find(user_id, id).await?),
+            Some(_) => Some(None),
+            None => None,
+        };
         let tx = self.lock(user_id).await?;
         let record = tx.portfolio().cloned().ok_or(PortfolioError::NoPortfolio)?;
         let target = target_of(&record)?;
         let now = self.now();
         let snapshot = self.prices.snapshot();
         let mut book = Self::valuation_book(&snapshot);
-        // Read under the portfolio lock: a concurrent execute of the same quote has either
-        // committed its consumption (and told the book) or not started.
-        let (fill, quote) = match &request.quote_id {
-            Some(id) => {
-                let found = if id.len() <= MAX_QUOTE_ID_LEN {
-                    self.quotes.find(user_id, id).await?
-                } else {
-                    None
-                };
+        let (fill, quote) = match found {
+            Some(found) => {
                 let quote = check_quote(found, &trade, now)?;
                 let fill = AssetPrice {
                     price_usd: quote.price_usd.unwrap_or(Decimal::ZERO),

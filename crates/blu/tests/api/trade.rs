@@ -439,7 +439,8 @@ async fn two_instances_on_one_postgres_database_move_money_exactly_once() {
 }
 
 /// Previews sent together are stored as groups (one `INSERT` for many quotes), and each still
-/// gets its own binding quote: every one fills exactly once, at its quoted price. On
+/// gets its own binding quote: every one fills exactly once, at its quoted price, also when
+/// all are executed at once. On
 /// PostgreSQL the quotes are executed on a second instance, which honours them too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previews_sent_together_each_get_a_quote_that_fills_exactly_once() {
@@ -485,24 +486,40 @@ async fn previews_sent_together_each_get_a_quote_that_fills_exactly_once() {
         .collect();
     assert_eq!(ids.len(), PREVIEWS, "every preview has its own quote");
 
-    for (i, preview) in previews.iter().enumerate() {
+    let execute = |i: usize| {
         let mut execute = body(1_000_000 + i as u64);
-        execute["quoteId"] = preview["quoteId"].clone();
+        execute["quoteId"] = previews[i]["quoteId"].clone();
         execute["acknowledgedWarning"] = json!(true);
-        let r = post(
+        execute
+    };
+    // All at once: more units of work than pooled connections, each waiting for the
+    // portfolio lock; none may need a second connection while it holds one.
+    let fills = (0..PREVIEWS).map(|i| {
+        let token = session.access.clone();
+        async move {
+            let r = post(executor, "/api/v1/trade/execute", &token, execute(i)).await;
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    });
+    for (i, (status, filled)) in futures::future::join_all(fills)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(status, StatusCode::OK, "quote {i}: {filled}");
+        assert_eq!(
+            filled["trade"]["quantity"], previews[i]["preview"]["quantity"],
+            "quote {i} fills at its quoted terms: {filled}"
+        );
+    }
+    for i in 0..PREVIEWS {
+        let again = post(
             executor,
             "/api/v1/trade/execute",
             &session.access,
-            execute.clone(),
+            execute(i),
         )
         .await;
-        assert_eq!(r.status(), StatusCode::OK, "quote {i}");
-        let filled: Value = r.json().await.unwrap();
-        assert_eq!(
-            filled["trade"]["quantity"], preview["preview"]["quantity"],
-            "quote {i} fills at its quoted terms: {filled}"
-        );
-        let again = post(executor, "/api/v1/trade/execute", &session.access, execute).await;
         assert_error(again, StatusCode::CONFLICT, "QUOTE_IN_USE").await;
     }
 }
