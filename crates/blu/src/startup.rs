@@ -10,7 +10,7 @@ use axum::extract::Request;
 use blu_api::{ApiSettings, AppState, Services};
 use blu_app::auth::{AuthService, AuthSettings};
 use blu_app::notifications::{NotificationService, StatusRefresh};
-use blu_app::portfolio::{DatabaseQuoteBook, PortfolioService};
+use blu_app::portfolio::PortfolioService;
 use blu_app::ports::{BusinessClock, PriceBus, PriceCache, RateLimiter, SmsGateway, Store};
 use blu_integrations::limits::{FailoverRateLimiter, MemoryRateLimiter, RedisRateLimiter};
 use blu_integrations::quotes::RedisQuoteBook;
@@ -196,7 +196,7 @@ impl Application {
                 .await?;
         let prices: Arc<dyn PriceCache> = price_service.clone();
         let mut portfolio = PortfolioService::new(
-            portfolio_store.clone(),
+            portfolio_store,
             prices.clone(),
             clock.clone(),
             config.price_max_age,
@@ -205,12 +205,14 @@ impl Application {
         .with_revocations(streaming.revocations.clone());
         if let Some(connection) = &redis {
             // Binding quotes in Redis, shared by every instance (api.md §1.15).
-            portfolio = portfolio.with_quote_book(Arc::new(RedisQuoteBook::new(
-                connection.clone(),
-                config.redis_key_prefix.clone(),
-                Arc::new(DatabaseQuoteBook::new(portfolio_store)),
-                REDIS_COMMAND_TIMEOUT,
-            )));
+            portfolio = portfolio.with_quote_book(|database| {
+                Arc::new(RedisQuoteBook::new(
+                    connection.clone(),
+                    config.redis_key_prefix.clone(),
+                    database,
+                    REDIS_COMMAND_TIMEOUT,
+                ))
+            });
         }
         let portfolio = Arc::new(portfolio);
         let protection = Arc::new(blu_app::portfolio::ProtectionService::new(

@@ -196,10 +196,13 @@ impl PortfolioService {
         self
     }
 
-    /// Keeps the binding quotes of previews in `book` instead of the database (Redis, shared
-    /// by every instance: api.md §1.15).
-    pub fn with_quote_book(mut self, book: Arc<dyn TradeQuoteBook>) -> PortfolioService {
-        self.quotes = book;
+    /// Keeps the binding quotes of previews in the book `wrap` makes of the current one (the
+    /// database's): Redis, shared by every instance (api.md §1.15), falling back to it.
+    pub fn with_quote_book(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn TradeQuoteBook>) -> Arc<dyn TradeQuoteBook>,
+    ) -> PortfolioService {
+        self.quotes = wrap(self.quotes);
         self
     }
 
