@@ -7,8 +7,14 @@ use serde_json::json;
 
 use crate::driver::{Dialect, NO_FLUSH_WAIT_JOIN, Query, query, query_text, values_rows};
 
-const COLUMNS: &str = "id, user_id, portfolio_id, asset_id, side, amount_irr, quantity, \
-                       price_usd, price_irr, fx_rate, spread_irr, terms, expires_at, created_at";
+/// The columns `bind` fills, in its order: one list for the preview insert and the consumption.
+macro_rules! quote_columns {
+    () => {
+        "id, user_id, portfolio_id, asset_id, side, amount_irr, quantity, price_usd, price_irr, \
+         fx_rate, spread_irr, terms, expires_at, created_at"
+    };
+}
+const COLUMNS: &str = quote_columns!();
 const COLUMN_COUNT: usize = 14;
 
 /// Binding quotes (issue 12, item 4) in one `INSERT`, stored in the primary every instance
@@ -34,14 +40,14 @@ pub(super) fn insert(dialect: Dialect, quotes: &[TradeQuote]) -> Query {
 /// whatever book held it.
 pub(super) fn consumption(quote: &TradeQuote, now: Timestamp) -> Query {
     bind(
-        query(
-            "INSERT INTO trade_quotes (id, user_id, portfolio_id, asset_id, side, amount_irr, \
-             quantity, price_usd, price_irr, fx_rate, spread_irr, terms, expires_at, created_at, \
-             state, consumed_at) \
+        query(concat!(
+            "INSERT INTO trade_quotes (",
+            quote_columns!(),
+            ", state, consumed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'CONSUMED', $15) \
              ON CONFLICT (id) DO UPDATE SET state = 'CONSUMED', consumed_at = excluded.consumed_at \
-             WHERE trade_quotes.state = 'AVAILABLE'",
-        ),
+             WHERE trade_quotes.state = 'AVAILABLE'"
+        )),
         quote,
     )
     .bind(now)
