@@ -60,7 +60,7 @@ PORT = env_int("PORT", 3920)
 IDEMPOTENCY = ENV("EXECUTE_IDEMPOTENCY", "1")
 WS_CONNECTIONS = env_int("WS_CONNECTIONS", 5000)
 WS_TICKS = env_int("WS_TICKS", 20)
-ROUTES = [r.strip() for r in ENV("ROUTES", "portfolio,prices,preview,execute").split(",")]
+ROUTES = [r.strip() for r in ENV("ROUTES", "portfolio,prices,preview,execute,mixed").split(",")]
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -69,6 +69,7 @@ ROUTE_NAMES = {
     "prices": "GET /api/v1/prices",
     "preview": "POST /api/v1/trade/preview",
     "execute": "POST /api/v1/trade/execute",
+    "mixed": "mixed: 12 portfolio, 4 prices, 3 preview, 1 execute in 20",
 }
 # Which pgbench script is the limit of each route.
 LIMITS = {"portfolio": "read", "execute": "write"}
@@ -76,7 +77,8 @@ LIMITS = {"portfolio": "read", "execute": "write"}
 PGBENCH_SCRIPTS = {
     "read": "pgbench read: portfolio ⋈ holdings",
     "write": "pgbench write: lock, cash, holding upsert, ledger insert",
-    "execute": "pgbench execute: the route's own statements (claim, RLS, lock, view, batch)",
+    "execute": "pgbench execute: the route's own statements ("
+               + ("claim, " if IDEMPOTENCY == "1" else "no key, ") + "RLS, lock, view, batch)",
 }
 # Sentences printed under the table.
 NOTES = []
@@ -165,11 +167,14 @@ def cpu_ticks(pid):
 
 
 def host_busy():
-    """(busy, total) jiffies of the whole host from /proc/stat."""
+    """(busy, steal, total) jiffies of the whole host from /proc/stat. Steal — time the
+    hypervisor gave this VM's CPUs to someone else — is not busy: it is counted apart, because
+    a phase measured while it was high says more about the neighbours than about the server."""
     with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+        # user nice system idle iowait irq softirq steal [guest guest_nice: inside user, nice]
+        values = [int(v) for v in f.readline().split()[1:9]]
+    idle, steal = values[3] + values[4], values[7]
+    return sum(values) - idle - steal, steal, sum(values)
 
 
 def psql(url, sql):
@@ -221,12 +226,14 @@ class CpuWindow:
             return None if a is None or b is None else 100.0 * (b - a) / CLK_TCK / elapsed
 
         busy = host1[0] - self.host0[0]
-        total = host1[1] - self.host0[1]
+        steal = host1[1] - self.host0[1]
+        total = host1[2] - self.host0[2]
         return {
             "server": share(self.server0, server1),
             "pg": 100.0 * pg / CLK_TCK / elapsed if self.database else None,
             "client": share(self.client0, client1),
             "host": 100.0 * busy / total * os.cpu_count() if total else None,
+            "steal": 100.0 * steal / total * os.cpu_count() if total else None,
         }
 
 
@@ -334,13 +341,32 @@ def wrk(server, route, tokens, database, seconds, measure=True):
     }
 
 
+def pgbench_script(script, workdir):
+    """The path of a pgbench script. Without idempotency keys, execute.sql loses its key-only
+    lines (between `-- key-begin` and `-- key-end`), as the route loses its claim."""
+    path = os.path.join(HERE, "pgbench", f"{script}.sql")
+    if script != "execute" or IDEMPOTENCY == "1":
+        return path
+    kept, skipping = [], False
+    for line in open(path):
+        if line.startswith(("-- key-begin", "-- key-end")):
+            skipping = line.startswith("-- key-begin")
+            continue
+        if not skipping:
+            kept.append(line)
+    path = os.path.join(workdir, "execute-without-key.sql")
+    with open(path, "w") as f:
+        f.writelines(kept)
+    return path
+
+
 def pgbench(db_url, database, script, seconds, workdir):
     prefix = os.path.join(workdir, f"pgbench-{script}")
     for old in glob.glob(prefix + "*"):
         os.remove(old)
     command = ["pgbench", "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS), "-j", str(THREADS),
                "-T", str(seconds), "-D", f"users={USERS}", "-l", f"--log-prefix={prefix}",
-               "-f", os.path.join(HERE, "pgbench", f"{script}.sql"), db_url]
+               "-f", pgbench_script(script, workdir), db_url]
     out, cpu = measured(command, os.environ.copy(), CpuWindow(None, database), seconds)
     tps = failed = None
     for line in out.splitlines():
@@ -405,8 +431,7 @@ def run_http(backend, workdir, rows):
                 log(f"  pgbench {script}: {limits[script]['rps']:.0f} tps")
                 rows.append((label, PGBENCH_SCRIPTS[script], limits[script], None))
             executed = [r for l, n, r, _ in rows if l == label and n == ROUTE_NAMES["execute"]]
-            # The script takes an idempotency claim: only comparable when the route did too.
-            if executed and IDEMPOTENCY == "1":
+            if executed:
                 share = 100 * executed[0]["rps"] / limits["execute"]["rps"]
                 NOTES.append(f"{label}: POST /api/v1/trade/execute ran at {share:.0f} % of "
                              "pgbench execute (the same statements without the server).")
@@ -456,8 +481,8 @@ def fmt(value, digits=0):
 def table(rows):
     lines = [
         "| Backend | Route | req/s (tps) | p50 ms | p99 ms | errors | pgbench limit | ratio | "
-        "CPU % server / PG / client / host |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "CPU % server / PG / client / host | steal % |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, name, r, limit in rows:
         c = r["cpu"]
@@ -465,7 +490,8 @@ def table(rows):
         ratio = f"{100 * r['rps'] / limit['rps']:.0f} %" if limit else "—"
         lines.append(f"| {label} | {name} | {fmt(r['rps'])} | {fmt(r['p50'], 1)} | "
                      f"{fmt(r['p99'], 1)} | {r['errors']} | "
-                     f"{fmt(limit['rps']) if limit else '—'} | {ratio} | {cpu} |")
+                     f"{fmt(limit['rps']) if limit else '—'} | {ratio} | {cpu} | "
+                     f"{fmt(c.get('steal'))} |")
     return "\n".join(lines)
 
 
@@ -513,7 +539,8 @@ def main():
               f"threads, prepared statements, {DURATION} s; execute with Idempotency-Key: "
               f"{'yes' if IDEMPOTENCY == '1' else 'no'}.")
         print("CPU: share of one core; host = busy share of all cores × cores (everything on "
-              "the machine).\n")
+              "the machine); steal = CPU time the hypervisor gave to other VMs (same scale): a phase "
+              "with steal well above 0 measured the neighbours too.\n")
         print(table(rows))
         for note in NOTES:
             print(f"\n{note}")

@@ -7,13 +7,17 @@
 -- snapshots of the real size, activity row, idempotency completion); COMMIT. Where the server
 -- binds a value it already holds (user, portfolio, head), this script looks it up in a
 -- subquery: a little more work than the server asks, so the limit is, if anything, low.
+-- With EXECUTE_IDEMPOTENCY=0 (the app's executes: no key) bench.py runs it without the lines
+-- between "key-begin" and "key-end": no claim, no completion.
 \set n random(1, :users)
 \set k random(1, 9000000000000000000)
+-- key-begin
 INSERT INTO idempotency_keys (user_id, key, method, path, fingerprint, created_at, claim_id, owner)
 SELECT v.* FROM (VALUES ((SELECT user_id FROM bench_ids WHERE n = :n), 'pgb-' || :k, 'POST',
   '/api/v1/trade/execute', md5(:k::text), now(), md5(:k::text)::uuid, 1)) AS v
 CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait
 ON CONFLICT (user_id, key) DO NOTHING;
+-- key-end
 \startpipeline
 BEGIN;
 SELECT set_config('app.user_id', (SELECT user_id::text FROM bench_ids WHERE n = :n), true),
@@ -58,12 +62,17 @@ WITH w0 AS (UPDATE portfolios SET cash_irr = cash_irr + 1, status = 'BALANCED', 
      w3 AS (INSERT INTO action_log (portfolio_id, action_type, boundary, message, amount_irr,
               asset_id, created_at)
             SELECT portfolio_id, 'TRADE_BUY', 'SAFE', 'Bought BTC (2M IRR)', 2000000, 'BTC', now()
-            FROM bench_ids WHERE n = :n RETURNING 1),
-     w4 AS (UPDATE idempotency_keys SET state = 'COMPLETED', status_code = 200,
+            FROM bench_ids WHERE n = :n RETURNING 1)
+-- key-begin
+     , w4 AS (UPDATE idempotency_keys SET state = 'COMPLETED', status_code = 200,
               response_body = convert_to(repeat('x', 400), 'UTF8'), completed_at = now()
             WHERE user_id = (SELECT user_id FROM bench_ids WHERE n = :n) AND key = 'pgb-' || :k
               AND claim_id = md5(:k::text)::uuid AND state = 'IN_PROGRESS' RETURNING 1)
-SELECT (SELECT count(*) FROM w0) AS n0, (SELECT count(*) FROM w1) AS n1,
-       (SELECT count(*) FROM w2) AS n2, (SELECT count(*) FROM w3) AS n3,
-       (SELECT count(*) FROM w4) AS n4;
+-- key-end
+SELECT
+-- key-begin
+       (SELECT count(*) FROM w4) AS n4,
+-- key-end
+       (SELECT count(*) FROM w0) AS n0, (SELECT count(*) FROM w1) AS n1,
+       (SELECT count(*) FROM w2) AS n2, (SELECT count(*) FROM w3) AS n3;
 COMMIT;

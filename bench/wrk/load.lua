@@ -1,13 +1,16 @@
 -- wrk script of bench/run (issue 12 item 5): rotates the bench users' access tokens over the
 -- requests of each wrk thread and builds valid bodies for the trade routes.
 --   BLU_TOKENS  file with one access token per line (the users created by bench/bench.py)
---   BLU_OP      portfolio | prices | preview | execute
+--   BLU_OP      portfolio | prices | preview | execute | mixed
 --   BLU_THREADS number of wrk threads (wrk's -t)
 --   BLU_IDEMPOTENCY  1 (default): every execute carries a fresh Idempotency-Key
 --   BLU_RUN     unique per invocation (part of the keys)
 -- Thread t of T takes users t, t+T, t+2T, … in turn, so two threads never act for the same user
 -- and, with more users per thread than connections, a portfolio lock rarely queues two
 -- requests. Each user alternates BUY and SELL of the same amount, so cash never runs out.
+-- `mixed` is the app's traffic on one connection pool: of every 20 requests 12 read the
+-- portfolio, 4 the prices, 3 preview and 1 executes (the app polls its screens, trades rarely),
+-- so reads as the owner and movements as the tenant role share the server's connections.
 -- done() prints one JSON line that bench.py parses.
 
 local thread_count = 0
@@ -22,6 +25,12 @@ local op, idempotency
 local mine = {}
 local n = 0
 local TRADE_IRR = 2000000
+-- The order of `mixed`'s 20 requests (interleaved, so every stretch of the run has each kind).
+local MIX = {
+  "portfolio", "prices", "preview", "portfolio", "portfolio", "execute", "portfolio", "prices",
+  "portfolio", "preview", "portfolio", "portfolio", "prices", "portfolio", "preview", "portfolio",
+  "portfolio", "prices", "portfolio", "portfolio",
+}
 
 function init(args)
   op = os.getenv("BLU_OP") or "portfolio"
@@ -43,6 +52,9 @@ function request()
   n = n + 1
   local user = mine[(n % #mine) + 1]
   local headers = { ["Authorization"] = "Bearer " .. user.token }
+  local op = op
+  -- Shifted by one each round of the users, so every user takes every kind in turn.
+  if op == "mixed" then op = MIX[((n + math.floor(n / #mine)) % #MIX) + 1] end
   if op == "portfolio" then
     return wrk.format("GET", "/api/v1/portfolio", headers)
   elseif op == "prices" then
