@@ -24,8 +24,13 @@ use crate::ports::{StoreError, real_now};
 /// The job's name in `job_runs`.
 pub const PRICES_JOB: &str = "prices";
 
-/// How often a follower checks whether the slot's run has finished.
+/// How soon a follower first checks whether the slot's run has finished; each later check waits
+/// twice as long, up to [`FINISH_POLL_MAX`]. A tick usually finishes within a second, so the
+/// first checks are close; when no process runs jobs (an API-only deployment whose worker is
+/// down, or the benchmark) the follower then asks the database a few times per slot instead of
+/// five times a second for half of every interval.
 const FINISH_POLL: Duration = Duration::from_millis(200);
+const FINISH_POLL_MAX: Duration = Duration::from_secs(2);
 
 impl PriceService {
     /// One `prices` tick (run by the job engine): start from the stored state — another
@@ -50,11 +55,16 @@ impl PriceService {
     ) -> Result<(), StoreError> {
         let ran_here = || self.last_local_tick.load(Ordering::Relaxed) >= slot.as_micros();
         let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = FINISH_POLL;
         while tokio::time::Instant::now() < deadline
             && !ran_here()
             && !self.store().job_tick_finished(PRICES_JOB, slot).await?
         {
-            tokio::time::sleep(FINISH_POLL).await;
+            tokio::time::sleep(
+                pause.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            )
+            .await;
+            pause = (pause * 2).min(FINISH_POLL_MAX);
         }
         if ran_here() {
             return Ok(());

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use blu_app::ports::{
-    BusinessClock, Clock, FetchedPrice, FxSource, PriceBus, PriceSource, PriceStore, PricesStatus,
-    SourceError, Store, real_now,
+    BusinessClock, Clock, DailyClose, FetchedPrice, FxSource, PriceBus, PriceOverride, PriceSource,
+    PriceStore, PriceWrite, PricesStatus, SourceError, Store, StoreResult, StoredPrices, real_now,
 };
 use blu_app::prices::{PRICES_JOB, PriceService, PriceSettings};
 use blu_domain::{AssetId, Timestamp};
@@ -329,6 +329,63 @@ async fn a_prices_tick_runs_once_through_the_engine_and_the_other_instance_loads
         EngineSettings::default(),
     );
     assert!(again.run_current_tick(PRICES_JOB).await.unwrap().is_none());
+}
+
+/// A price store that counts how often it is asked whether a job's tick has finished.
+struct CountingTickChecks {
+    inner: Arc<dyn PriceStore>,
+    checks: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl PriceStore for CountingTickChecks {
+    async fn load_prices(&self) -> StoreResult<StoredPrices> {
+        self.inner.load_prices().await
+    }
+    async fn save_prices(&self, write: &PriceWrite) -> StoreResult<()> {
+        self.inner.save_prices(write).await
+    }
+    async fn put_override(&self, o: &PriceOverride) -> StoreResult<()> {
+        self.inner.put_override(o).await
+    }
+    async fn delete_override(
+        &self,
+        subject: &str,
+        audit: Option<&blu_app::ports::AuditEntry>,
+    ) -> StoreResult<bool> {
+        self.inner.delete_override(subject, audit).await
+    }
+    async fn daily_closes(&self, asset: AssetId, from_day: &str) -> StoreResult<Vec<DailyClose>> {
+        self.inner.daily_closes(asset, from_day).await
+    }
+    async fn job_tick_finished(&self, job: &str, scheduled_at: Timestamp) -> StoreResult<bool> {
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.job_tick_finished(job, scheduled_at).await
+    }
+}
+
+#[tokio::test]
+async fn a_follower_waiting_for_a_tick_nobody_runs_asks_the_database_a_few_times_not_five_a_second()
+{
+    let counting = Arc::new(CountingTickChecks {
+        inner: open_store().await,
+        checks: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let follower = Harness::on(counting.clone(), BusinessClock::new());
+    // No process runs jobs: the slot's run never finishes, so the follower waits it out.
+    let tick = real_now().floor_to(Duration::from_secs(86_400));
+    follower
+        .service
+        .reload_after_tick(tick, Duration::from_secs(3))
+        .await
+        .unwrap();
+    // Checks at 0, 0.2, 0.6, 1.4 and 3.0 s (each pause twice the last); every 200 ms it was 15.
+    let checks = counting.checks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (2..=6).contains(&checks),
+        "{checks} checks in 3 s of waiting"
+    );
 }
 
 #[tokio::test]
