@@ -91,9 +91,12 @@ const PROTECTIONS_EXPIRING: &str = "SELECT r.id, p.user_id, r.expires_at AS due_
 
 const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys WHERE created_at < $1";
 
-/// Expired quotes; a RESERVED one belongs to a trade in progress and is left alone.
-const PURGE_TRADE_QUOTES: &str =
-    "DELETE FROM trade_quotes WHERE expires_at < $1 AND state <> 'RESERVED'";
+/// Expired quotes; a RESERVED one belongs to a trade in progress and is left alone, and a
+/// CONSUMED one is kept longer ($2): its row is what refuses a second fill of a quote kept
+/// outside the database (Redis), so it must outlive every copy of the quote.
+const PURGE_TRADE_QUOTES: &str = "DELETE FROM trade_quotes \
+     WHERE (state = 'CONSUMED' AND expires_at < $2) \
+     OR (state NOT IN ('CONSUMED', 'RESERVED') AND expires_at < $1)";
 
 const PURGE_PROTECTION_QUOTES: &str =
     "DELETE FROM protection_quotes WHERE expires_at < $1 AND state <> 'RESERVED'";
@@ -304,6 +307,7 @@ impl NotificationStore for Database {
         &self,
         now: Timestamp,
         idempotency_ttl: Duration,
+        consumed_quote_ttl: Duration,
         activity_keep: u32,
     ) -> StoreResult<Housekeeping> {
         let purge = |statement: &'static str, before: Timestamp| {
@@ -315,7 +319,11 @@ impl NotificationStore for Database {
             .await?;
         Ok(Housekeeping {
             idempotency_keys: purge(PURGE_IDEMPOTENCY, now.minus_duration(idempotency_ttl)).await?,
-            trade_quotes: purge(PURGE_TRADE_QUOTES, now).await?,
+            trade_quotes: query(PURGE_TRADE_QUOTES)
+                .bind(now)
+                .bind(now.minus_duration(consumed_quote_ttl))
+                .execute(self.pool())
+                .await?,
             protection_quotes: purge(PURGE_PROTECTION_QUOTES, now).await?,
             activity_rows,
         })

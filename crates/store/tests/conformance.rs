@@ -54,6 +54,7 @@ conformance!(
     a_uniqueness_violation_is_reported_as_a_conflict,
     a_committed_movement_reads_back_with_lots_head_and_stable_holding_ids,
     a_quote_is_read_only_by_its_owner_and_consumed_once,
+    housekeeping_keeps_a_consumed_quote_past_its_expiry_and_drops_an_unused_one,
     an_idempotency_key_is_claimed_once_completed_and_replayed,
     only_the_holder_of_an_idempotency_claim_completes_or_releases_it,
     a_claim_of_a_process_that_is_gone_is_taken_over_at_once,

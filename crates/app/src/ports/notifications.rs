@@ -115,11 +115,13 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<Vec<DueItem>>;
 
     /// Deletes idempotency records created before `now - idempotency_ttl`, quotes expired
-    /// before `now`, and activity rows beyond the latest `activity_keep` per portfolio.
+    /// before `now` — consumed trade quotes only once expired before `now -
+    /// consumed_quote_ttl` — and activity rows beyond the latest `activity_keep` per portfolio.
     async fn housekeeping(
         &self,
         now: Timestamp,
         idempotency_ttl: Duration,
+        consumed_quote_ttl: Duration,
         activity_keep: u32,
     ) -> StoreResult<Housekeeping>;
 }

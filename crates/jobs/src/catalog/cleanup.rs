@@ -1,9 +1,8 @@
 //! `cleanup` (hourly): deletes one-time codes consumed or expired and device-login challenges
-//! expired for more than an hour, sessions expired or revoked for more than 30 days, idempotency records older than 24 h and
-//! expired trade and protection quotes, job runs older than 7 days (each job's newest run
-//! stays), and trims the activity log to the latest 50 rows per portfolio (the ledger keeps
-//! everything).
-
+//! expired for more than an hour, sessions expired or revoked for more than 30 days,
+//! idempotency records older than 24 h, expired trade and protection quotes (consumed trade
+//! quotes an hour after expiry), job runs older than 7 days (each job's newest run stays), and
+//! trims the activity log to the latest 50 rows per portfolio (the ledger keeps everything).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +39,10 @@ const OTP_RETENTION: Duration = Duration::from_secs(3600);
 const SESSION_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Stored responses are replayed for 24 h (D29).
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(86_400);
+/// A consumed trade quote's row is what makes a quote kept in Redis single use (the execute
+/// records it; a second consumption changes no row): kept an hour past the quote's expiry, far
+/// beyond the Redis copy's 60 s and any clock difference between instances.
+const CONSUMED_QUOTE_RETENTION: Duration = Duration::from_secs(3600);
 /// Job runs are kept a week (the `prices` job alone writes 2,880 a day).
 const JOB_RUN_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 /// Activity rows kept per portfolio.
@@ -74,7 +77,12 @@ impl Job for CleanupJob {
             .await?;
         let kept = self
             .housekeeping
-            .housekeeping(self.clock.now(), IDEMPOTENCY_RETENTION, ACTIVITY_KEPT)
+            .housekeeping(
+                self.clock.now(),
+                IDEMPOTENCY_RETENTION,
+                CONSUMED_QUOTE_RETENTION,
+                ACTIVITY_KEPT,
+            )
             .await?;
         Ok(json!({
             "otpCodesDeleted": codes,

@@ -41,7 +41,7 @@ impl TestDb {
         Arc::new(self.db.clone())
     }
 
-    fn outbox(&self) -> Arc<dyn NotificationStore> {
+    pub(super) fn outbox(&self) -> Arc<dyn NotificationStore> {
         Arc::new(self.db.clone())
     }
 
@@ -369,7 +369,12 @@ async fn housekeeping_trims_activity_per_portfolio_and_drops_old_idempotency_rec
     db.idempotency(a, "new", t0().plus_seconds(3600)).await;
     let now = t0().plus_seconds(86_400 + 60);
     let done = outbox
-        .housekeeping(now, Duration::from_secs(86_400), 5)
+        .housekeeping(
+            now,
+            Duration::from_secs(86_400),
+            Duration::from_secs(3600),
+            5,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -380,7 +385,12 @@ async fn housekeeping_trims_activity_per_portfolio_and_drops_old_idempotency_rec
     assert_eq!(db.activity_messages(pa).await, ["6", "5", "4", "3", "2"]);
     assert_eq!(db.activity_messages(pb).await.len(), 3);
     let again = outbox
-        .housekeeping(now, Duration::from_secs(86_400), 5)
+        .housekeeping(
+            now,
+            Duration::from_secs(86_400),
+            Duration::from_secs(3600),
+            5,
+        )
         .await
         .unwrap();
     assert_eq!(again.activity_rows, 0);

@@ -297,6 +297,47 @@ async fn consume(
     .await
 }
 
+/// The row of a consumed quote is what refuses a second fill of a quote kept in Redis, so
+/// housekeeping keeps it past the quote's expiry; an unused expired quote goes at once.
+pub(super) async fn housekeeping_keeps_a_consumed_quote_past_its_expiry_and_drops_an_unused_one(
+    db: &TestDb,
+) {
+    let user = db.scored_user().await;
+    let (portfolio_id, _) = create(db, user).await;
+    let store = db.portfolios();
+    let unused = trade_quote(user, portfolio_id);
+    store
+        .save_quotes(std::slice::from_ref(&unused))
+        .await
+        .unwrap();
+    // Kept outside the database (Redis): the consumption inserts its row as CONSUMED.
+    let filled = trade_quote(user, portfolio_id);
+    consume(&store, user, &filled).await.unwrap();
+    let retention = std::time::Duration::from_secs(3600);
+    let housekeeping = |now: Timestamp| {
+        let outbox = db.outbox();
+        async move {
+            outbox
+                .housekeeping(now, std::time::Duration::from_secs(86_400), retention, 50)
+                .await
+                .unwrap()
+        }
+    };
+
+    housekeeping(filled.expires_at.plus_seconds(60)).await;
+    assert!(store.quote(user, &unused.id).await.unwrap().is_none());
+    let kept = store.quote(user, &filled.id).await.unwrap();
+    assert!(kept.expect("the consumed quote is kept").consumed);
+    let again = consume(&store, user, &filled).await.unwrap_err();
+    assert!(
+        matches!(again, StoreError::Conflict(Conflict::TradeQuoteConsumed)),
+        "{again:?}"
+    );
+
+    housekeeping(filled.expires_at.plus_seconds(3601)).await;
+    assert!(store.quote(user, &filled.id).await.unwrap().is_none());
+}
+
 pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &TestDb) {
     let user = db.scored_user().await;
     let (portfolio_id, _) = create(db, user).await;
