@@ -380,7 +380,8 @@ async fn a_follower_waiting_for_a_tick_nobody_runs_asks_the_database_a_few_times
         .reload_after_tick(tick, Duration::from_secs(3))
         .await
         .unwrap();
-    // Checks at 0, 0.2, 0.6, 1.4 and 3.0 s (each pause twice the last); every 200 ms it was 15.
+    // Checks at 0, 0.2, 0.6 and 1.4 s (each pause twice the last; the next one ends at the
+    // deadline); every 200 ms it was 15.
     let checks = counting.checks.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         (2..=6).contains(&checks),
