@@ -297,19 +297,25 @@ async fn consume(
     .await
 }
 
+/// A user with a portfolio and one quote kept in the database.
+async fn user_with_a_saved_quote(db: &TestDb) -> (Uuid, Uuid, Arc<dyn PortfolioStore>, TradeQuote) {
+    let user = db.scored_user().await;
+    let (portfolio_id, _) = create(db, user).await;
+    let store = db.portfolios();
+    let quote = trade_quote(user, portfolio_id);
+    store
+        .save_quotes(std::slice::from_ref(&quote))
+        .await
+        .unwrap();
+    (user, portfolio_id, store, quote)
+}
+
 /// The row of a consumed quote is what refuses a second fill of a quote kept in Redis, so
 /// housekeeping keeps it past the quote's expiry; an unused expired quote goes at once.
 pub(super) async fn housekeeping_keeps_a_consumed_quote_past_its_expiry_and_drops_an_unused_one(
     db: &TestDb,
 ) {
-    let user = db.scored_user().await;
-    let (portfolio_id, _) = create(db, user).await;
-    let store = db.portfolios();
-    let unused = trade_quote(user, portfolio_id);
-    store
-        .save_quotes(std::slice::from_ref(&unused))
-        .await
-        .unwrap();
+    let (user, portfolio_id, store, unused) = user_with_a_saved_quote(db).await;
     // Kept outside the database (Redis): the consumption inserts its row as CONSUMED.
     let filled = trade_quote(user, portfolio_id);
     consume(&store, user, &filled).await.unwrap();
@@ -339,14 +345,7 @@ pub(super) async fn housekeeping_keeps_a_consumed_quote_past_its_expiry_and_drop
 }
 
 pub(super) async fn a_quote_is_read_only_by_its_owner_and_consumed_once(db: &TestDb) {
-    let user = db.scored_user().await;
-    let (portfolio_id, _) = create(db, user).await;
-    let store = db.portfolios();
-    let quote = trade_quote(user, portfolio_id);
-    store
-        .save_quotes(std::slice::from_ref(&quote))
-        .await
-        .unwrap();
+    let (user, portfolio_id, store, quote) = user_with_a_saved_quote(db).await;
     let stranger = db.scored_user().await;
     assert!(store.quote(stranger, &quote.id).await.unwrap().is_none());
     assert_eq!(store.quote(user, &quote.id).await.unwrap().unwrap(), quote);
